@@ -26,6 +26,11 @@ padded with ``(left, right)`` below, and convolved with the flipped kernel, so
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
 from conv1djax import _validation
 
 
@@ -198,3 +203,20 @@ def conv_transpose_output_length(
     return _conv_transpose_length(
         length, kernel_size, strides, padding, output_padding, dilation_rate
     )
+
+
+def eval_output_shape(fn: Callable, input_shape) -> tuple[int | None, ...]:
+    """The output shape of an elementwise-or-reshaping ``fn`` for a shape
+    with unknown (None) entries, by abstract evaluation.
+
+    Unknown entries get a stand-in length of 2 (even, for ``glu``) and are
+    unknown again in the result when the rank is kept.
+    """
+    shape = tuple(input_shape)
+    probe = jax.ShapeDtypeStruct(
+        tuple(2 if d is None else d for d in shape), jnp.float32
+    )
+    out = jax.eval_shape(fn, probe).shape
+    if len(out) == len(shape):
+        out = tuple(None if d is None else o for d, o in zip(shape, out, strict=True))
+    return tuple(out)

@@ -200,17 +200,7 @@ class _ConvSpec:
             shape = (*batch_shape, self.filters, out_steps)
         if self.activation is None:
             return shape
-        # Unknown entries get a stand-in length of 2 (even, for "glu") and are
-        # unknown again in the result.
-        probe = jax.ShapeDtypeStruct(
-            tuple(2 if d is None else d for d in shape), jnp.float32
-        )
-        out = jax.eval_shape(self.activation, probe).shape
-        if len(out) == len(shape):
-            out = tuple(
-                None if d is None else o for d, o in zip(shape, out, strict=True)
-            )
-        return tuple(out)
+        return _shapes.eval_output_shape(self.activation, shape)
 
     def count_params(self, input_shape) -> int:
         """The number of scalars in the params for ``input_shape``.

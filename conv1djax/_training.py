@@ -1,0 +1,366 @@
+"""Training: regularizers as loss terms, constraints as projections after each
+optax update, and the jit-compiled train and eval steps that tie them together.
+
+Which weight a layer's regularizer or constraint applies to follows Keras's
+attribute names: the param ``"kernel"`` uses ``kernel_regularizer`` /
+``kernel_constraint``, ``"bias"`` uses ``bias_*``, and ``"<name>_kernel"``
+(such as ``"depthwise_kernel"``) uses ``<name>_regularizer`` /
+``<name>_constraint``. A layer's ``activity_regularizer`` penalises its output,
+divided by the number of examples (Keras 3 divides by the batch size).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from conv1djax import constraints, regularizers
+from conv1djax._models import Sequential
+
+
+def _layers_and_params(model_or_layer, params) -> list[tuple[Any, Any]]:
+    """Pairs every leaf layer with its params, through nested Sequentials."""
+    if isinstance(model_or_layer, Sequential):
+        model_or_layer._check_params(params)
+        pairs = []
+        for layer, p in zip(model_or_layer.layers, params, strict=True):
+            pairs += _layers_and_params(layer, p)
+        return pairs
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            f"params for {type(model_or_layer).__name__} must be a dict; received "
+            f"{type(params).__name__}."
+        )
+    return [(model_or_layer, params)]
+
+
+def _weight_attribute(weight: str, kind: str) -> str:
+    base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
+    return f"{base}_{kind}"
+
+
+def _objects(layer, params, kind: str) -> dict[str, Callable]:
+    """``{weight name: regularizer or constraint}`` for one layer."""
+    found = {}
+    for weight in params:
+        obj = getattr(layer, _weight_attribute(weight, kind), None)
+        if obj is not None:
+            found[weight] = obj
+    return found
+
+
+def regularization_loss(model_or_layer, params) -> jax.Array:
+    """The sum of every kernel and bias regularizer's penalty.
+
+    Args:
+      model_or_layer: a layer spec or a :class:`Sequential`.
+      params: its params (a dict, or a list of them for a Sequential).
+
+    Returns:
+      A float32 scalar (0.0 when nothing is regularized).
+
+    Raises:
+      ValueError: when params do not match the model, or a regularizer
+        returns a non-scalar.
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1D(2, 3, kernel_regularizer=cj.regularizers.L2(0.5))
+    >>> float(cj.regularization_loss(layer, {"kernel": jnp.ones((3, 1, 2)),
+    ...                                      "bias": jnp.ones(2)}))
+    3.0
+    """
+    total = jnp.zeros((), jnp.float32)
+    for layer, p in _layers_and_params(model_or_layer, params):
+        for weight, reg in _objects(layer, p, "regularizer").items():
+            name = (
+                f"{_weight_attribute(weight, 'regularizer')} of {type(layer).__name__}"
+            )
+            penalty = regularizers.validate_penalty(reg(p[weight]), name)
+            total = total + jnp.asarray(penalty, jnp.float32)
+    return total
+
+
+def apply_constraints(model_or_layer, params):
+    """Projects params with every kernel and bias constraint.
+
+    Args:
+      model_or_layer: a layer spec or a :class:`Sequential`.
+      params: its params.
+
+    Returns:
+      params of the same structure, constrained weights projected.
+
+    Raises:
+      ValueError: when a constraint changes a weight's shape or dtype, or
+        params do not match the model.
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1D(1, 2, use_bias=False, kernel_constraint="non_neg")
+    >>> cj.apply_constraints(layer, {"kernel": jnp.array([[[-1.0]], [[2.0]]])})
+    {'kernel': Array([[[0.]],
+    <BLANKLINE>
+           [[2.]]], dtype=float32)}
+    """
+    if isinstance(model_or_layer, Sequential):
+        model_or_layer._check_params(params)
+        return [
+            apply_constraints(layer, p)
+            for layer, p in zip(model_or_layer.layers, params, strict=True)
+        ]
+    ((layer, p),) = _layers_and_params(model_or_layer, params)
+    projected = dict(p)
+    for weight, constraint in _objects(layer, p, "constraint").items():
+        name = f"{_weight_attribute(weight, 'constraint')} of {type(layer).__name__}"
+        projected[weight] = constraints.validate_projection(
+            p[weight], constraint(p[weight]), name
+        )
+    return projected
+
+
+def _activity_penalty(layer, y) -> jax.Array:
+    reg = getattr(layer, "activity_regularizer", None)
+    if reg is None:
+        return jnp.zeros((), jnp.float32)
+    name = f"activity_regularizer of {type(layer).__name__}"
+    penalty = jnp.asarray(regularizers.validate_penalty(reg(y), name), jnp.float32)
+    # Keras 3 divides by the batch size; with several batch axes, by the
+    # number of examples (all axes but steps and channels).
+    n_examples = math.prod(jnp.shape(y)[:-2]) if jnp.ndim(y) > 2 else jnp.shape(y)[0]
+    return penalty / max(n_examples, 1)
+
+
+def apply_with_activity(model_or_layer, params, x) -> tuple[jax.Array, jax.Array]:
+    """Runs the model and sums every layer's activity penalty, intermediate
+    layers of nested Sequentials included.
+
+    Returns:
+      ``(y, activity_loss)``.
+    """
+    if isinstance(model_or_layer, Sequential):
+        model_or_layer._check_params(params)
+        total = jnp.zeros((), jnp.float32)
+        for layer, p in zip(model_or_layer.layers, params, strict=True):
+            x, penalty = apply_with_activity(layer, p, x)
+            total = total + penalty
+        return x, total
+    y = model_or_layer.apply(params, x)
+    return y, _activity_penalty(model_or_layer, y)
+
+
+def _check_scalar_loss(value, loss_fn) -> jax.Array:
+    shape = jnp.shape(value)
+    if shape != ():
+        raise ValueError(
+            f"loss_fn must return a scalar; {getattr(loss_fn, '__name__', loss_fn)!r} "
+            f"returned an array of shape {shape}. Reduce it, e.g. with jnp.mean."
+        )
+    return value
+
+
+def _objective(model, loss_fn, params, x, y_true):
+    y_pred, activity = apply_with_activity(model, params, x)
+    task = _check_scalar_loss(loss_fn(y_pred, y_true), loss_fn)
+    reg = regularization_loss(model, params)
+    total = task + reg + activity
+    return total, {
+        "task_loss": task,
+        "regularization_loss": reg,
+        "activity_loss": activity,
+    }
+
+
+def _check_model(model) -> None:
+    if not all(callable(getattr(model, m, None)) for m in ("init", "apply")):
+        raise TypeError(
+            f"`model` must be a layer or a Sequential (with init and apply); "
+            f"received {model!r}."
+        )
+
+
+def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Callable):
+    """Builds a jit-compiled training step.
+
+    The step computes ``loss = loss_fn(y_pred, y_true) + regularization losses
+    + activity losses``, its gradient, the optax update, then projects the
+    updated params with every constraint.
+
+    Args:
+      model: a layer spec or a :class:`Sequential`.
+      optimizer: any optax ``GradientTransformation`` (chains and schedules
+        included).
+      loss_fn: ``(y_pred, y_true) -> scalar``.
+
+    Returns:
+      ``step(params, opt_state, x, y_true) -> (params, opt_state, loss)``,
+      compiled once per input shape; ``loss`` is the total objective before
+      the update.
+
+    Raises:
+      TypeError: for a model without init/apply or an optimizer without
+        init/update.
+      ValueError (when the step is traced): for a non-scalar loss, params
+        that do not match the model, or a constraint that changes a shape.
+
+    >>> import jax, jax.numpy as jnp, optax, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(1, 3, padding="same")])
+    >>> params = model.init(jax.random.key(0), (4, 16, 1))
+    >>> opt = optax.sgd(0.1)
+    >>> step = cj.make_train_step(model, opt, lambda p, t: jnp.mean((p - t) ** 2))
+    >>> x = jnp.ones((4, 16, 1))
+    >>> params, opt_state, loss = step(params, opt.init(params), x, x)
+    >>> loss.shape
+    ()
+    """
+    _check_model(model)
+    if not (
+        callable(getattr(optimizer, "init", None))
+        and callable(getattr(optimizer, "update", None))
+    ):
+        raise TypeError(
+            f"`optimizer` must be an optax GradientTransformation; received {optimizer!r}."
+        )
+    if not callable(loss_fn):
+        raise TypeError(f"`loss_fn` must be callable; received {loss_fn!r}.")
+
+    def step(params, opt_state, x, y_true):
+        grad_fn = jax.value_and_grad(_objective, argnums=2, has_aux=True)
+        (loss, _), grads = grad_fn(model, loss_fn, params, x, y_true)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return apply_constraints(model, params), opt_state, loss
+
+    return jax.jit(step)
+
+
+def make_eval_step(model, loss_fn: Callable):
+    """Builds a jit-compiled evaluation step, the train step's objective
+    without the update.
+
+    Returns:
+      ``evaluate(params, x, y_true) -> dict`` with ``"loss"`` (the total
+      objective the train step reports), ``"task_loss"``,
+      ``"regularization_loss"`` and ``"activity_loss"``.
+    """
+    _check_model(model)
+
+    def evaluate(params, x, y_true):
+        total, parts = _objective(model, loss_fn, params, x, y_true)
+        return {"loss": total, **parts}
+
+    return jax.jit(evaluate)
+
+
+def _leaf_paths(params) -> list[str]:
+    return [
+        jax.tree_util.keystr(path)
+        for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+    ]
+
+
+class GradCheckReport:
+    """The result of :func:`check_gradients`: one row per checked input."""
+
+    def __init__(self, rows: Sequence[tuple[str, bool, str]], dtype, order: int, modes):
+        self.rows = list(rows)
+        self.dtype = dtype
+        self.order = order
+        self.modes = tuple(modes)
+
+    @property
+    def ok(self) -> bool:
+        return all(passed for _, passed, _ in self.rows)
+
+    def __str__(self) -> str:
+        width = max(len(name) for name, _, _ in self.rows)
+        head = (
+            f"gradient check ({self.dtype}, order {self.order}, modes "
+            f"{', '.join(self.modes)}): {'all passed' if self.ok else 'FAILED'}"
+        )
+        lines = [head]
+        for name, passed, message in self.rows:
+            lines.append(f"  {name:<{width}}  {'ok' if passed else 'FAIL'}")
+            if not passed:
+                lines += ["      " + line for line in message.strip().splitlines()[:8]]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def check_gradients(
+    model_or_layer,
+    params,
+    x,
+    *,
+    order: int = 2,
+    modes: Sequence[str] = ("fwd", "rev"),
+    atol: float | None = None,
+    rtol: float | None = None,
+    eps: float | None = None,
+    raise_on_failure: bool = True,
+) -> GradCheckReport:
+    """Checks a layer's or model's derivatives against finite differences.
+
+    Wraps ``jax.test_util.check_grads`` on ``apply``, one input at a time
+    (``x`` and then every weight, the others held fixed), in float64 where
+    the backend supports it (so tolerances can be tight), else in float32.
+
+    Args:
+      model_or_layer: a layer spec or a :class:`Sequential`.
+      params: its params.
+      x: an input.
+      order: highest derivative order to check.
+      modes: ``"fwd"`` and/or ``"rev"``.
+      atol, rtol, eps: passed to ``check_grads`` (its defaults by dtype).
+      raise_on_failure: raise ``AssertionError`` with the report when any
+        check fails; else return the report.
+
+    Returns:
+      A :class:`GradCheckReport`: ``report.ok`` and a printable table.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1D(2, 3, activation="tanh")
+    >>> params = layer.init(jax.random.key(0), (1, 6, 2))
+    >>> print(cj.check_gradients(layer, params, jnp.ones((1, 6, 2))))
+    gradient check (float64, order 2, modes fwd, rev): all passed
+      x           ok
+      ['bias']    ok
+      ['kernel']  ok
+    """
+    from jax.test_util import check_grads
+
+    use_x64 = jax.default_backend() != "tpu"
+    dtype = jnp.float64 if use_x64 else jnp.float32
+    rows = []
+    with jax.enable_x64(use_x64):
+        params = jax.tree.map(lambda p: jnp.asarray(p, dtype), params)
+        x = jnp.asarray(x, dtype)
+        leaves, treedef = jax.tree.flatten(params)
+        names = _leaf_paths(params)
+        inputs = [("x", None)] + list(zip(names, range(len(leaves)), strict=True))
+        for name, index in inputs:
+            if index is None:
+                fn, arg = (lambda v: model_or_layer.apply(params, v)), x
+            else:
+
+                def fn(v, index=index):
+                    new = list(leaves)
+                    new[index] = v
+                    return model_or_layer.apply(jax.tree.unflatten(treedef, new), x)
+
+                arg = leaves[index]
+            try:
+                check_grads(
+                    fn, (arg,), order=order, modes=modes, atol=atol, rtol=rtol, eps=eps
+                )
+                rows.append((name, True, ""))
+            except AssertionError as e:
+                rows.append((name, False, str(e)))
+    report = GradCheckReport(rows, jnp.dtype(dtype).name, order, modes)
+    if raise_on_failure and not report.ok:
+        raise AssertionError(str(report))
+    return report
