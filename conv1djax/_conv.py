@@ -117,6 +117,7 @@ def apply(layer: _ConvSpec, params, x) -> jax.Array:
         dilation_rate=layer.dilation_rate[0],
         groups=layer.groups,
         channels_first=layer.data_format == "channels_first",
+        impl=layer.impl,
     )
     y = y.reshape((*batch_shape, *y.shape[1:]))
     if layer.use_bias:

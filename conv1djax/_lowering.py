@@ -1,17 +1,129 @@
-"""Lowerings of the 1-D convolutions onto XLA.
+"""Lowerings of the 1-D convolutions onto XLA, chosen at trace time.
 
-The functions here take canonical, already-validated arguments: a rank-3 input
-(batch, steps, channels) or (batch, channels, steps), a kernel in Keras's
-layout, and explicit ``(left, right)`` paddings from :mod:`conv1djax._shapes`.
-This is the reference path, a single ``lax.conv_general_dilated``; faster
-lowerings chosen from static shapes and the platform plug in here, and must
-equal it.
+The entry points :func:`conv1d` and :func:`conv1d_transpose` take canonical,
+already-validated arguments: a rank-3 input (batch, steps, channels) or
+(batch, channels, steps), a kernel in Keras's layout, and explicit ``(left,
+right)`` paddings from :mod:`conv1djax._shapes`.
+
+The reference path (``impl="reference"``) is a single
+``lax.conv_general_dilated``, as Keras and Flax call it. It is what runs on
+GPU and TPU, where XLA hands it to cuDNN or the TPU's convolution unit.
+
+XLA's CPU convolution is fast only for dense, stride-1, channels-last
+problems (as fast as its matmul); grouped and depthwise convolutions, the
+``lhs_dilation`` of a transposed convolution, their gradients and long
+kernels are 5x to 100x slower than they need to be (jax-ml/jax#13800,
+#23783). So on CPU (``impl="auto"``), each call is rewritten into a stride-1,
+channels-last convolution:
+
+- channels_first: transposed to channels-last and back.
+- ``Conv1D`` with ``strides > 1``: space-to-depth. The padded input is
+  reshaped from ``(steps, C)`` to ``(steps / s, s * C)`` and the kernel from
+  ``(k, C, F)`` to ``(ceil(k / s), s * C, F)``: a stride-1 convolution with
+  the same products, whose gradient needs no ``lhs_dilation``.
+- ``Conv1DTranspose`` with ``strides > 1``: polyphase. Output phase ``p``
+  (steps ``s * q + p``) is a stride-1 correlation of the undilated input with
+  the kernel taps ``i = p0, p0 + s, ...``; the ``s`` phases are one
+  convolution with ``s * F`` filters, interleaved afterwards. No zero of the
+  dilated input is multiplied, forward or backward.
+
+and one of four cores computes that stride-1 convolution:
+
+- ``"direct"``: ``lax.conv_general_dilated`` (``feature_group_count`` for
+  groups).
+- ``"blockdiag"``: a grouped convolution as a dense one whose kernel is
+  block-diagonal: ``groups`` times the products, at dense speed.
+- ``"shift"``: a sum of shifted, scaled copies of the input
+  (:mod:`conv1djax._shift`), for grouped and depthwise convolutions.
+- ``"fft"``: overlap-save FFT convolution (:mod:`conv1djax._fft`), for long
+  kernels.
+
+:func:`choose_impl` picks one from static shapes, dtype and the platform.
+Every lowering equals the reference path to float32 rounding, values and
+gradients (``tests/test_lowerings.py``).
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+
+from conv1djax import _fft, _shift
+
+CORES = ("direct", "blockdiag", "shift", "fft")
+IMPLS = ("auto", "reference", *CORES)
+
+# Thresholds of the CPU decision rule, measured with benchmarks/bench.py and
+# benchmarks/thresholds.py on a 2-core AMD EPYC (Zen 5, AVX-512) with jax
+# 0.10.2; see benchmarks/README.md.
+#
+# FFT from this many taps (of the stride-1 problem) on: at 16 channels the
+# direct convolution and the FFT break even near 24 taps, and the FFT is 6.7x
+# faster at 511 taps (forward) and 4.6x (forward + backward).
+FFT_MIN_TAPS = 32
+# Shift-and-add while taps * (input channels per group) stays at most this:
+# it does that many fused multiply-adds per output element, at about a
+# quarter of the dense convolution's FLOP rate, and the program grows with it.
+SHIFT_MAX_TERMS = 64
+# Otherwise a block-diagonal dense kernel up to this many groups (it does
+# ``groups`` times the products at about 4x the FLOP rate of XLA's grouped
+# convolution); past it, XLA's grouped convolution.
+BLOCKDIAG_MAX_GROUPS = 4
+# The platforms where the rewrites and cores above run under "auto". GPU and
+# TPU keep the reference path (cuDNN's) until a measurement says otherwise.
+REWRITE_BACKENDS = ("cpu",)
+# Dtypes the "shift" and "fft" cores are chosen for: they accumulate in the
+# input's dtype, where the reference path may accumulate in float32.
+_WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def choose_impl(
+    *,
+    transposed: bool,
+    kernel_size: int,
+    strides: int,
+    groups: int,
+    channels: int,
+    dtype,
+    backend: str,
+) -> str:
+    """The lowering ``impl="auto"`` uses, from static facts only.
+
+    Args:
+      transposed: whether it is a ``Conv1DTranspose``.
+      kernel_size: the number of kernel taps (dilation does not count: it
+        adds no products).
+      strides: the stride.
+      groups: the group count.
+      channels: the input's channel count.
+      dtype: the kernel's dtype.
+      backend: ``jax.default_backend()``.
+
+    Returns:
+      ``"reference"`` off CPU, else one of :data:`CORES`: the core that runs
+      the stride-1, channels-last problem after the rewrites.
+    """
+    if backend not in REWRITE_BACKENDS:
+        return "reference"
+    # Space-to-depth and polyphase leave ceil(k / s) taps; space-to-depth
+    # also multiplies the input channels per group by s.
+    taps = -(-kernel_size // strides)
+    in_per_group = channels // groups * (1 if transposed else strides)
+    wide = np.dtype(dtype) in _WIDE_FLOATS
+    if wide and taps >= FFT_MIN_TAPS:
+        return "fft"
+    if groups == 1:
+        return "direct"
+    if wide and taps * in_per_group <= SHIFT_MAX_TERMS:
+        return "shift"
+    if groups <= BLOCKDIAG_MAX_GROUPS:
+        return "blockdiag"
+    return "direct"
+
+
+# ---- the reference path ----------------------------------------------------
 
 
 def _dimension_numbers(channels_first: bool) -> tuple[str, str, str]:
@@ -19,17 +131,11 @@ def _dimension_numbers(channels_first: bool) -> tuple[str, str, str]:
     return (layout, "WIO", layout)
 
 
-def conv1d(
-    x: jnp.ndarray,
-    kernel: jnp.ndarray,
-    *,
-    strides: int,
-    padding: tuple[int, int],
-    dilation_rate: int,
-    groups: int,
-    channels_first: bool,
-) -> jnp.ndarray:
-    """Cross-correlation with a ``(k, C // groups, F)`` kernel (Keras layout)."""
+def reference_conv1d(
+    x, kernel, *, strides, padding, dilation_rate, groups, channels_first
+) -> jax.Array:
+    """Cross-correlation with a ``(k, C // groups, F)`` kernel (Keras layout):
+    one ``lax.conv_general_dilated``."""
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -41,7 +147,7 @@ def conv1d(
     )
 
 
-def transpose_kernel(kernel: jnp.ndarray, groups: int) -> jnp.ndarray:
+def transpose_kernel(kernel: jax.Array, groups: int) -> jax.Array:
     """Turns a ``(k, F // g, C)`` transposed-conv kernel into the ``(k, C // g,
     F)`` flipped kernel of the equivalent forward convolution.
 
@@ -56,22 +162,15 @@ def transpose_kernel(kernel: jnp.ndarray, groups: int) -> jnp.ndarray:
     return jnp.flip(kernel, axis=0)
 
 
-def conv1d_transpose(
-    x: jnp.ndarray,
-    kernel: jnp.ndarray,
-    *,
-    strides: int,
-    padding: tuple[int, int],
-    dilation_rate: int,
-    groups: int,
-    channels_first: bool,
-) -> jnp.ndarray:
+def reference_conv1d_transpose(
+    x, kernel, *, strides, padding, dilation_rate, groups, channels_first
+) -> jax.Array:
     """Transposed convolution with a ``(k, F // groups, C)`` kernel.
 
     The input is dilated by ``strides`` (``lhs_dilation``), padded by
     ``padding`` and cross-correlated with the flipped, regrouped kernel: the
-    adjoint of :func:`conv1d` with that kernel, which is what Keras's
-    ``lax.conv_transpose(..., transpose_kernel=True)`` computes.
+    adjoint of :func:`reference_conv1d` with that kernel, which is what
+    Keras's ``lax.conv_transpose(..., transpose_kernel=True)`` computes.
     """
     return lax.conv_general_dilated(
         x,
@@ -83,3 +182,309 @@ def conv1d_transpose(
         dimension_numbers=_dimension_numbers(channels_first),
         feature_group_count=groups,
     )
+
+
+# ---- stride-1, channels-last cores -----------------------------------------
+
+
+def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:
+    """Zero-pads (or, for negative amounts, crops) axis 1 of ``(N, W, C)``."""
+    zero = jnp.zeros((), x.dtype)
+    return lax.pad(x, zero, ((0, 0, 0), (left, right, 0), (0, 0, 0)))
+
+
+def block_diagonal(kernel: jax.Array, groups: int) -> jax.Array:
+    """The dense ``(k, C, F)`` kernel equal to a grouped ``(k, C // g, F)``
+    one: zero outside the groups' diagonal blocks."""
+    k, c_per_group, f = kernel.shape
+    blocks = kernel.reshape(k, c_per_group, groups, f // groups)
+    eye = jnp.eye(groups, dtype=kernel.dtype)
+    dense = blocks[:, None, :, :, :] * eye[None, :, None, :, None]
+    return dense.reshape(k, groups * c_per_group, f)
+
+
+def stride1_conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    padding: tuple[int, int],
+    dilation: int,
+    groups: int,
+    core: str,
+) -> jax.Array:
+    """A stride-1, channels-last cross-correlation computed by ``core``.
+
+    Args:
+      x: ``(N, W, C)``.
+      kernel: ``(k, C // groups, F)``.
+      padding: ``(left, right)`` zeros around the steps; negative crops.
+      dilation: the kernel's dilation.
+      groups: the group count.
+      core: one of :data:`CORES`.
+
+    Returns:
+      ``(N, W + left + right - (k - 1) * dilation, F)``.
+    """
+    left, right = padding
+    if left < 0 or right < 0:  # crop first: the cores take paddings >= 0
+        x = _pad_steps(x, min(left, 0), min(right, 0))
+        left, right = max(left, 0), max(right, 0)
+    padding = (left, right)
+    if core == "shift":
+        return _shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
+    if core == "fft":
+        return _fft.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
+    if core == "blockdiag" and groups > 1:
+        kernel, groups = block_diagonal(kernel, groups), 1
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=(1,),
+        padding=(padding,),
+        rhs_dilation=(dilation,),
+        dimension_numbers=_dimension_numbers(False),
+        feature_group_count=groups,
+    )
+
+
+# ---- rewrites to stride 1 ----------------------------------------------------
+
+
+def space_to_depth(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: int,
+    padding: tuple[int, int],
+    groups: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Rewrites a strided (dilation 1) convolution as a stride-1, unpadded one.
+
+    Output step ``t`` reads padded input steps ``s * t + i``; with ``i = s * a
+    + r`` that is row ``t + a``, column ``r`` of the padded input reshaped to
+    rows of ``s`` steps. Taps are zero-padded to a multiple of ``s``; within
+    each group the new channel index is ``r * (C // g) + c``.
+
+    Args:
+      x: ``(N, W, C)``.
+      kernel: ``(k, C // groups, F)``.
+      strides: ``s``.
+      padding: the ``(left, right)`` padding of the strided convolution.
+      groups: the group count.
+
+    Returns:
+      ``(x', kernel')`` of shapes ``(N, out + A - 1, s * C)`` and ``(A, s * C
+      // groups, F)``, ``A = ceil(k / s)``, whose valid stride-1
+      cross-correlation is the strided convolution's output.
+    """
+    s = strides
+    n, length, c = x.shape
+    k, c_per_group, f = kernel.shape
+    taps = -(-k // s)
+    out = (length + padding[0] + padding[1] - k) // s + 1
+    rows = out + taps - 1
+    x = _pad_steps(x, padding[0], s * rows - length - padding[0])
+    x = x.reshape(n, rows, s, groups, c // groups).transpose(0, 1, 3, 2, 4)
+    x = x.reshape(n, rows, s * c)
+    kernel = jnp.pad(kernel, ((0, taps * s - k), (0, 0), (0, 0)))
+    return x, kernel.reshape(taps, s * c_per_group, f)
+
+
+def polyphase_plan(
+    kernel_size: int, strides: int, padding: tuple[int, int], length: int
+) -> tuple[np.ndarray, tuple[int, int], int]:
+    """The static plan of the polyphase transposed convolution.
+
+    The reference computes ``y[t] = sum_i z[t + i] w[i]`` with ``z`` the input
+    dilated by ``s`` and padded by ``(left, right)``, ``w`` the flipped
+    kernel. For ``t = s * q + p`` only taps ``i = e_p + s * a`` (``e_p = (left
+    - p) mod s``) meet input steps, ``x[q + a + d_p]`` with ``d_p = (p + e_p -
+    left) / s``; aligning the phases' offsets gives one stride-1 convolution.
+
+    Returns:
+      ``(index, padding, out)``: ``index[a, p]`` is the tap of the flipped
+      kernel at tap ``a`` of phase ``p`` (``kernel_size`` where none: a zero),
+      ``padding`` the ``(left, right)`` of the stride-1 convolution, and
+      ``out`` the output length.
+    """
+    s, k = strides, kernel_size
+    left, right = padding
+    out = (length - 1) * s + left + right - k + 2
+    phases = -(-out // s)
+    first = [(left - p) % s for p in range(s)]
+    counts = [len(range(first[p], k, s)) for p in range(s)]
+    offsets = [(p + first[p] - left) // s for p in range(s)]
+    used = [p for p in range(s) if counts[p]]
+    low = min(offsets[p] for p in used)
+    taps = max(offsets[p] - low + counts[p] for p in used)
+    index = np.full((taps, s), k)
+    for p in used:
+        for a in range(counts[p]):
+            index[offsets[p] - low + a, p] = first[p] + s * a
+    conv_padding = (-low, phases - 1 + low + taps - 1 - (length - 1))
+    return index, conv_padding, out
+
+
+def _polyphase_transpose(
+    x: jax.Array, kernel: jax.Array, *, strides: int, padding, groups: int, core: str
+) -> jax.Array:
+    """A strided (dilation 1) transposed convolution, channels-last, as one
+    stride-1 convolution with ``strides * F`` filters and an interleave.
+
+    Args:
+      x: ``(N, W, C)``.
+      kernel: ``(k, F // groups, C)``, Keras's transposed layout.
+      strides, padding, groups: as for :func:`reference_conv1d_transpose`.
+      core: the core of the stride-1 convolution.
+
+    Returns:
+      ``(N, out, F)``, equal to the reference.
+    """
+    s = strides
+    n, length, _ = x.shape
+    flipped = transpose_kernel(kernel, groups)  # (k, C // g, F)
+    k, c_per_group, f = flipped.shape
+    f_per_group = f // groups
+    index, conv_padding, out = polyphase_plan(k, s, padding, length)
+    taps = index.shape[0]
+    zero_tap = jnp.zeros((1, c_per_group, f), flipped.dtype)
+    phased = jnp.concatenate([flipped, zero_tap])[index]  # (A, s, C // g, F)
+    phased = phased.reshape(taps, s, c_per_group, groups, f_per_group)
+    phased = phased.transpose(0, 2, 3, 1, 4).reshape(taps, c_per_group, s * f)
+    y = stride1_conv(
+        x, phased, padding=conv_padding, dilation=1, groups=groups, core=core
+    )
+    phases = y.shape[1]
+    y = y.reshape(n, phases, groups, s, f_per_group).transpose(0, 1, 3, 2, 4)
+    return y.reshape(n, phases * s, f)[:, :out]
+
+
+# ---- entry points --------------------------------------------------------------
+
+
+def _resolve(impl: str, *, transposed, kernel, x_channels, strides, groups) -> str:
+    if impl != "auto":
+        return impl
+    return choose_impl(
+        transposed=transposed,
+        kernel_size=kernel.shape[0],
+        strides=strides,
+        groups=groups,
+        channels=x_channels,
+        dtype=kernel.dtype,
+        backend=jax.default_backend(),
+    )
+
+
+def conv1d(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: int,
+    padding: tuple[int, int],
+    dilation_rate: int,
+    groups: int,
+    channels_first: bool,
+    impl: str = "auto",
+) -> jax.Array:
+    """Cross-correlation with a ``(k, C // groups, F)`` kernel (Keras layout).
+
+    Args:
+      x: ``(N, W, C)``, or ``(N, C, W)`` when ``channels_first``.
+      kernel: ``(k, C // groups, F)``.
+      strides, dilation_rate, groups: as in the spec (strides > 1 implies
+        dilation 1).
+      padding: ``(left, right)`` zeros around the steps.
+      channels_first: the layout of ``x`` and of the result.
+      impl: ``"auto"``, ``"reference"`` or one of :data:`CORES`.
+
+    Returns:
+      ``(N, out, F)`` (or ``(N, F, out)``).
+    """
+    args = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
+    channels = x.shape[1] if channels_first else x.shape[2]
+    core = _resolve(
+        impl,
+        transposed=False,
+        kernel=kernel,
+        x_channels=channels,
+        strides=strides,
+        groups=groups,
+    )
+    if core == "reference":
+        return reference_conv1d(
+            x, kernel, **args, groups=groups, channels_first=channels_first
+        )
+    if channels_first:
+        x = x.transpose(0, 2, 1)
+    if strides > 1:
+        x, kernel = space_to_depth(
+            x, kernel, strides=strides, padding=padding, groups=groups
+        )
+        padding = (0, 0)
+    y = stride1_conv(
+        x, kernel, padding=padding, dilation=dilation_rate, groups=groups, core=core
+    )
+    return y.transpose(0, 2, 1) if channels_first else y
+
+
+def conv1d_transpose(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: int,
+    padding: tuple[int, int],
+    dilation_rate: int,
+    groups: int,
+    channels_first: bool,
+    impl: str = "auto",
+) -> jax.Array:
+    """Transposed convolution with a ``(k, F // groups, C)`` kernel.
+
+    Args:
+      x: ``(N, W, C)``, or ``(N, C, W)`` when ``channels_first``.
+      kernel: ``(k, F // groups, C)``, Keras's transposed layout.
+      strides, dilation_rate, groups: as in the spec.
+      padding: ``(left, right)`` padding of the stride-dilated input, from
+        :func:`conv1djax._shapes.conv_transpose_padding`.
+      channels_first: the layout of ``x`` and of the result.
+      impl: ``"auto"``, ``"reference"`` or one of :data:`CORES`.
+
+    Returns:
+      ``(N, out, F)`` (or ``(N, F, out)``), the adjoint of :func:`conv1d`.
+    """
+    channels = x.shape[1] if channels_first else x.shape[2]
+    core = _resolve(
+        impl,
+        transposed=True,
+        kernel=kernel,
+        x_channels=channels,
+        strides=strides,
+        groups=groups,
+    )
+    if core == "reference":
+        return reference_conv1d_transpose(
+            x,
+            kernel,
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation_rate,
+            groups=groups,
+            channels_first=channels_first,
+        )
+    if channels_first:
+        x = x.transpose(0, 2, 1)
+    if strides > 1:
+        y = _polyphase_transpose(
+            x, kernel, strides=strides, padding=padding, groups=groups, core=core
+        )
+    else:
+        y = stride1_conv(
+            x,
+            transpose_kernel(kernel, groups),
+            padding=padding,
+            dilation=dilation_rate,
+            groups=groups,
+            core=core,
+        )
+    return y.transpose(0, 2, 1) if channels_first else y

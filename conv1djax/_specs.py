@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from conv1djax import (
+    _lowering,
     _shapes,
     _validation,
     activations,
@@ -85,6 +86,16 @@ def split_input_shape(input_shape, data_format: str, layer_name: str):
     return batch_shape, steps, channels
 
 
+def _impl(value) -> str:
+    """Canonicalises the ``impl`` option: a lowering name, any case."""
+    if isinstance(value, str) and value.lower() in _lowering.IMPLS:
+        return value.lower()
+    raise ValueError(
+        f"`impl` must be one of {', '.join(map(repr, _lowering.IMPLS))}; "
+        f"received impl={value!r}."
+    )
+
+
 class _ConvSpec:
     """Methods shared by :class:`Conv1D` and :class:`Conv1DTranspose`."""
 
@@ -127,6 +138,7 @@ class _ConvSpec:
             put("output_padding", (op,))
         for field, registry in _REGISTRIES.items():
             put(field, registry.get(getattr(self, field), field))
+        put("impl", _impl(self.impl))
 
     # ---- shapes ---------------------------------------------------------
 
@@ -242,6 +254,8 @@ class _ConvSpec:
             if field.name in _REGISTRIES:
                 value = _REGISTRIES[field.name].serialize(value)
             config[field.name] = value
+        if config["impl"] == "auto":
+            del config["impl"]  # not a Keras argument: keep Keras configs loadable
         return config
 
     @classmethod
@@ -300,6 +314,11 @@ class Conv1D(_ConvSpec):
       kernel_constraint, bias_constraint: Keras names,
         :mod:`conv1djax.constraints` objects or callables
         ``weights -> weights``; projections applied after each update.
+      impl: how the convolution is lowered, not a Keras argument: "auto"
+        (default: chosen at trace time from static shapes and the platform),
+        "reference" (one ``lax.conv_general_dilated``, as Keras calls it), or
+        a core forced on CPU's rewrites: "direct", "blockdiag", "shift",
+        "fft". All give the same numbers up to float32 rounding.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.
@@ -333,6 +352,7 @@ class Conv1D(_ConvSpec):
     activity_regularizer: Any = None
     kernel_constraint: Any = None
     bias_constraint: Any = None
+    impl: str = "auto"
 
     transposed: ClassVar[bool] = False
     _paddings: ClassVar[tuple[str, ...]] = _validation.CONV_PADDINGS
@@ -358,6 +378,7 @@ class Conv1DTranspose(_ConvSpec):
         extra steps added on the right of the output.
       groups: an extension over Keras, with PyTorch's meaning: channels and
         filters are split into this many independent groups.
+      impl: as for :class:`Conv1D`.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.
@@ -392,6 +413,7 @@ class Conv1DTranspose(_ConvSpec):
     activity_regularizer: Any = None
     kernel_constraint: Any = None
     bias_constraint: Any = None
+    impl: str = "auto"
 
     transposed: ClassVar[bool] = True
     _paddings: ClassVar[tuple[str, ...]] = _validation.TRANSPOSE_PADDINGS
