@@ -27,7 +27,7 @@ from jax import lax
 
 # Block length in multiples of the kernel's extent: larger blocks waste less
 # on the overlap and hold a larger kernel spectrum.
-BLOCK_FACTOR = 4
+BLOCK_FACTOR = 3
 
 
 def good_size(n: int) -> int:

@@ -13,21 +13,24 @@ XLA's CPU convolution is fast only for dense, stride-1, channels-last
 problems (as fast as its matmul); grouped and depthwise convolutions, the
 ``lhs_dilation`` of a transposed convolution, their gradients and long
 kernels are 5x to 100x slower than they need to be (jax-ml/jax#13800,
-#23783). So on CPU (``impl="auto"``), each call is rewritten into a stride-1,
-channels-last convolution:
+#23783). So on CPU (``impl="auto"``), each call is rewritten into a
+channels-last convolution, of stride 1 where that pays:
 
-- channels_first: transposed to channels-last and back.
-- ``Conv1D`` with ``strides > 1``: space-to-depth. The padded input is
-  reshaped from ``(steps, C)`` to ``(steps / s, s * C)`` and the kernel from
-  ``(k, C, F)`` to ``(ceil(k / s), s * C, F)``: a stride-1 convolution with
-  the same products, whose gradient needs no ``lhs_dilation``.
+- channels_first: transposed to channels-last and back (XLA folds a pair of
+  transposes away where the "ncw" core transposes back).
+- ``Conv1D`` with ``strides > 1``, for the cores other than XLA's own
+  convolution: space-to-depth. The padded input is reshaped from ``(steps,
+  C)`` to ``(steps / s, s * C)`` and the kernel from ``(k, C, F)`` to
+  ``(ceil(k / s), s * C, F)``: a stride-1 convolution with the same
+  products. (XLA's strided convolution and its gradient are as fast as that
+  rewrite, so the "direct" and "blockdiag" cores keep the stride.)
 - ``Conv1DTranspose`` with ``strides > 1``: polyphase. Output phase ``p``
   (steps ``s * q + p``) is a stride-1 correlation of the undilated input with
   the kernel taps ``i = p0, p0 + s, ...``; the ``s`` phases are one
   convolution with ``s * F`` filters, interleaved afterwards. No zero of the
   dilated input is multiplied, forward or backward.
 
-and one of four cores computes that stride-1 convolution:
+and one of five cores computes it:
 
 - ``"direct"``: ``lax.conv_general_dilated`` (``feature_group_count`` for
   groups).
@@ -37,6 +40,9 @@ and one of four cores computes that stride-1 convolution:
   (:mod:`conv1djax._shift`), for grouped and depthwise convolutions.
 - ``"fft"``: overlap-save FFT convolution (:mod:`conv1djax._fft`), for long
   kernels.
+- ``"ncw"``: XLA's channels-first convolution forward, with a backward of
+  batched matmuls over the input's im2col (:mod:`conv1djax._ncw`), for dense
+  channels_first inputs.
 
 :func:`choose_impl` picks one from static shapes, dtype and the platform.
 Every lowering equals the reference path to float32 rounding, values and
@@ -50,32 +56,41 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from conv1djax import _fft, _shift
+from conv1djax import _fft, _ncw, _shift
 
-CORES = ("direct", "blockdiag", "shift", "fft")
+CORES = ("direct", "blockdiag", "shift", "fft", "ncw")
 IMPLS = ("auto", "reference", *CORES)
 
 # Thresholds of the CPU decision rule, measured with benchmarks/bench.py and
 # benchmarks/thresholds.py on a 2-core AMD EPYC (Zen 5, AVX-512) with jax
 # 0.10.2; see benchmarks/README.md.
 #
-# FFT from this many taps (of the stride-1 problem) on: at 16 channels the
-# direct convolution and the FFT break even near 24 taps, and the FFT is 6.7x
-# faster at 511 taps (forward) and 4.6x (forward + backward).
+# FFT from this many taps (of the stride-1 problem) on: at 16 and 64
+# channels the forward passes break even near 32 taps, and forward +
+# backward is 1.6x faster with the FFT there (1.2x at 24 taps).
 FFT_MIN_TAPS = 32
-# Shift-and-add while taps * (input channels per group) stays at most this:
-# it does that many fused multiply-adds per output element, at about a
-# quarter of the dense convolution's FLOP rate, and the program grows with it.
+# Shift-and-add from this many groups, while taps * (input channels per
+# group) stays at most SHIFT_MAX_TERMS: it does that many multiply-adds per
+# output element in one fused loop, and the program grows with it. Measured:
+# 64 channels, 8 groups, 3 taps: 2.5x faster than block-diagonal forward,
+# 1.3x forward + backward; 4 groups (48 terms): 1.4x slower forward +
+# backward; 256 channels, 16 groups (48 terms): 1.4x faster.
+SHIFT_MIN_GROUPS = 8
 SHIFT_MAX_TERMS = 64
 # Otherwise a block-diagonal dense kernel up to this many groups (it does
-# ``groups`` times the products at about 4x the FLOP rate of XLA's grouped
-# convolution); past it, XLA's grouped convolution.
-BLOCKDIAG_MAX_GROUPS = 4
+# ``groups`` times the products at dense speed: at 256 channels and 8 groups
+# 1.1x faster than XLA's grouped convolution forward + backward); past it,
+# XLA's grouped convolution.
+BLOCKDIAG_MAX_GROUPS = 8
+# The "ncw" core up to this many taps: its backward holds the im2col of the
+# input (taps copies of it). At 64 channels and 3 taps it makes forward +
+# backward 1.45x faster than XLA's channels-first path.
+NCW_MAX_TAPS = 5
 # The platforms where the rewrites and cores above run under "auto". GPU and
 # TPU keep the reference path (cuDNN's) until a measurement says otherwise.
 REWRITE_BACKENDS = ("cpu",)
-# Dtypes the "shift" and "fft" cores are chosen for: they accumulate in the
-# input's dtype, where the reference path may accumulate in float32.
+# Dtypes the "shift", "fft" and "ncw" cores are chosen for: they accumulate
+# in the input's dtype, where the reference path may accumulate in float32.
 _WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -88,6 +103,7 @@ def choose_impl(
     channels: int,
     dtype,
     backend: str,
+    channels_first: bool = False,
 ) -> str:
     """The lowering ``impl="auto"`` uses, from static facts only.
 
@@ -100,23 +116,26 @@ def choose_impl(
       channels: the input's channel count.
       dtype: the kernel's dtype.
       backend: ``jax.default_backend()``.
+      channels_first: the input's layout.
 
     Returns:
       ``"reference"`` off CPU, else one of :data:`CORES`: the core that runs
-      the stride-1, channels-last problem after the rewrites.
+      the channels-last problem after the rewrites.
     """
     if backend not in REWRITE_BACKENDS:
         return "reference"
-    # Space-to-depth and polyphase leave ceil(k / s) taps; space-to-depth
-    # also multiplies the input channels per group by s.
+    # Space-to-depth (for "shift" and "fft") and polyphase leave ceil(k / s)
+    # taps; space-to-depth also multiplies the input channels per group by s.
     taps = -(-kernel_size // strides)
     in_per_group = channels // groups * (1 if transposed else strides)
     wide = np.dtype(dtype) in _WIDE_FLOATS
     if wide and taps >= FFT_MIN_TAPS:
         return "fft"
     if groups == 1:
-        return "direct"
-    if wide and taps * in_per_group <= SHIFT_MAX_TERMS:
+        ncw = channels_first and strides == 1 and kernel_size <= NCW_MAX_TAPS
+        return "ncw" if wide and ncw else "direct"
+    terms = taps * in_per_group
+    if wide and groups >= SHIFT_MIN_GROUPS and terms <= SHIFT_MAX_TERMS:
         return "shift"
     if groups <= BLOCKDIAG_MAX_GROUPS:
         return "blockdiag"
@@ -184,7 +203,7 @@ def reference_conv1d_transpose(
     )
 
 
-# ---- stride-1, channels-last cores -----------------------------------------
+# ---- channels-last cores -----------------------------------------
 
 
 def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:
@@ -203,7 +222,7 @@ def block_diagonal(kernel: jax.Array, groups: int) -> jax.Array:
     return dense.reshape(k, groups * c_per_group, f)
 
 
-def stride1_conv(
+def core_conv(
     x: jax.Array,
     kernel: jax.Array,
     *,
@@ -211,8 +230,9 @@ def stride1_conv(
     dilation: int,
     groups: int,
     core: str,
+    strides: int = 1,
 ) -> jax.Array:
-    """A stride-1, channels-last cross-correlation computed by ``core``.
+    """A channels-last cross-correlation computed by ``core``.
 
     Args:
       x: ``(N, W, C)``.
@@ -221,10 +241,17 @@ def stride1_conv(
       dilation: the kernel's dilation.
       groups: the group count.
       core: one of :data:`CORES`.
+      strides: the stride; > 1 (with dilation 1) is rewritten by
+        space-to-depth for the cores other than "direct" and "blockdiag".
 
     Returns:
-      ``(N, W + left + right - (k - 1) * dilation, F)``.
+      ``(N, (W + left + right - (k - 1) * dilation - 1) // strides + 1, F)``.
     """
+    if strides > 1 and core not in ("direct", "blockdiag"):
+        x, kernel = space_to_depth(
+            x, kernel, strides=strides, padding=padding, groups=groups
+        )
+        padding, strides = (0, 0), 1
     left, right = padding
     if left < 0 or right < 0:  # crop first: the cores take paddings >= 0
         x = _pad_steps(x, min(left, 0), min(right, 0))
@@ -234,12 +261,17 @@ def stride1_conv(
         return _shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
     if core == "fft":
         return _fft.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
+    if core == "ncw":
+        if groups > 1:
+            kernel = block_diagonal(kernel, groups)
+        y = _ncw.conv(x.transpose(0, 2, 1), kernel, padding=padding, dilation=dilation)
+        return y.transpose(0, 2, 1)
     if core == "blockdiag" and groups > 1:
         kernel, groups = block_diagonal(kernel, groups), 1
     return lax.conv_general_dilated(
         x,
         kernel,
-        window_strides=(1,),
+        window_strides=(strides,),
         padding=(padding,),
         rhs_dilation=(dilation,),
         dimension_numbers=_dimension_numbers(False),
@@ -351,9 +383,7 @@ def _polyphase_transpose(
     phased = jnp.concatenate([flipped, zero_tap])[index]  # (A, s, C // g, F)
     phased = phased.reshape(taps, s, c_per_group, groups, f_per_group)
     phased = phased.transpose(0, 2, 3, 1, 4).reshape(taps, c_per_group, s * f)
-    y = stride1_conv(
-        x, phased, padding=conv_padding, dilation=1, groups=groups, core=core
-    )
+    y = core_conv(x, phased, padding=conv_padding, dilation=1, groups=groups, core=core)
     phases = y.shape[1]
     y = y.reshape(n, phases, groups, s, f_per_group).transpose(0, 1, 3, 2, 4)
     return y.reshape(n, phases * s, f)[:, :out]
@@ -362,7 +392,9 @@ def _polyphase_transpose(
 # ---- entry points --------------------------------------------------------------
 
 
-def _resolve(impl: str, *, transposed, kernel, x_channels, strides, groups) -> str:
+def _resolve(
+    impl: str, *, transposed, kernel, x, strides, groups, channels_first
+) -> str:
     if impl != "auto":
         return impl
     return choose_impl(
@@ -370,9 +402,10 @@ def _resolve(impl: str, *, transposed, kernel, x_channels, strides, groups) -> s
         kernel_size=kernel.shape[0],
         strides=strides,
         groups=groups,
-        channels=x_channels,
+        channels=x.shape[1] if channels_first else x.shape[2],
         dtype=kernel.dtype,
         backend=jax.default_backend(),
+        channels_first=channels_first,
     )
 
 
@@ -402,14 +435,14 @@ def conv1d(
       ``(N, out, F)`` (or ``(N, F, out)``).
     """
     args = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
-    channels = x.shape[1] if channels_first else x.shape[2]
     core = _resolve(
         impl,
         transposed=False,
         kernel=kernel,
-        x_channels=channels,
+        x=x,
         strides=strides,
         groups=groups,
+        channels_first=channels_first,
     )
     if core == "reference":
         return reference_conv1d(
@@ -417,13 +450,14 @@ def conv1d(
         )
     if channels_first:
         x = x.transpose(0, 2, 1)
-    if strides > 1:
-        x, kernel = space_to_depth(
-            x, kernel, strides=strides, padding=padding, groups=groups
-        )
-        padding = (0, 0)
-    y = stride1_conv(
-        x, kernel, padding=padding, dilation=dilation_rate, groups=groups, core=core
+    y = core_conv(
+        x,
+        kernel,
+        padding=padding,
+        dilation=dilation_rate,
+        groups=groups,
+        core=core,
+        strides=strides,
     )
     return y.transpose(0, 2, 1) if channels_first else y
 
@@ -453,14 +487,14 @@ def conv1d_transpose(
     Returns:
       ``(N, out, F)`` (or ``(N, F, out)``), the adjoint of :func:`conv1d`.
     """
-    channels = x.shape[1] if channels_first else x.shape[2]
     core = _resolve(
         impl,
         transposed=True,
         kernel=kernel,
-        x_channels=channels,
+        x=x,
         strides=strides,
         groups=groups,
+        channels_first=channels_first,
     )
     if core == "reference":
         return reference_conv1d_transpose(
@@ -479,7 +513,7 @@ def conv1d_transpose(
             x, kernel, strides=strides, padding=padding, groups=groups, core=core
         )
     else:
-        y = stride1_conv(
+        y = core_conv(
             x,
             transpose_kernel(kernel, groups),
             padding=padding,

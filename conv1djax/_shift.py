@@ -9,18 +9,14 @@ convolution (``feature_group_count``) walks a slow generic path: 55 ms
 against 0.2 ms for a depthwise convolution of 64 channels on a 2-core CPU.
 
 The gradients are not left to autodiff of that sum, whose transpose reduces
-over each term separately. A custom JVP states the tangent map as the
-*transpose* of the two backward passes, which are ordinary convolutions:
+over each term separately: a custom JVP (:mod:`conv1djax._adjoint`) makes
+reverse mode run two ordinary convolutions instead,
 
 - with respect to the input, the same shift-and-add convolution of the
   output cotangent with the flipped, regrouped kernel;
 - with respect to the kernel, a correlation of the input with the
   cotangent: per-tap reductions for depthwise kernels, else one dense XLA
   convolution whose diagonal blocks are kept.
-
-Reverse mode transposes the tangent map back, so ``jax.grad`` runs exactly
-those backward passes, while ``jax.jvp``, ``jax.vmap`` and higher orders
-still work (the rule is itself differentiable).
 
 The results equal ``lax.conv_general_dilated``'s up to float32 summation
 order.
@@ -33,7 +29,8 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.custom_derivatives import SymbolicZero
+
+from conv1djax import _adjoint
 
 
 def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:
@@ -121,9 +118,7 @@ def _conv(x, kernel, padding, dilation, groups):
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
 def _conv_jvp(padding, dilation, groups, primals, tangents):
     x, kernel = primals
-    dx, dkernel = tangents
     y = _conv(x, kernel, padding, dilation, groups)
-    out = jax.ShapeDtypeStruct(y.shape, y.dtype)
     extent = (kernel.shape[0] - 1) * dilation + 1
     grad_padding = (extent - 1 - padding[0], extent - 1 - padding[1])
 
@@ -135,12 +130,7 @@ def _conv_jvp(padding, dilation, groups, primals, tangents):
     def kernel_grad(gy):
         return _kernel_grad(x, gy, kernel.shape, padding, dilation, groups)
 
-    dy = jnp.zeros_like(y)
-    if type(dx) is not SymbolicZero:
-        dy = dy + jax.linear_transpose(input_grad, out)(dx)[0]
-    if type(dkernel) is not SymbolicZero:
-        dy = dy + jax.linear_transpose(kernel_grad, out)(dkernel)[0]
-    return y, dy
+    return y, _adjoint.tangent(y, input_grad, kernel_grad, *tangents)
 
 
 def _conv_any_padding(x, kernel, padding, dilation, groups):

@@ -318,7 +318,7 @@ class Conv1D(_ConvSpec):
         (default: chosen at trace time from static shapes and the platform),
         "reference" (one ``lax.conv_general_dilated``, as Keras calls it), or
         a core forced on CPU's rewrites: "direct", "blockdiag", "shift",
-        "fft". All give the same numbers up to float32 rounding.
+        "fft", "ncw". All give the same numbers up to float32 rounding.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.

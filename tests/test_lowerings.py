@@ -114,14 +114,16 @@ def test_every_lowering_matches_the_reference(seed):
         cj.Conv1D(4, 3, groups=2, dilation_rate=2, padding="causal", impl="shift"),
         cj.Conv1DTranspose(4, 3, strides=2, groups=4, impl="shift"),
         cj.Conv1DTranspose(2, 5, strides=2, padding="same", impl="fft"),
+        cj.Conv1D(3, 3, dilation_rate=2, data_format="channels_first", impl="ncw"),
     ],
-    ids=["shift", "shift-transposed", "fft-transposed"],
+    ids=["shift", "shift-transposed", "fft-transposed", "ncw"],
 )
 def test_check_grads_second_order(spec):
-    """The custom JVP of "shift" and autodiff of "fft", against finite
-    differences in float64, forward and reverse mode, to second order."""
+    """The custom JVPs of "shift" and "ncw" and autodiff of "fft", against
+    finite differences in float64, forward and reverse mode, to second
+    order."""
     with jax.enable_x64(True):
-        shape = (1, 7, 4)
+        shape = (1, 7, 4) if spec.data_format == "channels_last" else (1, 4, 7)
         params = spec.param_shapes(shape)
         kernel = normal(1, params["kernel"], np.float64)
         x = normal(2, shape, np.float64)
@@ -133,7 +135,7 @@ def test_check_grads_second_order(spec):
         check_grads(f, (x, kernel), order=2, modes=("fwd", "rev"))
 
 
-@pytest.mark.parametrize("impl", ["shift", "fft"])
+@pytest.mark.parametrize("impl", ["shift", "fft", "ncw"])
 def test_jvp_and_vmap_over_params_match_the_reference(impl):
     spec = cj.Conv1D(6, 4, groups=3, padding="same", impl=impl)
     ref = dataclasses.replace(spec, impl="reference")
@@ -185,7 +187,9 @@ def test_the_decision_rule():
     assert cpu(kernel_size=3, groups=1, channels=64) == "direct"
     assert cpu(kernel_size=3, groups=8, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=64, channels=64) == "shift"
+    assert cpu(kernel_size=3, groups=4, channels=4) == "blockdiag"
     assert cpu(kernel_size=3, groups=2, channels=256) == "blockdiag"
+    assert cpu(kernel_size=3, groups=8, channels=256) == "blockdiag"
     assert cpu(kernel_size=3, groups=16, channels=1024) == "direct"
     assert cpu(kernel_size=511, groups=1, channels=16) == "fft"
     assert cpu(kernel_size=511, groups=16, channels=16) == "fft"
@@ -193,6 +197,11 @@ def test_the_decision_rule():
     taps = 2 * (_lowering.FFT_MIN_TAPS - 1)
     assert cpu(kernel_size=taps, groups=1, channels=4, strides=2) == "direct"
     assert cpu(kernel_size=taps + 2, groups=1, channels=4, strides=2) == "fft"
+    # dense channels_first: XLA's forward, a matmul backward, short kernels
+    first = functools.partial(cpu, groups=1, channels=64, channels_first=True)
+    assert first(kernel_size=3) == "ncw"
+    assert first(kernel_size=_lowering.NCW_MAX_TAPS + 1) == "direct"
+    assert first(kernel_size=3, strides=2) == "direct"
     # low-precision types keep exact-product cores
     low = functools.partial(cpu, dtype=jnp.bfloat16)
     assert low(kernel_size=511, groups=1, channels=16) == "direct"
