@@ -256,9 +256,10 @@ def test_polyphase_plan_covers_every_tap_once():
     for k in range(1, 9):
         for s in range(2, 5):
             for left in range(k):
-                index, _, out = _lowering.polyphase_plan(k, s, (left, 2), 7)
+                index, _, _, out = _lowering.polyphase_plan(k, s, (left, 2), 7)
                 taps = sorted(index[index < k].tolist())
                 assert taps == list(range(k)), (k, s, left)
+                assert index.shape[0] == -(-k // s)  # no tap is only zeros
                 assert out == 6 * s + left + 2 - k + 2
 
 
