@@ -65,27 +65,33 @@ IMPLS = ("auto", "reference", *CORES)
 # benchmarks/thresholds.py on a 2-core AMD EPYC (Zen 5, AVX-512) with jax
 # 0.10.2; see benchmarks/README.md.
 #
-# FFT from this many taps (of the stride-1 problem) on: at 16 and 64
-# channels the forward passes break even near 32 taps, and forward +
-# backward is 1.6x faster with the FFT there (1.2x at 24 taps).
-FFT_MIN_TAPS = 32
+# FFT from this many taps (of the stride-1 problem) on. At 16 and 64
+# channels the forward passes break even between 32 and 48 taps and the FFT
+# is 1.7x-2.2x faster at 96; forward + backward it is ahead from 24-48 taps
+# (1.35x at 48, 2.4x-2.6x at 96).
+FFT_MIN_TAPS = 64
 # Shift-and-add from this many groups, while taps * (input channels per
 # group) stays at most SHIFT_MAX_TERMS: it does that many multiply-adds per
-# output element in one fused loop, and the program grows with it. Measured:
-# 64 channels, 8 groups, 3 taps: 2.5x faster than block-diagonal forward,
-# 1.3x forward + backward; 4 groups (48 terms): 1.4x slower forward +
-# backward; 256 channels, 16 groups (48 terms): 1.4x faster.
+# output element in one fused loop, and the program grows with it. At 64
+# channels, 3 taps: 8 groups (24 terms) 1.7x faster than block-diagonal
+# forward, 1.2x forward + backward; 4 groups (48 terms) 1.4x slower forward +
+# backward. At 256 channels, 16 groups (48 terms): 1.2x faster.
 SHIFT_MIN_GROUPS = 8
 SHIFT_MAX_TERMS = 64
-# Otherwise a block-diagonal dense kernel up to this many groups (it does
-# ``groups`` times the products at dense speed: at 256 channels and 8 groups
-# 1.1x faster than XLA's grouped convolution forward + backward); past it,
-# XLA's grouped convolution.
+# Otherwise a block-diagonal dense kernel, up to this many groups and input
+# channels per group (it does ``groups`` times the products at dense
+# speed): at 64 channels 1.4x-2.3x faster than XLA's grouped convolution
+# forward + backward (2 and 4 groups); at 256 channels a tie with 8 groups
+# (32 per group) and 1.1x slower with 4 (64 per group).
 BLOCKDIAG_MAX_GROUPS = 8
+BLOCKDIAG_MAX_IN_PER_GROUP = 32
 # The "ncw" core up to this many taps: its backward holds the im2col of the
-# input (taps copies of it). At 64 channels and 3 taps it makes forward +
-# backward 1.45x faster than XLA's channels-first path.
-NCW_MAX_TAPS = 5
+# input (taps copies of it). At 64 channels under an MSE loss, forward +
+# backward is 1.6x faster than XLA's channels-first path at 3 taps, 1.2x at
+# 5, 2.3x slower at 9; under a loss XLA folds into its convolution's
+# transposes (the sum of the output's squares) XLA's path was 1.2x faster at
+# 3 taps and 1.5x at 5.
+NCW_MAX_TAPS = 3
 # The platforms where the rewrites and cores above run under "auto". GPU and
 # TPU keep the reference path (cuDNN's) until a measurement says otherwise.
 REWRITE_BACKENDS = ("cpu",)
@@ -137,7 +143,9 @@ def choose_impl(
     terms = taps * in_per_group
     if wide and groups >= SHIFT_MIN_GROUPS and terms <= SHIFT_MAX_TERMS:
         return "shift"
-    if groups <= BLOCKDIAG_MAX_GROUPS:
+    if groups <= BLOCKDIAG_MAX_GROUPS and channels // groups <= (
+        BLOCKDIAG_MAX_IN_PER_GROUP
+    ):
         return "blockdiag"
     return "direct"
 
