@@ -68,18 +68,21 @@ def _check_params(layer: _ConvSpec, params, channels: int) -> None:
         )
     k = layer.kernel_size[0]
     g = layer.groups
+    if channels % g:
+        raise ValueError(
+            f"{name}(groups={g}) needs input channels divisible by groups; the "
+            f"input has {channels} channels."
+        )
     if layer.transposed:
         want = (k, layer.filters // g, channels)
     else:
-        want = (k, channels // g if channels % g == 0 else channels / g, layer.filters)
+        want = (k, channels // g, layer.filters)
     kernel_shape = tuple(jnp.shape(params["kernel"]))
-    if channels % g or kernel_shape != want:
+    if kernel_shape != want:
         raise ValueError(
             f"params['kernel'] of shape {kernel_shape} does not fit {name}("
             f"filters={layer.filters}, kernel_size={k}, groups={g}) on an input "
-            f"with {channels} channels: expected a kernel of shape {want}"
-            + (", and channels divisible by groups" if channels % g else "")
-            + "."
+            f"with {channels} channels: expected a kernel of shape {want}."
         )
     if layer.use_bias and tuple(jnp.shape(params["bias"])) != (layer.filters,):
         raise ValueError(

@@ -418,21 +418,47 @@ def _polyphase_transpose(
 # ---- entry points --------------------------------------------------------------
 
 
-def _resolve(
-    impl: str, *, transposed, kernel, x, strides, groups, channels_first
-) -> str:
-    if impl != "auto":
-        return impl
-    return choose_impl(
-        transposed=transposed,
-        kernel_size=kernel.shape[0],
-        strides=strides,
-        groups=groups,
-        channels=x.shape[1] if channels_first else x.shape[2],
-        dtype=kernel.dtype,
-        backend=jax.default_backend(),
-        channels_first=channels_first,
-    )
+def _lower(
+    x,
+    kernel,
+    *,
+    transposed,
+    strides,
+    padding,
+    dilation_rate,
+    groups,
+    channels_first,
+    impl,
+    run_core,
+):
+    """What both entry points share: resolve ``impl``, run the reference
+    path, or run ``run_core(x, core)`` on the channels-last input."""
+    if impl == "auto":
+        impl = choose_impl(
+            transposed=transposed,
+            kernel_size=kernel.shape[0],
+            strides=strides,
+            groups=groups,
+            channels=x.shape[1] if channels_first else x.shape[2],
+            dtype=kernel.dtype,
+            backend=jax.default_backend(),
+            channels_first=channels_first,
+        )
+    if impl == "reference":
+        reference = reference_conv1d_transpose if transposed else reference_conv1d
+        return reference(
+            x,
+            kernel,
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation_rate,
+            groups=groups,
+            channels_first=channels_first,
+        )
+    if channels_first:
+        x = x.transpose(0, 2, 1)
+    y = run_core(x, impl)
+    return y.transpose(0, 2, 1) if channels_first else y
 
 
 def conv1d(
@@ -460,32 +486,30 @@ def conv1d(
     Returns:
       ``(N, out, F)`` (or ``(N, F, out)``).
     """
-    args = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
-    core = _resolve(
-        impl,
-        transposed=False,
-        kernel=kernel,
-        x=x,
-        strides=strides,
-        groups=groups,
-        channels_first=channels_first,
-    )
-    if core == "reference":
-        return reference_conv1d(
-            x, kernel, **args, groups=groups, channels_first=channels_first
+
+    def run_core(x, core):
+        return core_conv(
+            x,
+            kernel,
+            padding=padding,
+            dilation=dilation_rate,
+            groups=groups,
+            core=core,
+            strides=strides,
         )
-    if channels_first:
-        x = x.transpose(0, 2, 1)
-    y = core_conv(
+
+    return _lower(
         x,
         kernel,
-        padding=padding,
-        dilation=dilation_rate,
-        groups=groups,
-        core=core,
+        transposed=False,
         strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        groups=groups,
+        channels_first=channels_first,
+        impl=impl,
+        run_core=run_core,
     )
-    return y.transpose(0, 2, 1) if channels_first else y
 
 
 def conv1d_transpose(
@@ -513,33 +537,13 @@ def conv1d_transpose(
     Returns:
       ``(N, out, F)`` (or ``(N, F, out)``), the adjoint of :func:`conv1d`.
     """
-    core = _resolve(
-        impl,
-        transposed=True,
-        kernel=kernel,
-        x=x,
-        strides=strides,
-        groups=groups,
-        channels_first=channels_first,
-    )
-    if core == "reference":
-        return reference_conv1d_transpose(
-            x,
-            kernel,
-            strides=strides,
-            padding=padding,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            channels_first=channels_first,
-        )
-    if channels_first:
-        x = x.transpose(0, 2, 1)
-    if strides > 1:
-        y = _polyphase_transpose(
-            x, kernel, strides=strides, padding=padding, groups=groups, core=core
-        )
-    else:
-        y = core_conv(
+
+    def run_core(x, core):
+        if strides > 1:
+            return _polyphase_transpose(
+                x, kernel, strides=strides, padding=padding, groups=groups, core=core
+            )
+        return core_conv(
             x,
             transpose_kernel(kernel, groups),
             padding=padding,
@@ -547,4 +551,16 @@ def conv1d_transpose(
             groups=groups,
             core=core,
         )
-    return y.transpose(0, 2, 1) if channels_first else y
+
+    return _lower(
+        x,
+        kernel,
+        transposed=True,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        groups=groups,
+        channels_first=channels_first,
+        impl=impl,
+        run_core=run_core,
+    )

@@ -176,8 +176,14 @@ def test_apply_rejects_short_valid_input(key):
 def test_apply_rejects_grouped_kernel_mismatch(key):
     spec = cj.Conv1D(4, 3, groups=2)
     params = spec.init(key, (1, 10, 4))
-    with pytest.raises(ValueError, match="channels divisible by groups"):
+    with pytest.raises(
+        ValueError, match=r"needs input channels divisible by groups; the input has 5"
+    ):
         spec.apply(params, jnp.ones((1, 10, 5)))
+    transposed = cj.Conv1DTranspose(4, 3, groups=2)
+    params_t = transposed.init(key, (1, 10, 4))
+    with pytest.raises(ValueError, match="needs input channels divisible by groups"):
+        transposed.apply(params_t, jnp.ones((1, 10, 5)))
     with pytest.raises(ValueError, match=r"expected a kernel of shape \(3, 3, 4\)"):
         spec.apply(params, jnp.ones((1, 10, 6)))
 
