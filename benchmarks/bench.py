@@ -50,7 +50,7 @@ import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
 import conv1djax as cj  # noqa: E402
-from conv1djax import _lowering  # noqa: E402
+from conv1djax.lowering import reference  # noqa: E402
 
 PEERS = ("ours", "lax", "keras", "flax", "torch")
 
@@ -149,7 +149,7 @@ def _lax(case, data):
     def apply(p, x):
         kernel = p["kernel"]
         if case.transposed:
-            kernel = _lowering.transpose_kernel(kernel, case.groups)
+            kernel = reference.transpose_kernel(kernel, case.groups)
         y = lax.conv_general_dilated(
             x,
             kernel,
@@ -203,7 +203,7 @@ def _flax(case, data):
             **common,
         )
         kernel = np.asarray(
-            _lowering.transpose_kernel(data["params"]["kernel"], 1)
+            reference.transpose_kernel(data["params"]["kernel"], 1)
         )  # Flax: (k, C, F), applied unflipped to the dilated input
     else:
         module = nnx.Conv(
@@ -517,7 +517,7 @@ def _train_flax():
     for i, (module, p) in enumerate(zip(modules, params, strict=True)):
         kernel = p["kernel"]
         if AUTOENCODER[i][0]:
-            kernel = _lowering.transpose_kernel(kernel, 1)
+            kernel = reference.transpose_kernel(kernel, 1)
         module.kernel.value = kernel
     graphdefs, states = zip(*(nnx.split(m) for m in modules), strict=True)
 

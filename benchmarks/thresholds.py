@@ -1,4 +1,4 @@
-"""Measures the crossovers behind the constants of conv1djax._lowering.
+"""Measures the crossovers behind the constants of conv1djax.lowering.choose.
 
 Sweeps, on this machine, with conv1djax's own lowerings forced by ``impl``:
 
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import conv1djax as cj
-from conv1djax import _lowering
+from conv1djax.lowering import dispatch, rewrites
 
 
 def _normal(seed, shape):
@@ -49,15 +49,15 @@ class _SpaceToDepth:
 
     def apply(self, params, x):
         s = self.spec
-        x, kernel = _lowering.space_to_depth(
+        x, kernel = rewrites.space_to_depth(
             x,
             params["kernel"],
-            strides=s.strides[0],
-            padding=s.padding_pair(x.shape[1]),
+            strides=s.strides,
+            padding=s.paddings(x.shape[1:-1]),
             groups=s.groups,
         )
-        return _lowering.core_conv(
-            x, kernel, padding=(0, 0), dilation=1, groups=s.groups, core="direct"
+        return dispatch.core_conv(
+            x, kernel, padding=((0, 0),), dilation=(1,), groups=s.groups, core="direct"
         )
 
 

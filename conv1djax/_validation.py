@@ -2,7 +2,9 @@
 
 Each function takes a user value and the argument's name, and returns the
 canonical form or raises a ``ValueError``/``TypeError`` whose message names the
-argument, echoes the value and says what is allowed.
+argument, echoes the value and says what is allowed. Per-axis arguments
+(``kernel_size``, ``strides``, ...) become tuples of ``rank`` ints, as Keras's
+``standardize_tuple`` makes them: an int is repeated over the axes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ def _as_int(value, name: str) -> int:
         ) from None
 
 
+def _shown(values: tuple[int, ...]):
+    """A per-axis tuple as the user most likely wrote it: an int in 1-D."""
+    return values[0] if len(values) == 1 else values
+
+
 def positive_int(value, name: str) -> int:
     """Returns ``value`` as an int >= 1."""
     value = _as_int(value, name)
@@ -36,23 +43,28 @@ def positive_int(value, name: str) -> int:
     return value
 
 
-def single_int_tuple(value, name: str, *, minimum: int = 1) -> tuple[int]:
-    """Normalises an int or a 1-sequence of ints to a 1-tuple, as Keras does."""
+def int_tuple(value, name: str, rank: int, *, minimum: int = 1) -> tuple[int, ...]:
+    """Normalises an int or a ``rank``-sequence of ints to a ``rank``-tuple.
+
+    An int is used for every axis, as Keras does.
+    """
     if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != 1:
+        if len(value) != rank:
+            ints = "1 int" if rank == 1 else f"{rank} ints"
             raise ValueError(
-                f"`{name}` must be an int or a tuple of 1 int for a 1-D "
+                f"`{name}` must be an int or a tuple of {ints} for a {rank}-D "
                 f"convolution; received {name}={tuple(value)!r} of length "
                 f"{len(value)}."
             )
-        (item,) = value
+        items = tuple(value)
     else:
-        item = value
-    item = _as_int(item, name)
-    if item < minimum:
+        items = (value,) * rank
+    items = tuple(_as_int(item, name) for item in items)
+    if any(item < minimum for item in items):
         kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"`{name}` must be {kind}; received {name}={value!r}.")
-    return (item,)
+        what = kind if rank == 1 else f"{kind} on every axis"
+        raise ValueError(f"`{name}` must be {what}; received {name}={value!r}.")
+    return items
 
 
 def padding_name(value, allowed: Sequence[str], name: str = "padding") -> str:
@@ -69,6 +81,27 @@ def padding_name(value, allowed: Sequence[str], name: str = "padding") -> str:
             f"case); received {name}={value!r}."
         )
     return lowered
+
+
+def conv_padding_name(value, rank: int, *, transposed: bool, layer: str) -> str:
+    """The padding of a convolution of ``rank`` spatial axes.
+
+    "causal" is a 1-D, forward-only padding: a transposed convolution and a
+    convolution over several axes get an error that says so.
+    """
+    if isinstance(value, str) and value.lower() == "causal":
+        if transposed:
+            raise ValueError(
+                f"{layer} does not support padding='causal' (a transposed "
+                "convolution has no causal form in Keras); use 'valid' or 'same'."
+            )
+        if rank > 1:
+            raise ValueError(
+                f"{layer} does not support padding='causal': causal padding is "
+                "only defined for 1-D convolutions; use 'valid' or 'same'."
+            )
+    allowed = TRANSPOSE_PADDINGS if transposed or rank > 1 else CONV_PADDINGS
+    return padding_name(value, allowed)
 
 
 def data_format(value) -> str:
@@ -88,23 +121,29 @@ def boolean(value, name: str) -> bool:
     return bool(value)
 
 
-def output_padding(value, strides: int) -> int | None:
-    """``None``, or an int (or 1-tuple) in ``[0, strides)``, as Keras requires."""
+def output_padding(value, strides: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``None``, or an int (or ``rank``-tuple) with every entry in ``[0,
+    strides)``, as Keras requires."""
     if value is None:
         return None
-    (value,) = single_int_tuple(value, "output_padding", minimum=0)
-    if value >= strides:
-        raise ValueError(
-            f"`output_padding` must be smaller than `strides`; received "
-            f"output_padding={value} with strides={strides}."
-        )
-    return value
+    values = int_tuple(value, "output_padding", len(strides), minimum=0)
+    for axis, (op, s) in enumerate(zip(values, strides, strict=True)):
+        if op >= s:
+            where = "" if len(strides) == 1 else f" on axis {axis}"
+            raise ValueError(
+                f"`output_padding` must be smaller than `strides`{where}; "
+                f"received output_padding={_shown(values)} with "
+                f"strides={_shown(strides)}."
+            )
+    return values
 
 
-def strides_and_dilation(strides: int, dilation_rate: int) -> None:
-    """Keras refuses strides > 1 together with dilation_rate > 1."""
-    if strides > 1 and dilation_rate > 1:
+def strides_and_dilation(strides: tuple[int, ...], dilation_rate: tuple[int, ...]):
+    """Keras refuses strides > 1 together with dilation_rate > 1 (on any
+    axes: ``max(strides) > 1 and max(dilation_rate) > 1``)."""
+    if max(strides) > 1 and max(dilation_rate) > 1:
         raise ValueError(
             "`strides > 1` is not supported together with `dilation_rate > 1`; "
-            f"received strides={strides} and dilation_rate={dilation_rate}."
+            f"received strides={_shown(strides)} and "
+            f"dilation_rate={_shown(dilation_rate)}."
         )

@@ -17,9 +17,9 @@ from jax.test_util import check_grads
 
 import conv1djax as cj
 from conftest import assert_close, normal
-from conv1djax import _fft, _lowering, _shift
+from conv1djax.lowering import choose, fft, rewrites, shift
 
-CORES = _lowering.CORES
+CORES = choose.CORES
 N_CASES = 24
 
 
@@ -179,7 +179,7 @@ def test_fft_error_stays_at_float32_rounding():
 
 def test_the_decision_rule():
     choose = functools.partial(
-        _lowering.choose_impl, transposed=False, strides=1, dtype=jnp.float32
+        choose.choose_impl, transposed=False, strides=1, dtype=jnp.float32
     )
     cpu = functools.partial(choose, backend="cpu")
     assert choose(kernel_size=3, groups=8, channels=64, backend="gpu") == "reference"
@@ -195,13 +195,13 @@ def test_the_decision_rule():
     assert cpu(kernel_size=511, groups=1, channels=16) == "fft"
     assert cpu(kernel_size=511, groups=16, channels=16) == "fft"
     # space-to-depth and polyphase divide the taps by the stride
-    taps = 2 * (_lowering.FFT_MIN_TAPS - 1)
+    taps = 2 * (choose.FFT_MIN_TAPS - 1)
     assert cpu(kernel_size=taps, groups=1, channels=4, strides=2) == "direct"
     assert cpu(kernel_size=taps + 2, groups=1, channels=4, strides=2) == "fft"
     # dense channels_first: XLA's forward, a matmul backward, short kernels
     first = functools.partial(cpu, groups=1, channels=64, channels_first=True)
     assert first(kernel_size=3) == "ncw"
-    assert first(kernel_size=_lowering.NCW_MAX_TAPS + 1) == "direct"
+    assert first(kernel_size=choose.NCW_MAX_TAPS + 1) == "direct"
     assert first(kernel_size=3, strides=2) == "direct"
     # low-precision types keep exact-product cores
     low = functools.partial(cpu, dtype=jnp.bfloat16)
@@ -246,7 +246,7 @@ def test_fusion_barrier_is_the_identity_bit_for_bit():
     for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
         x = jnp.array([0.1, -3e-38, 1e-45, 6e4, jnp.inf, jnp.nan], jnp.float32)
         x = x.astype(dtype)
-        y = _shift.fusion_barrier(x)
+        y = shift.fusion_barrier(x)
         assert y.dtype == x.dtype
         np.testing.assert_array_equal(
             np.asarray(y).view(np.uint8), np.asarray(x).view(np.uint8)
@@ -257,7 +257,7 @@ def test_polyphase_plan_covers_every_tap_once():
     for k in range(1, 9):
         for s in range(2, 5):
             for left in range(k):
-                index, _, _, out = _lowering.polyphase_plan(k, s, (left, 2), 7)
+                index, _, _, out = rewrites.polyphase_plan(k, s, (left, 2), 7)
                 taps = sorted(index[index < k].tolist())
                 assert taps == list(range(k)), (k, s, left)
                 assert index.shape[0] == -(-k // s)  # no tap is only zeros
@@ -265,7 +265,7 @@ def test_polyphase_plan_covers_every_tap_once():
 
 
 def test_fft_block_lengths_are_5_smooth_and_hold_the_kernel():
-    assert [_fft.good_size(n) for n in (1, 7, 11, 17, 97, 1000)] == [
+    assert [fft.good_size(n) for n in (1, 7, 11, 17, 97, 1000)] == [
         1,
         8,
         12,
@@ -275,6 +275,6 @@ def test_fft_block_lengths_are_5_smooth_and_hold_the_kernel():
     ]
     for extent in (1, 30, 511, 1024):
         for steps in (1, 100, 8192):
-            block = _fft.block_length(extent, steps)
+            block = fft.block_length(extent, steps)
             assert block >= 2 * extent - 1
-            assert _fft.good_size(block) == block
+            assert fft.good_size(block) == block

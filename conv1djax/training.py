@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import optax
 
 from conv1djax import constraints, regularizers
-from conv1djax._models import Sequential
+from conv1djax.layers.base import weight_attribute
+from conv1djax.models import Sequential
 
 
 def _layers_and_params(model_or_layer, params) -> list[tuple[Any, Any]]:
@@ -39,16 +40,11 @@ def _layers_and_params(model_or_layer, params) -> list[tuple[Any, Any]]:
     return [(model_or_layer, params)]
 
 
-def _weight_attribute(weight: str, kind: str) -> str:
-    base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
-    return f"{base}_{kind}"
-
-
 def _objects(layer, params, kind: str) -> dict[str, Callable]:
     """``{weight name: regularizer or constraint}`` for one layer."""
     found = {}
     for weight in params:
-        obj = getattr(layer, _weight_attribute(weight, kind), None)
+        obj = getattr(layer, weight_attribute(weight, kind), None)
         if obj is not None:
             found[weight] = obj
     return found
@@ -78,7 +74,7 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
     for layer, p in _layers_and_params(model_or_layer, params):
         for weight, reg in _objects(layer, p, "regularizer").items():
             name = (
-                f"{_weight_attribute(weight, 'regularizer')} of {type(layer).__name__}"
+                f"{weight_attribute(weight, 'regularizer')} of {type(layer).__name__}"
             )
             penalty = regularizers.validate_penalty(reg(p[weight]), name)
             total = total + jnp.asarray(penalty, jnp.float32)
@@ -115,7 +111,7 @@ def apply_constraints(model_or_layer, params):
     ((layer, p),) = _layers_and_params(model_or_layer, params)
     projected = dict(p)
     for weight, constraint in _objects(layer, p, "constraint").items():
-        name = f"{_weight_attribute(weight, 'constraint')} of {type(layer).__name__}"
+        name = f"{weight_attribute(weight, 'constraint')} of {type(layer).__name__}"
         projected[weight] = constraints.validate_projection(
             p[weight], constraint(p[weight]), name
         )

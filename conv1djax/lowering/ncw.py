@@ -4,7 +4,7 @@ XLA:CPU runs a channels-first (NCW) convolution as a channels-last one
 between transposes, and its gradient the same way, with more transposes:
 forward and backward take about twice the channels-last time. The forward
 is kept (nothing measured beats it), and a custom JVP
-(:mod:`conv1djax._adjoint`) makes reverse mode run batched matmuls over the
+(:mod:`conv1djax.lowering.adjoint`) makes reverse mode run batched matmuls over the
 im2col of the channels-first input, whose rows are contiguous shifted
 slices of the steps:
 
@@ -14,7 +14,7 @@ slices of the steps:
   padded input, ``(k * C, steps)`` per batch element.
 
 The im2col holds ``k`` copies of the input, so this is only chosen for short
-kernels (``_lowering.NCW_MAX_TAPS``). Results equal the reference up to
+kernels (``choose.NCW_MAX_TAPS``). Results equal the reference up to
 float32 summation order.
 """
 
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from conv1djax import _adjoint
+from conv1djax.lowering import adjoint
 
 
 def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:
@@ -82,7 +82,7 @@ def _conv_jvp(padding, dilation, primals, tangents):
         per_example = jnp.einsum("nft,njt->njf", gy, patches)
         return per_example.sum(0).reshape(k, c, f)
 
-    return y, _adjoint.tangent(y, input_grad, kernel_grad, *tangents)
+    return y, adjoint.tangent(y, input_grad, kernel_grad, *tangents)
 
 
 def conv(

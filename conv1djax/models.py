@@ -1,4 +1,4 @@
-"""Models: parameter-free layers and ``Sequential``.
+"""Models: ``Sequential``, a stack of layers.
 
 A layer is any hashable object with
 
@@ -8,8 +8,8 @@ A layer is any hashable object with
 
 and optionally ``count_params(input_shape)``, an ``activity_regularizer``, and
 per-weight ``<name>_regularizer`` / ``<name>_constraint`` attributes (see
-:mod:`conv1djax._training`). The conv specs are layers; so are
-:class:`Activation` and :class:`Sequential` itself, so models nest.
+:mod:`conv1djax.training`). The conv specs are layers; so are
+:class:`~conv1djax.Activation` and :class:`Sequential` itself, so models nest.
 """
 
 from __future__ import annotations
@@ -23,71 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from conv1djax import _shapes, activations, regularizers
-
 _LAYER_METHODS = ("init", "apply", "compute_output_shape")
-
-
-@dataclasses.dataclass(frozen=True)
-class Activation:
-    """A parameter-free layer applying an activation, Keras's ``Activation``.
-
-    Args:
-      activation: a Keras activation name or a callable.
-      activity_regularizer: optional penalty on the output (a loss term).
-
-    Example usage:
-
-    >>> import jax.numpy as jnp, conv1djax as cj
-    >>> layer = cj.Activation("relu")
-    >>> layer.init(None, (2, 5, 3)), layer.apply({}, jnp.array([-1.0, 2.0]))
-    ({}, Array([0., 2.], dtype=float32))
-    """
-
-    activation: Any
-    activity_regularizer: Any = None
-
-    def __post_init__(self):
-        fn = activations.get(self.activation, "activation")
-        if fn is None:
-            raise ValueError("`activation` of an Activation layer must not be None.")
-        object.__setattr__(self, "activation", fn)
-        object.__setattr__(
-            self,
-            "activity_regularizer",
-            regularizers.get(self.activity_regularizer, "activity_regularizer"),
-        )
-
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
-        """Returns ``{}``: the layer has no params."""
-        del key, input_shape, dtype
-        return {}
-
-    def apply(self, params, x):
-        """Returns ``activation(x)``."""
-        if params:
-            raise ValueError(
-                f"An Activation layer has no params; received keys {sorted(params)}."
-            )
-        return self.activation(jnp.asarray(x))
-
-    def compute_output_shape(self, input_shape):
-        """The input shape, or what the activation makes of it (``glu``)."""
-        return _shapes.eval_output_shape(self.activation, input_shape)
-
-    def count_params(self, input_shape) -> int:
-        del input_shape
-        return 0
-
-    def get_config(self) -> dict:
-        return {
-            "activation": activations.serialize(self.activation),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-        }
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]):
-        return cls(**config)
 
 
 def _check_layer(layer, index: int) -> None:

@@ -1,0 +1,460 @@
+"""What every layer spec shares: input shapes, params, Keras configs, and the
+N-d convolution base that ``Conv*D`` and ``Conv*DTranspose`` build on.
+
+A spec holds only static configuration, canonicalised and validated once, when
+it is built (``kernel_size=3`` and ``(3,)`` give equal specs; padding and
+data_format are lower-cased; names of activations, initializers, regularizers
+and constraints are resolved to objects, and the identity activation is
+``None``), so equal layers are equal specs. Being hashable, a spec can be a
+static argument of ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from conv1djax import (
+    _validation,
+    activations,
+    constraints,
+    initializers,
+    lowering,
+    regularizers,
+    shapes,
+)
+
+# Keys of a Keras layer config that describe the Keras object rather than the
+# layer; ``from_config`` accepts and drops them, so a config exported by
+# ``keras.layers.Conv1D.get_config()`` loads directly.
+KERAS_ONLY_KEYS = frozenset({"name", "trainable", "dtype", "autocast"})
+_LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
+
+
+def weight_attribute(weight: str, kind: str) -> str:
+    """The spec attribute holding the ``kind`` ("initializer",
+    "regularizer", "constraint") of the param ``weight``, by Keras's names:
+    ``"kernel"`` -> ``kernel_<kind>``, ``"depthwise_kernel"`` ->
+    ``depthwise_<kind>``."""
+    base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
+    return f"{base}_{kind}"
+
+
+def _check_shape_entries(input_shape) -> tuple[int | None, ...]:
+    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
+        raise TypeError(
+            f"`input_shape` must be a tuple of ints (or None for unknown "
+            f"entries); received {input_shape!r}."
+        )
+    for dim in input_shape:
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
+            try:
+                int(dim.__index__())
+            except (AttributeError, TypeError):
+                raise TypeError(
+                    f"`input_shape` entries must be ints or None; received "
+                    f"{tuple(input_shape)!r}."
+                ) from None
+    return tuple(None if d is None else int(d) for d in input_shape)
+
+
+def split_input_shape(input_shape, data_format: str, rank: int, layer_name: str):
+    """Returns ``(batch_shape, spatial, channels)`` of a full input shape.
+
+    Raises:
+      ValueError: for a rank below ``rank + 2`` or an unknown (None) channel
+        count.
+      TypeError: when ``input_shape`` is not a sequence of ints and Nones.
+    """
+    shape = _check_shape_entries(input_shape)
+    if len(shape) < rank + 2:
+        axes = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}[rank]
+        layout = (
+            f"({axes}, channels)"
+            if data_format == "channels_last"
+            else f"(channels, {axes})"
+        )
+        raise ValueError(
+            f"{layer_name} expects inputs of rank >= {rank + 2}, batch_shape + "
+            f"{layout}; received an input of shape {shape} (rank {len(shape)})."
+        )
+    if data_format == "channels_last":
+        batch_shape, spatial, channels = (
+            shape[: -rank - 1],
+            shape[-rank - 1 : -1],
+            shape[-1],
+        )
+    else:
+        batch_shape, channels, spatial = (
+            shape[: -rank - 1],
+            shape[-rank - 1],
+            shape[-rank:],
+        )
+    if channels is None:
+        raise ValueError(
+            f"The channel axis of the input to {layer_name} must be known "
+            f"(data_format={data_format!r}); received input_shape={shape}."
+        )
+    return batch_shape, spatial, channels
+
+
+def output_shape(batch_shape, spatial, channels, data_format: str):
+    """Assembles a full shape from its parts, in ``data_format``'s order."""
+    if data_format == "channels_last":
+        return (*batch_shape, *spatial, channels)
+    return (*batch_shape, channels, *spatial)
+
+
+def init_params(layer, key, param_shapes: Mapping[str, tuple], dtype) -> dict:
+    """Creates each param with its initializer (``<name>_initializer`` of the
+    layer, Keras's attribute names), in ``dtype``, checking the shapes.
+
+    Raises:
+      TypeError: for a non-floating ``dtype``.
+      ValueError: when an initializer returns an array of the wrong shape.
+    """
+    name = type(layer).__name__
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"`dtype` must be a floating dtype; received dtype={dtype}.")
+    keys = jax.random.split(key, max(len(param_shapes), 1))
+    params = {}
+    for k, (pname, shape) in zip(keys, param_shapes.items(), strict=False):
+        initializer = getattr(layer, weight_attribute(pname, "initializer"))
+        value = initializer(k, shape, dtype)
+        got = getattr(value, "shape", None)
+        if got != shape:
+            raise ValueError(
+                f"The {pname} initializer of {name} ({initializer!r}) returned "
+                f"an array of shape {got}; expected {shape}."
+            )
+        params[pname] = jnp.asarray(value, dtype)
+    return params
+
+
+def check_params(layer, params, expected: Mapping[str, tuple], context: str) -> None:
+    """Checks that ``params`` has exactly the keys and shapes ``expected``.
+
+    Raises:
+      ValueError: naming the missing or extra keys, or the param whose shape
+        does not fit (``context`` says what it should fit).
+    """
+    name = type(layer).__name__
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            f"{name} params must be a dict with the keys {sorted(expected)}; "
+            f"received {type(params).__name__}."
+        )
+    if set(params) != set(expected):
+        raise ValueError(
+            f"{name}(use_bias={layer.use_bias}) params must have exactly the "
+            f"keys {sorted(expected)}; received {sorted(params)}."
+        )
+    for pname, want in expected.items():
+        got = tuple(jnp.shape(params[pname]))
+        if got != want:
+            raise ValueError(
+                f"params[{pname!r}] of shape {got} does not fit {context}: "
+                f"expected shape {want}."
+            )
+
+
+def as_input(x, kernel_dtype, name: str) -> jax.Array:
+    """The input as an array of the kernel's dtype, as Keras casts it
+    (integers included); complex inputs are refused."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} takes real inputs; received dtype {x.dtype}.")
+    return x.astype(kernel_dtype)
+
+
+class Configurable:
+    """``get_config`` / ``from_config`` over a frozen dataclass's fields,
+    in Keras's format, for the fields listed in ``_REGISTRIES`` serialised by
+    their registry."""
+
+    _REGISTRIES: ClassVar[Mapping[str, Any]] = {}
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-serialisable for built-in objects.
+
+        Activations are given by name; initializers, regularizers and
+        constraints as ``{"class_name": ..., "config": ...}`` dicts (Keras's
+        format, so Keras's ``from_config`` reads them too). User callables
+        are returned as they are, and then the config is only
+        round-trippable in-process.
+        """
+        config = {}
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if field.name in self._REGISTRIES:
+                value = self._REGISTRIES[field.name].serialize(value)
+            config[field.name] = value
+        if config.get("impl") == "auto":
+            del config["impl"]  # not a Keras argument: keep Keras configs loadable
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]):
+        """Builds a spec from ``get_config()``'s dict, or from a Keras layer's.
+
+        Raises:
+          ValueError: for keys that are not arguments of this spec.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(config) - names - KERAS_ONLY_KEYS - _LORA_KEYS)
+        if unknown:
+            raise ValueError(
+                f"Unknown keys in the config of {cls.__name__}: {unknown}. "
+                f"Expected keys among {sorted(names)}."
+            )
+        if config.get("lora_rank"):
+            raise ValueError(
+                f"{cls.__name__} has no LoRA; received lora_rank="
+                f"{config['lora_rank']!r} in the config."
+            )
+        return cls(**{k: v for k, v in config.items() if k in names})
+
+
+def canonical_activation(value):
+    """The activation's canonical object: ``None`` for the identity, so that
+    ``activation="linear"`` (what Keras writes in its configs) and the
+    default give equal specs."""
+    fn = activations.get(value, "activation")
+    return None if fn is activations.linear else fn
+
+
+def canonical_impl(value, rank: int) -> str:
+    """Canonicalises the ``impl`` option: a lowering name, any case; the 1-D
+    cores are refused for more axes."""
+    if not (isinstance(value, str) and value.lower() in lowering.IMPLS):
+        raise ValueError(
+            f"`impl` must be one of {', '.join(map(repr, lowering.IMPLS))}; "
+            f"received impl={value!r}."
+        )
+    value = value.lower()
+    if rank > 1 and value in lowering.ONE_D_CORES:
+        raise ValueError(
+            f"impl={value!r} is a 1-D core; a {rank}-D convolution takes one of "
+            f"'auto', 'reference', 'direct', 'blockdiag', 'shift'."
+        )
+    return value
+
+
+class ConvBase(Configurable):
+    """Validation, shapes, ``init`` and ``apply`` shared by the N-d
+    convolution specs; subclasses are frozen dataclasses with Keras's fields
+    and set ``rank`` and ``transposed``."""
+
+    rank: ClassVar[int]
+    transposed: ClassVar[bool]
+    _REGISTRIES: ClassVar[Mapping[str, Any]] = {
+        "kernel_initializer": initializers,
+        "bias_initializer": initializers,
+        "kernel_regularizer": regularizers,
+        "bias_regularizer": regularizers,
+        "activity_regularizer": regularizers,
+        "kernel_constraint": constraints,
+        "bias_constraint": constraints,
+        "activation": activations,
+    }
+
+    def __post_init__(self):
+        name = type(self).__name__
+        rank = self.rank
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("filters", _validation.positive_int(self.filters, "filters"))
+        for field in ("kernel_size", "strides", "dilation_rate"):
+            put(field, _validation.int_tuple(getattr(self, field), field, rank))
+        put("groups", _validation.positive_int(self.groups, "groups"))
+        put(
+            "padding",
+            _validation.conv_padding_name(
+                self.padding, rank, transposed=self.transposed, layer=name
+            ),
+        )
+        put("data_format", _validation.data_format(self.data_format))
+        put("use_bias", _validation.boolean(self.use_bias, "use_bias"))
+        _validation.strides_and_dilation(self.strides, self.dilation_rate)
+        if self.filters % self.groups:
+            raise ValueError(
+                f"`filters` (={self.filters}) must be divisible by `groups` "
+                f"(={self.groups})."
+            )
+        if self.transposed:
+            put(
+                "output_padding",
+                _validation.output_padding(self.output_padding, self.strides),
+            )
+        for field, registry in self._REGISTRIES.items():
+            if field != "activation":
+                put(field, registry.get(getattr(self, field), field))
+        put("activation", canonical_activation(self.activation))
+        put("impl", canonical_impl(self.impl, rank))
+
+    # ---- shapes ---------------------------------------------------------
+
+    def paddings(self, spatial) -> shapes.Pads:
+        """The ``(left, right)`` padding per spatial axis for an input of
+        ``spatial`` lengths (of the stride-dilated input, when transposed)."""
+        if self.transposed:
+            return shapes.conv_transpose_paddings(
+                self.kernel_size, self.strides, self.padding,
+                self.output_padding, self.dilation_rate,
+            )  # fmt: skip
+        return shapes.conv_paddings(
+            spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
+        )
+
+    def output_lengths(self, spatial) -> tuple[int | None, ...]:
+        """The output lengths for ``spatial`` input lengths (None stays None).
+
+        Raises:
+          ValueError: when the input is too short for the kernel.
+        """
+        if self.transposed:
+            return shapes.conv_transpose_output_lengths(
+                spatial, self.kernel_size, self.strides, self.padding,
+                self.output_padding, self.dilation_rate,
+            )  # fmt: skip
+        return shapes.conv_output_lengths(
+            spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
+        )
+
+    def _split(self, input_shape):
+        return split_input_shape(
+            input_shape, self.data_format, self.rank, type(self).__name__
+        )
+
+    def _kernel_shape(self, channels: int) -> tuple[int, ...]:
+        g = self.groups
+        if self.transposed:
+            return (*self.kernel_size, self.filters // g, channels)
+        return (*self.kernel_size, channels // g, self.filters)
+
+    def _check_channels(self, channels: int, input_shape) -> None:
+        if channels % self.groups:
+            raise ValueError(
+                f"The input's channel count (={channels}) must be divisible by "
+                f"`groups` (={self.groups}); received input_shape="
+                f"{tuple(input_shape)}."
+            )
+
+    def param_shapes(self, input_shape) -> dict[str, tuple[int, ...]]:
+        """The shapes of ``init``'s params for an input of ``input_shape``.
+
+        Raises:
+          ValueError: when the channel count is unknown or not divisible by
+            ``groups``, or the input is too short for the kernel.
+        """
+        _, spatial, channels = self._split(input_shape)
+        self._check_channels(channels, input_shape)
+        self.output_lengths(spatial)  # raises early for a too-short input
+        shapes_ = {"kernel": self._kernel_shape(channels)}
+        if self.use_bias:
+            shapes_["bias"] = (self.filters,)
+        return shapes_
+
+    def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
+        """The output shape for ``input_shape`` (None entries stay None).
+
+        The activation's effect is included: ``"glu"`` halves the last axis.
+
+        >>> import conv1djax as cj
+        >>> cj.Conv1D(32, 3).compute_output_shape((4, 7, 10, 128))
+        (4, 7, 8, 32)
+        >>> cj.Conv2D(8, (3, 5), strides=2).compute_output_shape((None, 32, 32, 3))
+        (None, 15, 14, 8)
+        """
+        batch_shape, spatial, _ = self._split(input_shape)
+        self.param_shapes(input_shape)
+        shape = output_shape(
+            batch_shape, self.output_lengths(spatial), self.filters, self.data_format
+        )
+        if self.activation is None:
+            return shape
+        return shapes.eval_output_shape(self.activation, shape)
+
+    def count_params(self, input_shape) -> int:
+        """The number of scalars in the params for ``input_shape``.
+
+        >>> import conv1djax as cj
+        >>> cj.Conv1D(32, 3).count_params((None, 10, 128))
+        12320
+        """
+        return sum(math.prod(s) for s in self.param_shapes(input_shape).values())
+
+    # ---- numerics -------------------------------------------------------
+
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict[str, jax.Array]:
+        """Creates the params for inputs of ``input_shape``: ``{"kernel",
+        "bias"}`` in Keras's layouts (no ``"bias"`` when ``use_bias=False``).
+
+        Raises:
+          ValueError: for an unknown channel count, channels not divisible by
+            ``groups``, a rank too low, or an input too short for the kernel.
+          TypeError: for a bad ``input_shape`` or a non-floating ``dtype``.
+        """
+        return init_params(self, key, self.param_shapes(input_shape), dtype)
+
+    def apply(self, params, x) -> jax.Array:
+        """Computes ``activation(conv(x, kernel) + bias)``, Keras's formula.
+
+        Everything that can be checked from static shapes is checked first
+        (so errors come as clear ``ValueError``s at trace time, under
+        ``jax.jit`` too); the batch axes are flattened around the lowering.
+
+        Raises:
+          ValueError: when params do not fit the input's channels, the
+            input's rank is too low, or the input is too short.
+          TypeError: for complex inputs or a non-floating kernel.
+        """
+        name = type(self).__name__
+        x_shape = tuple(jnp.shape(x))
+        batch_shape, spatial, channels = self._split(x_shape)
+        if channels % self.groups:
+            raise ValueError(
+                f"{name}(groups={self.groups}) needs input channels divisible "
+                f"by groups; the input has {channels} channels."
+            )
+        expected = {"kernel": self._kernel_shape(channels)}
+        if self.use_bias:
+            expected["bias"] = (self.filters,)
+        context = (
+            f"{name}(filters={self.filters}, kernel_size={self.kernel_size}, "
+            f"groups={self.groups}) on an input with {channels} channels"
+        )
+        check_params(self, params, expected, context)
+        kernel = jnp.asarray(params["kernel"])
+        if not jnp.issubdtype(kernel.dtype, jnp.floating):
+            raise TypeError(
+                f"params['kernel'] must be floating; received {kernel.dtype}."
+            )
+        x = as_input(x, kernel.dtype, name)
+        self.output_lengths(spatial)  # a clear error for an input that is too short
+        x = x.reshape((-1, *x_shape[len(batch_shape) :]))
+        lower = lowering.conv_transpose if self.transposed else lowering.conv
+        y = lower(
+            x,
+            kernel,
+            strides=self.strides,
+            padding=self.paddings(spatial),
+            dilation_rate=self.dilation_rate,
+            groups=self.groups,
+            channels_first=self.data_format == "channels_first",
+            impl=self.impl,
+        )
+        y = y.reshape((*batch_shape, *y.shape[1:]))
+        if self.use_bias:
+            bias = jnp.asarray(params["bias"], y.dtype)
+            if self.data_format == "channels_first":
+                bias = bias.reshape(-1, *(1,) * self.rank)
+            y = y + bias
+        if self.activation is not None:
+            y = self.activation(y)
+        return y

@@ -1,0 +1,326 @@
+"""Conv1DTranspose, Conv2DTranspose, Conv3DTranspose: one N-d transposed
+convolution spec and its thin ranks, with the pure
+``conv{1,2,3}d_transpose_init`` / ``..._apply`` functions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from conv1djax.layers.base import ConvBase
+from conv1djax.layers.conv import check_spec
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConvTranspose(ConvBase):
+    """Keras's transposed-convolution arguments, shared by every rank, plus
+    ``groups`` (an extension, PyTorch's meaning)."""
+
+    filters: int
+    kernel_size: int | tuple[int, ...]
+    strides: int | tuple[int, ...] = 1
+    padding: str = "valid"
+    output_padding: int | tuple[int, ...] | None = None
+    data_format: str | None = "channels_last"
+    dilation_rate: int | tuple[int, ...] = 1
+    groups: int = 1
+    activation: Any = None
+    use_bias: bool = True
+    kernel_initializer: Any = "glorot_uniform"
+    bias_initializer: Any = "zeros"
+    kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+    activity_regularizer: Any = None
+    kernel_constraint: Any = None
+    bias_constraint: Any = None
+    impl: str = "auto"
+
+    transposed: ClassVar[bool] = True
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.groups == 1:
+            # Keras's transposed layers have no `groups`; leaving the default
+            # out keeps the config loadable by keras.layers.Conv*DTranspose.
+            del config["groups"]
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv1DTranspose(_ConvTranspose):
+    """Spec of a 1-D transposed convolution layer, Keras 3's ``Conv1DTranspose``.
+
+    The adjoint of a :class:`~conv1djax.Conv1D`: it maps a convolution's
+    output shape back to its input shape. The kernel has Keras's layout
+    ``(kernel_size, filters // groups, channels)``. Output lengths follow
+    Keras exactly: with ``padding="valid"``, ``(L - 1) * strides + max(k_eff,
+    strides)`` by default; with ``"same"``, ``L * strides``; an explicit
+    ``output_padding`` changes both as documented in
+    :func:`conv1djax.conv_transpose_output_length`.
+
+    Args:
+      filters, kernel_size, strides, data_format, dilation_rate, activation,
+      use_bias, and the initializer, regularizer and constraint arguments:
+        as for :class:`~conv1djax.Conv1D`.
+      padding: "valid" or "same" (any case); "causal" is refused.
+      output_padding: None, or an int (or 1-tuple) smaller than ``strides``:
+        extra steps added on the right of the output.
+      groups: an extension over Keras, with PyTorch's meaning: channels and
+        filters are split into this many independent groups.
+      impl: as for :class:`~conv1djax.Conv1D`.
+
+    Raises:
+      ValueError: for a bad value, naming the argument and echoing it.
+      TypeError: for a value of the wrong type.
+
+    Example usage:
+
+    >>> import jax, jax.numpy as jnp
+    >>> import conv1djax as cj
+    >>> layer = cj.Conv1DTranspose(8, 3, strides=2, padding="same")
+    >>> params = layer.init(jax.random.key(0), (2, 10, 4))
+    >>> params["kernel"].shape
+    (3, 8, 4)
+    >>> layer.apply(params, jnp.ones((2, 10, 4))).shape
+    (2, 20, 8)
+    """
+
+    rank: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv2DTranspose(_ConvTranspose):
+    """Spec of a 2-D transposed convolution layer, Keras 3's
+    ``Conv2DTranspose``.
+
+    The kernel has Keras's layout ``(*kernel_size, filters // groups,
+    channels)``; output lengths follow Keras's rule on each axis (see
+    :func:`conv1djax.conv_transpose_output_length`).
+
+    Args:
+      filters: number of output channels.
+      kernel_size, strides, dilation_rate: an int or a pair.
+      padding: "valid" or "same", any case.
+      output_padding: None, or an int or a pair, each smaller than the
+        stride on its axis.
+      data_format, activation, use_bias, initializers, regularizers,
+        constraints, impl: as for :class:`~conv1djax.Conv2D`.
+      groups: an extension over Keras, as for :class:`Conv1DTranspose`.
+
+    Raises:
+      ValueError: for a bad value, naming the argument and echoing it.
+      TypeError: for a value of the wrong type.
+
+    Example usage:
+
+    >>> import jax, jax.numpy as jnp
+    >>> import conv1djax as cj
+    >>> layer = cj.Conv2DTranspose(3, 4, strides=2, padding="same")
+    >>> params = layer.init(jax.random.key(0), (None, 8, 8, 16))
+    >>> params["kernel"].shape
+    (4, 4, 3, 16)
+    >>> layer.apply(params, jnp.ones((2, 8, 8, 16))).shape
+    (2, 16, 16, 3)
+    """
+
+    rank: ClassVar[int] = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv3DTranspose(_ConvTranspose):
+    """Spec of a 3-D transposed convolution layer, Keras 3's
+    ``Conv3DTranspose``.
+
+    The arguments are :class:`Conv2DTranspose`'s, with triples for the
+    per-axis ones; the kernel is ``(*kernel_size, filters // groups,
+    channels)``.
+
+    Example usage:
+
+    >>> import jax, jax.numpy as jnp
+    >>> import conv1djax as cj
+    >>> layer = cj.Conv3DTranspose(2, 3, strides=(2, 2, 1))
+    >>> params = layer.init(jax.random.key(0), (None, 4, 4, 4, 3))
+    >>> params["kernel"].shape
+    (3, 3, 3, 2, 3)
+    >>> layer.apply(params, jnp.ones((1, 4, 4, 4, 3))).shape
+    (1, 9, 9, 6, 2)
+    """
+
+    rank: ClassVar[int] = 3
+
+
+# ---- pure functions ------------------------------------------------------------
+
+
+def conv1d_transpose_init(
+    layer: Conv1DTranspose, key, input_shape, *, dtype=jnp.float32
+) -> dict:
+    """Creates the params of a :class:`Conv1DTranspose`.
+
+    Args:
+      layer: the spec.
+      key: a JAX PRNG key.
+      input_shape: the full input shape; entries other than the channel axis
+        may be None.
+      dtype: the params' floating dtype.
+
+    Returns:
+      ``{"kernel": (kernel_size, filters // groups, channels), "bias":
+      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+
+    Raises:
+      ValueError: for an unknown channel count, channels not divisible by
+        ``groups`` or a rank below 3.
+      TypeError: when ``layer`` is not a Conv1DTranspose.
+
+    >>> import jax, conv1djax as cj
+    >>> layer = cj.Conv1DTranspose(6, 4, strides=2)
+    >>> params = cj.conv1d_transpose_init(layer, jax.random.key(0), (None, 10, 3))
+    >>> {k: v.shape for k, v in params.items()}
+    {'kernel': (4, 6, 3), 'bias': (6,)}
+    """
+    check_spec(layer, Conv1DTranspose, "conv1d_transpose_init")
+    return layer.init(key, input_shape, dtype=dtype)
+
+
+def conv1d_transpose_apply(layer: Conv1DTranspose, params, x) -> jax.Array:
+    """Applies a :class:`Conv1DTranspose`: ``activation(conv_transpose(x,
+    kernel) + bias)``.
+
+    Args:
+      layer: the spec.
+      params: ``{"kernel", "bias"}`` as made by :func:`conv1d_transpose_init`.
+      x: ``batch_shape + (steps, channels)`` (or ``(channels, steps)``).
+
+    Returns:
+      ``batch_shape + (new_steps, filters)`` (or ``(filters, new_steps)``),
+      with ``new_steps = conv_transpose_output_length(steps, ...)``.
+
+    Raises:
+      ValueError: when params do not fit the input, or the rank is below 3.
+      TypeError: when ``layer`` is not a Conv1DTranspose.
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1DTranspose(1, 2, strides=2, use_bias=False)
+    >>> params = {"kernel": jnp.array([1.0, 10.0]).reshape(2, 1, 1)}
+    >>> cj.conv1d_transpose_apply(layer, params, jnp.array([[[1.0], [2.0]]]))[0, :, 0]
+    Array([ 1., 10.,  2., 20.], dtype=float32)
+    """
+    check_spec(layer, Conv1DTranspose, "conv1d_transpose_apply")
+    return layer.apply(params, x)
+
+
+def conv2d_transpose_init(
+    layer: Conv2DTranspose, key, input_shape, *, dtype=jnp.float32
+) -> dict:
+    """Creates the params of a :class:`Conv2DTranspose`.
+
+    Args:
+      layer: the spec.
+      key: a JAX PRNG key.
+      input_shape: ``batch_shape + (rows, cols, channels)`` (or channels
+        first); entries other than the channel axis may be None.
+      dtype: the params' floating dtype.
+
+    Returns:
+      ``{"kernel": (*kernel_size, filters // groups, channels), "bias":
+      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+
+    Raises:
+      ValueError: as :func:`conv1d_transpose_init`, for rank-4 inputs.
+      TypeError: when ``layer`` is not a Conv2DTranspose.
+
+    >>> import jax, conv1djax as cj
+    >>> layer = cj.Conv2DTranspose(6, (2, 3), strides=2)
+    >>> params = cj.conv2d_transpose_init(layer, jax.random.key(0), (None, 5, 5, 3))
+    >>> params["kernel"].shape
+    (2, 3, 6, 3)
+    """
+    check_spec(layer, Conv2DTranspose, "conv2d_transpose_init")
+    return layer.init(key, input_shape, dtype=dtype)
+
+
+def conv2d_transpose_apply(layer: Conv2DTranspose, params, x) -> jax.Array:
+    """Applies a :class:`Conv2DTranspose`.
+
+    Args:
+      layer: the spec.
+      params: ``{"kernel", "bias"}`` as made by :func:`conv2d_transpose_init`.
+      x: ``batch_shape + (rows, cols, channels)`` (or channels first).
+
+    Returns:
+      ``batch_shape + (new_rows, new_cols, filters)`` (or channels first).
+
+    Raises:
+      ValueError: when params do not fit the input, or the rank is below 4.
+      TypeError: when ``layer`` is not a Conv2DTranspose.
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv2DTranspose(1, 2, strides=2, use_bias=False)
+    >>> kernel = jnp.array([[1.0, 2.0], [3.0, 4.0]]).reshape(2, 2, 1, 1)
+    >>> y = cj.conv2d_transpose_apply(layer, {"kernel": kernel}, jnp.ones((1, 1, 2, 1)))
+    >>> y[0, :, :, 0]
+    Array([[1., 2., 1., 2.],
+           [3., 4., 3., 4.]], dtype=float32)
+    """
+    check_spec(layer, Conv2DTranspose, "conv2d_transpose_apply")
+    return layer.apply(params, x)
+
+
+def conv3d_transpose_init(
+    layer: Conv3DTranspose, key, input_shape, *, dtype=jnp.float32
+) -> dict:
+    """Creates the params of a :class:`Conv3DTranspose`.
+
+    Args:
+      layer: the spec.
+      key: a JAX PRNG key.
+      input_shape: ``batch_shape + (dim1, dim2, dim3, channels)`` (or
+        channels first); entries other than the channel axis may be None.
+      dtype: the params' floating dtype.
+
+    Returns:
+      ``{"kernel": (*kernel_size, filters // groups, channels), "bias":
+      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+
+    Raises:
+      ValueError: as :func:`conv1d_transpose_init`, for rank-5 inputs.
+      TypeError: when ``layer`` is not a Conv3DTranspose.
+
+    >>> import jax, conv1djax as cj
+    >>> layer = cj.Conv3DTranspose(2, 2, strides=2)
+    >>> params = cj.conv3d_transpose_init(layer, jax.random.key(0), (None, 4, 4, 4, 8))
+    >>> params["kernel"].shape
+    (2, 2, 2, 2, 8)
+    """
+    check_spec(layer, Conv3DTranspose, "conv3d_transpose_init")
+    return layer.init(key, input_shape, dtype=dtype)
+
+
+def conv3d_transpose_apply(layer: Conv3DTranspose, params, x) -> jax.Array:
+    """Applies a :class:`Conv3DTranspose`.
+
+    Args:
+      layer: the spec.
+      params: ``{"kernel", "bias"}`` as made by :func:`conv3d_transpose_init`.
+      x: ``batch_shape + (dim1, dim2, dim3, channels)`` (or channels first).
+
+    Returns:
+      ``batch_shape + (*new_dims, filters)`` (or channels first).
+
+    Raises:
+      ValueError: when params do not fit the input, or the rank is below 5.
+      TypeError: when ``layer`` is not a Conv3DTranspose.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv3DTranspose(2, 2, strides=2, padding="same")
+    >>> params = layer.init(jax.random.key(0), (None, 3, 3, 3, 4))
+    >>> cj.conv3d_transpose_apply(layer, params, jnp.ones((1, 3, 3, 3, 4))).shape
+    (1, 6, 6, 6, 2)
+    """
+    check_spec(layer, Conv3DTranspose, "conv3d_transpose_apply")
+    return layer.apply(params, x)

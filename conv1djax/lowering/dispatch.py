@@ -1,0 +1,247 @@
+"""The entry points: a convolution of any rank, lowered as ``impl`` says.
+
+:func:`conv` and :func:`conv_transpose` take canonical, already-validated
+arguments: an input of rank ``2 + spatial axes``, ``(N, *spatial, C)`` or
+``(N, C, *spatial)``, a kernel in Keras's layout, and explicit ``(left,
+right)`` paddings per axis from :mod:`conv1djax.shapes`.
+
+``impl="reference"`` runs :mod:`conv1djax.lowering.reference`. Otherwise
+(``impl="auto"`` on CPU, or a core forced by name), the call is rewritten into
+a channels-last convolution, of stride 1 where that pays, and a core
+computes it:
+
+- channels_first: transposed to channels-last and back (XLA folds a pair of
+  transposes away where the "ncw" core transposes back).
+- a strided convolution, for the cores other than XLA's own: space-to-depth
+  (:mod:`~conv1djax.lowering.rewrites`). XLA's strided convolution and its
+  gradient are as fast as that rewrite, so "direct" and "blockdiag" keep
+  the stride.
+- a strided transposed convolution: polyphase, no zero of the dilated input
+  multiplied.
+
+The cores:
+
+- ``"direct"``: ``lax.conv_general_dilated`` (``feature_group_count`` for
+  groups).
+- ``"blockdiag"``: a grouped convolution as a dense one whose kernel is
+  block-diagonal (:mod:`~conv1djax.lowering.blockdiag`).
+- ``"shift"``: a sum of shifted, scaled copies of the input
+  (:mod:`~conv1djax.lowering.shift`), for grouped and depthwise
+  convolutions.
+- ``"fft"`` (1-D): overlap-save FFT convolution
+  (:mod:`~conv1djax.lowering.fft`), for long kernels.
+- ``"ncw"`` (1-D): XLA's channels-first convolution forward, with a backward
+  of batched matmuls (:mod:`~conv1djax.lowering.ncw`).
+
+:func:`~conv1djax.lowering.choose.choose_impl` picks one from static shapes,
+dtype and the platform. Every lowering equals the reference path to float32
+rounding, values and gradients (``tests/test_lowerings.py``).
+"""
+
+from __future__ import annotations
+
+import jax
+from jax import lax
+
+from conv1djax.lowering import blockdiag, choose, fft, layout, ncw, reference, shift
+from conv1djax.lowering.rewrites import polyphase_transpose, space_to_depth
+
+
+def core_conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    core: str,
+    strides: tuple[int, ...] | None = None,
+) -> jax.Array:
+    """A channels-last cross-correlation computed by ``core``.
+
+    Args:
+      x: ``(N, *spatial, C)``.
+      kernel: ``(*taps, C // groups, F)``.
+      padding: ``(left, right)`` zeros per spatial axis; negative crops.
+      dilation: the kernel's dilation per axis.
+      groups: the group count.
+      core: one of :data:`~conv1djax.lowering.choose.CORES`; "fft" and "ncw"
+        for one spatial axis only.
+      strides: the strides per axis (default 1); > 1 (with dilation 1) is
+        rewritten by space-to-depth for the cores other than "direct" and
+        "blockdiag".
+
+    Returns:
+      ``(N, *out, F)`` with ``out = (spatial + left + right - (taps - 1) *
+      dilation - 1) // strides + 1`` per axis.
+    """
+    rank = kernel.ndim - 2
+    strides = (1,) * rank if strides is None else tuple(strides)
+    if core in choose.ONE_D_CORES and rank != 1:
+        raise ValueError(f"The {core!r} core is 1-D only; received {rank} axes.")
+    if max(strides) > 1 and core not in ("direct", "blockdiag"):
+        x, kernel = space_to_depth(
+            x, kernel, strides=strides, padding=padding, groups=groups
+        )
+        padding, strides = ((0, 0),) * rank, (1,) * rank
+    if any(lo < 0 or hi < 0 for lo, hi in padding):  # crop first: cores pad only
+        x = layout.pad_spatial(x, tuple((min(lo, 0), min(hi, 0)) for lo, hi in padding))
+        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    if core == "shift":
+        return shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
+    if core == "fft":
+        return fft.conv(
+            x, kernel, padding=padding[0], dilation=dilation[0], groups=groups
+        )
+    if core == "ncw":
+        if groups > 1:
+            kernel = blockdiag.block_diagonal(kernel, groups)
+        y = ncw.conv(
+            layout.to_channels_first(x),
+            kernel,
+            padding=padding[0],
+            dilation=dilation[0],
+        )
+        return layout.to_channels_last(y)
+    if core == "blockdiag" and groups > 1:
+        kernel, groups = blockdiag.block_diagonal(kernel, groups), 1
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=strides,
+        padding=padding,
+        rhs_dilation=dilation,
+        dimension_numbers=layout.dimension_numbers(rank, False),
+        feature_group_count=groups,
+    )
+
+
+def _lower(x, kernel, *, transposed, strides, padding, dilation_rate, groups,
+           channels_first, impl, run_core):  # fmt: skip
+    """What both entry points share: resolve ``impl``, run the reference
+    path, or run ``run_core(x, core)`` on the channels-last input."""
+    if impl == "auto":
+        impl = choose.choose_impl(
+            transposed=transposed,
+            kernel_size=kernel.shape[:-2],
+            strides=strides,
+            groups=groups,
+            channels=x.shape[1] if channels_first else x.shape[-1],
+            dtype=kernel.dtype,
+            backend=jax.default_backend(),
+            channels_first=channels_first,
+        )
+    if impl == "reference":
+        run = reference.conv_transpose if transposed else reference.conv
+        return run(
+            x,
+            kernel,
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation_rate,
+            groups=groups,
+            channels_first=channels_first,
+        )
+    if channels_first:
+        x = layout.to_channels_last(x)
+    y = run_core(x, impl)
+    return layout.to_channels_first(y) if channels_first else y
+
+
+def conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation_rate: tuple[int, ...],
+    groups: int,
+    channels_first: bool,
+    impl: str = "auto",
+) -> jax.Array:
+    """Cross-correlation with a ``(*taps, C // groups, F)`` kernel (Keras's
+    layout).
+
+    Args:
+      x: ``(N, *spatial, C)``, or ``(N, C, *spatial)`` when ``channels_first``.
+      kernel: ``(*taps, C // groups, F)``.
+      strides, dilation_rate: per spatial axis, as in the spec (strides > 1
+        implies dilation 1).
+      padding: ``(left, right)`` zeros per spatial axis.
+      groups: the group count.
+      channels_first: the layout of ``x`` and of the result.
+      impl: ``"auto"``, ``"reference"`` or one of
+        :data:`~conv1djax.lowering.choose.CORES`.
+
+    Returns:
+      ``(N, *out, F)`` (or ``(N, F, *out)``).
+    """
+
+    def run_core(x, core):
+        return core_conv(
+            x,
+            kernel,
+            padding=padding,
+            dilation=dilation_rate,
+            groups=groups,
+            core=core,
+            strides=strides,
+        )
+
+    return _lower(x, kernel, transposed=False, strides=strides, padding=padding,
+                  dilation_rate=dilation_rate, groups=groups,
+                  channels_first=channels_first, impl=impl, run_core=run_core)  # fmt: skip
+
+
+def conv_transpose(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation_rate: tuple[int, ...],
+    groups: int,
+    channels_first: bool,
+    impl: str = "auto",
+) -> jax.Array:
+    """Transposed convolution with a ``(*taps, F // groups, C)`` kernel.
+
+    Args:
+      x: ``(N, *spatial, C)``, or ``(N, C, *spatial)`` when ``channels_first``.
+      kernel: ``(*taps, F // groups, C)``, Keras's transposed layout.
+      strides, dilation_rate, groups: as in the spec.
+      padding: ``(left, right)`` padding of the stride-dilated input per axis,
+        from :func:`conv1djax.shapes.conv_transpose_paddings`.
+      channels_first: the layout of ``x`` and of the result.
+      impl: ``"auto"``, ``"reference"`` or one of
+        :data:`~conv1djax.lowering.choose.CORES`.
+
+    Returns:
+      ``(N, *out, F)`` (or ``(N, F, *out)``), the adjoint of :func:`conv`.
+    """
+    rank = kernel.ndim - 2
+
+    def run_core(x, core):
+        if max(strides) > 1:
+
+            def run_conv(x, phased):
+                zeros = ((0, 0),) * rank
+                return core_conv(x, phased, padding=zeros, dilation=(1,) * rank,
+                                 groups=groups, core=core)  # fmt: skip
+
+            return polyphase_transpose(
+                x, kernel, strides=strides, padding=padding, groups=groups,
+                run_conv=run_conv,
+            )  # fmt: skip
+        return core_conv(
+            x,
+            reference.transpose_kernel(kernel, groups),
+            padding=padding,
+            dilation=dilation_rate,
+            groups=groups,
+            core=core,
+        )
+
+    return _lower(x, kernel, transposed=True, strides=strides, padding=padding,
+                  dilation_rate=dilation_rate, groups=groups,
+                  channels_first=channels_first, impl=impl, run_core=run_core)  # fmt: skip

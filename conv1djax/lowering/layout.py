@@ -1,0 +1,50 @@
+"""Array layouts of the lowerings: dimension numbers, spatial padding, and
+moves between channels-first and channels-last.
+
+Inside :mod:`conv1djax.lowering` an input is ``(N, *spatial, C)``
+(channels-last) unless a name says otherwise, a kernel ``(*taps, I, O)``
+(Keras's layout), and a padding one ``(left, right)`` pair per spatial axis.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Pads = tuple[tuple[int, int], ...]
+
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def spatial_letters(rank: int) -> str:
+    """The spatial letters of ``lax`` dimension-number strings for ``rank``."""
+    if rank not in _SPATIAL:
+        raise ValueError(f"Convolutions have 1 to 3 spatial axes; received {rank}.")
+    return _SPATIAL[rank]
+
+
+def dimension_numbers(rank: int, channels_first: bool) -> tuple[str, str, str]:
+    """``lax`` dimension numbers for Keras's layouts: ``NWC``/``NCW`` (or
+    ``NHWC``, ...) inputs and outputs, a ``WIO`` (``HWIO``, ...) kernel."""
+    s = spatial_letters(rank)
+    layout = f"NC{s}" if channels_first else f"N{s}C"
+    return (layout, f"{s}IO", layout)
+
+
+def pad_spatial(x: jax.Array, pads: Pads) -> jax.Array:
+    """Zero-pads the spatial axes of a channels-last ``(N, *spatial, C)``
+    array; negative amounts crop."""
+    zero = jnp.zeros((), x.dtype)
+    config = ((0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0))
+    return lax.pad(x, zero, config)
+
+
+def to_channels_last(x: jax.Array) -> jax.Array:
+    """``(N, C, *spatial)`` -> ``(N, *spatial, C)``."""
+    return jnp.moveaxis(x, 1, -1)
+
+
+def to_channels_first(x: jax.Array) -> jax.Array:
+    """``(N, *spatial, C)`` -> ``(N, C, *spatial)``."""
+    return jnp.moveaxis(x, -1, 1)

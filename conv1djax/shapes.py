@@ -1,0 +1,312 @@
+"""Length and padding arithmetic of convolutions: the one source of truth.
+
+Every rule about how long an output is and where the padding goes lives here,
+written once for one axis and mapped over the spatial axes of a convolution of
+any rank; ``apply``, ``compute_output_shape`` and the public length helpers
+all use it. ``k_eff = (kernel_size - 1) * dilation_rate + 1`` is the dilated
+kernel's extent along an axis.
+
+Convolution (Keras 3 / TensorFlow semantics), along each axis:
+
+- ``"valid"``: no padding; ``out = (L - k_eff) // s + 1``.
+- ``"same"``: ``out = ceil(L / s)``; the total padding
+  ``max((out - 1) * s + k_eff - L, 0)`` is split with the odd element on the
+  right (TensorFlow's rule, also XLA's ``"SAME"``).
+- ``"causal"`` (1-D only): ``k_eff - 1`` zeros on the left only, so
+  ``output[t]`` never sees ``input[t + 1:]``; ``out = ceil(L / s)``.
+
+Transposed convolution (Keras 3's JAX backend), along each axis: the input is
+dilated by the stride, padded with ``(left, right)`` below, and convolved with
+the flipped kernel, so ``out = (L - 1) * s + left + right - k_eff + 2``:
+
+- ``"valid"``: ``(L - 1) * s + k_eff + output_padding``, with
+  ``output_padding`` defaulting to ``max(k_eff, s) - k_eff``.
+- ``"same"``: ``L * s`` when ``output_padding`` is None, else
+  ``(L - 1) * s + k_eff % 2 + output_padding``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from conv1djax import _validation
+
+Pads = tuple[tuple[int, int], ...]
+
+
+def _effective_kernel(kernel_size: int, dilation_rate: int) -> int:
+    return (kernel_size - 1) * dilation_rate + 1
+
+
+def _check_positive(out, length, k_eff, what, hint, axis) -> int:
+    if out < 1:
+        where = "" if axis is None else f" along spatial axis {axis}"
+        raise ValueError(
+            f"The input length {length}{where} is too short for {what} and a "
+            f"dilated kernel extent of {k_eff}: the output would have length "
+            f"{out}. Use a longer input{hint}."
+        )
+    return out
+
+
+# ---- one axis ------------------------------------------------------------------
+
+
+def conv_padding(
+    length: int, kernel_size: int, strides: int, padding: str, dilation_rate: int
+) -> tuple[int, int]:
+    """Returns the (left, right) zero padding a convolution applies along one
+    axis of ``length`` steps."""
+    k_eff = _effective_kernel(kernel_size, dilation_rate)
+    if padding == "valid":
+        return (0, 0)
+    if padding == "causal":
+        return (k_eff - 1, 0)
+    if padding == "same":
+        out = -(-length // strides)
+        total = max((out - 1) * strides + k_eff - length, 0)
+        return (total // 2, total - total // 2)
+    raise AssertionError(f"unnormalised padding {padding!r}")
+
+
+def conv_transpose_padding(
+    kernel_size: int,
+    strides: int,
+    padding: str,
+    output_padding: int | None,
+    dilation_rate: int,
+) -> tuple[int, int]:
+    """Returns the (left, right) padding of the stride-dilated input that a
+    transposed convolution convolves along one axis (Keras 3's JAX-backend
+    rule)."""
+    k_eff = _effective_kernel(kernel_size, dilation_rate)
+    if padding == "valid":
+        if output_padding is None:
+            output_padding = max(k_eff, strides) - k_eff
+        return (k_eff - 1, k_eff - 1 + output_padding)
+    if output_padding is None:
+        total = strides + k_eff - 2
+    else:
+        total = k_eff + k_eff % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, k_eff - 1)
+    return (left, total - left)
+
+
+def _conv_length(length, kernel_size, strides, padding, dilation_rate, axis=None):
+    if length is None:
+        return None
+    left, right = conv_padding(length, kernel_size, strides, padding, dilation_rate)
+    k_eff = _effective_kernel(kernel_size, dilation_rate)
+    out = (length + left + right - k_eff) // strides + 1
+    hint = ", a smaller kernel_size or dilation_rate"
+    if padding != "same":
+        hint += ", or padding='same'"
+    return _check_positive(out, length, k_eff, f"padding={padding!r}", hint, axis)
+
+
+def _conv_transpose_length(
+    length, kernel_size, strides, padding, output_padding, dilation_rate, axis=None
+):
+    if length is None:
+        return None
+    left, right = conv_transpose_padding(
+        kernel_size, strides, padding, output_padding, dilation_rate
+    )
+    k_eff = _effective_kernel(kernel_size, dilation_rate)
+    out = (length - 1) * strides + left + right - k_eff + 2
+    what = f"a transposed convolution with padding={padding!r}"
+    return _check_positive(
+        out, length, k_eff, what, ", or a larger output_padding", axis
+    )
+
+
+# ---- every spatial axis ------------------------------------------------------------
+
+
+def _axis(index: int, rank: int) -> int | None:
+    return None if rank == 1 else index
+
+
+def conv_paddings(lengths, kernel_size, strides, padding, dilation_rate) -> Pads:
+    """``conv_padding`` along every spatial axis: one ``(left, right)`` each."""
+    return tuple(
+        conv_padding(*args, padding, d)
+        for *args, d in zip(lengths, kernel_size, strides, dilation_rate, strict=True)
+    )
+
+
+def conv_transpose_paddings(kernel_size, strides, padding, output_padding, dilation):
+    """``conv_transpose_padding`` along every spatial axis."""
+    output_padding = output_padding or (None,) * len(kernel_size)
+    return tuple(
+        conv_transpose_padding(k, s, padding, op, d)
+        for k, s, op, d in zip(
+            kernel_size, strides, output_padding, dilation, strict=True
+        )
+    )
+
+
+def conv_output_lengths(lengths, kernel_size, strides, padding, dilation_rate):
+    """The output length along every spatial axis (None stays None).
+
+    Raises:
+      ValueError: when an axis would be empty.
+    """
+    rank = len(lengths)
+    return tuple(
+        _conv_length(n, k, s, padding, d, _axis(i, rank))
+        for i, (n, k, s, d) in enumerate(
+            zip(lengths, kernel_size, strides, dilation_rate, strict=True)
+        )
+    )
+
+
+def conv_transpose_output_lengths(
+    lengths, kernel_size, strides, padding, output_padding, dilation_rate
+):
+    """The output length of a transposed convolution along every axis."""
+    rank = len(lengths)
+    output_padding = output_padding or (None,) * rank
+    return tuple(
+        _conv_transpose_length(n, k, s, padding, op, d, _axis(i, rank))
+        for i, (n, k, s, op, d) in enumerate(
+            zip(
+                lengths,
+                kernel_size,
+                strides,
+                output_padding,
+                dilation_rate,
+                strict=True,
+            )
+        )
+    )
+
+
+# ---- the public helpers -------------------------------------------------------------
+
+
+def _normalise(length, kernel_size, strides, dilation_rate):
+    """Canonical per-axis tuples; the rank is ``len(length)`` for a sequence of
+    lengths, else 1."""
+    per_axis = isinstance(length, Sequence) and not isinstance(length, str)
+    rank = len(length) if per_axis else 1
+    if rank < 1:
+        raise ValueError(f"`length` must not be empty; received length={length!r}.")
+    lengths = tuple(length) if per_axis else (length,)
+    lengths = tuple(
+        None if n is None else _validation.int_tuple(n, "length", 1, minimum=0)[0]
+        for n in lengths
+    )
+    kernel_size = _validation.int_tuple(kernel_size, "kernel_size", rank)
+    strides = _validation.int_tuple(strides, "strides", rank)
+    dilation_rate = _validation.int_tuple(dilation_rate, "dilation_rate", rank)
+    _validation.strides_and_dilation(strides, dilation_rate)
+    return per_axis, lengths, kernel_size, strides, dilation_rate
+
+
+def conv_output_length(
+    length, kernel_size, strides=1, padding="valid", dilation_rate=1
+) -> int | tuple[int | None, ...] | None:
+    """Returns the output length of a convolution along its spatial axes.
+
+    Args:
+      length: the input length (an int, or None for an unknown length), or a
+        tuple of them, one per spatial axis of a 2-D or 3-D convolution.
+      kernel_size: int, or a tuple with one int per axis.
+      strides: int, or a tuple with one int per axis.
+      padding: "valid", "same" or (1-D only) "causal", any case.
+      dilation_rate: int, or a tuple with one int per axis.
+
+    Returns:
+      The output length, equal to what ``apply`` produces (None where the
+      length is None); a tuple of them when ``length`` is a tuple.
+
+    Raises:
+      ValueError: for a bad argument, or when the output would be empty
+        (an input shorter than the dilated kernel with ``padding="valid"``).
+
+    >>> import conv1djax as cj
+    >>> cj.conv_output_length(10, 3)
+    8
+    >>> cj.conv_output_length(10, 3, strides=2, padding="same")
+    5
+    >>> cj.conv_output_length((32, 20), (3, 5), strides=(2, 1))
+    (15, 16)
+    """
+    per_axis, lengths, kernel_size, strides, dilation_rate = _normalise(
+        length, kernel_size, strides, dilation_rate
+    )
+    allowed = (
+        _validation.CONV_PADDINGS
+        if len(lengths) == 1
+        else (_validation.TRANSPOSE_PADDINGS)
+    )
+    padding = _validation.padding_name(padding, allowed)
+    out = conv_output_lengths(lengths, kernel_size, strides, padding, dilation_rate)
+    return out if per_axis else out[0]
+
+
+def conv_transpose_output_length(
+    length,
+    kernel_size,
+    strides=1,
+    padding="valid",
+    output_padding=None,
+    dilation_rate=1,
+) -> int | tuple[int | None, ...] | None:
+    """Returns the output length of a transposed convolution along its axes.
+
+    Args:
+      length: the input length (an int, or None), or a tuple of them, one per
+        spatial axis.
+      kernel_size: int, or a tuple with one int per axis.
+      strides: int, or a tuple with one int per axis.
+      padding: "valid" or "same" (any case).
+      output_padding: None (Keras's default rule), or an int (or a tuple,
+        one per axis) in ``[0, strides)``.
+      dilation_rate: int, or a tuple with one int per axis.
+
+    Returns:
+      The output length, equal to what ``apply`` produces; a tuple of them
+      when ``length`` is a tuple.
+
+    Raises:
+      ValueError: for a bad argument or an empty output.
+
+    >>> import conv1djax as cj
+    >>> cj.conv_transpose_output_length(10, 3, strides=2)
+    21
+    >>> cj.conv_transpose_output_length(10, 3, strides=2, padding="same")
+    20
+    >>> cj.conv_transpose_output_length((8, 8), 4, strides=2, padding="same")
+    (16, 16)
+    """
+    per_axis, lengths, kernel_size, strides, dilation_rate = _normalise(
+        length, kernel_size, strides, dilation_rate
+    )
+    padding = _validation.padding_name(padding, _validation.TRANSPOSE_PADDINGS)
+    output_padding = _validation.output_padding(output_padding, strides)
+    out = conv_transpose_output_lengths(
+        lengths, kernel_size, strides, padding, output_padding, dilation_rate
+    )
+    return out if per_axis else out[0]
+
+
+def eval_output_shape(fn: Callable, input_shape) -> tuple[int | None, ...]:
+    """The output shape of an elementwise-or-reshaping ``fn`` for a shape
+    with unknown (None) entries, by abstract evaluation.
+
+    Unknown entries get a stand-in length of 2 (even, for ``glu``) and are
+    unknown again in the result when the rank is kept.
+    """
+    shape = tuple(input_shape)
+    probe = jax.ShapeDtypeStruct(
+        tuple(2 if d is None else d for d in shape), jnp.float32
+    )
+    out = jax.eval_shape(fn, probe).shape
+    if len(out) == len(shape):
+        out = tuple(None if d is None else o for d, o in zip(shape, out, strict=True))
+    return tuple(out)
