@@ -1,20 +1,25 @@
 """Times conv1djax against raw lax, Keras 3 (JAX), Flax nnx and PyTorch.
 
-One process, one suite: dense convolutions (channels_last and
+One process, one suite. 1-D: dense convolutions (channels_last and
 channels_first), grouped (8 groups), depthwise, a stride-2 transposed
-convolution and a long kernel (511 taps), each forward and forward + backward
-(the value and gradient of an MSE with respect to the input and the params),
-and the whole train step of a 1-D denoising autoencoder (a strided Conv1D
-encoder, a Conv1DTranspose decoder, an L2 kernel penalty, optax's Adam).
+convolution and a long kernel (511 taps); 2-D: depthwise 3x3, grouped
+(4 groups), a stride-2 transposed convolution and a dense one; 3-D: a dense
+one. Each entry runs in three passes: forward; forward + backward, the value
+and gradient of an MSE against a target with respect to the input and the
+params; and forward + backward in a second program context, the gradient of
+``mean(tanh(y))`` with respect to the params and the input. Then the whole
+train step of a 1-D denoising autoencoder (a strided Conv1D encoder, a
+Conv1DTranspose decoder, an L2 kernel penalty, optax's Adam).
 
 Method: each peer is compiled (JAX) or built (PyTorch) first; its compile
-time is reported apart. After two warm-up calls per peer, the peers are
-timed in interleaved rounds (A B C ... A B C ..., the order rotating every
-round) and the medians reported, with each peer's ratio ``peer / ours``.
-Peak memory is XLA's ``memory_analysis()`` of the compiled program
-(arguments + outputs + temporaries - aliased), for ours and for the plain
-``lax.conv_general_dilated`` path (``impl="reference"``). GFLOP/s count the
-convolution's useful multiply-adds (2 FLOPs each); the dense rows compare
+time is reported apart. Every peer's forward output is compared with ours
+once (``max_rel_diff`` in the JSON). After two warm-up calls per peer, the
+peers are timed in interleaved rounds (once per round each, in a fresh random
+order every round) and the medians reported, with each peer's ratio
+``peer / ours``. Peak memory is XLA's ``memory_analysis()`` of the compiled
+program (arguments + outputs + temporaries - aliased), for ours and for the
+plain ``lax.conv_general_dilated`` path (``impl="reference"``). GFLOP/s count
+the convolution's useful multiply-adds (2 FLOPs each); the dense rows compare
 them with ``jnp.dot`` of the equivalent im2col matmul, timed in the same
 rounds.
 
@@ -23,9 +28,10 @@ channels-last only, PyTorch channels-first only) transpose at the boundary,
 inside the timed function, as their users would.
 
 Writes ``results.md``, ``results.json`` and ``results.png`` to ``--out``.
-Runs without network; about 2 minutes on 2 CPU cores (``--quick``: under 1).
+Runs without network.
 
 Run:  python benchmarks/bench.py [--quick] [--out DIR] [--rounds N]
+          [--only ENTRY ...] [--peers PEER ...]
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -50,61 +58,108 @@ import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
 import conv1djax as cj  # noqa: E402
+from conv1djax.layers.base import split_input_shape  # noqa: E402
 from conv1djax.lowering import reference  # noqa: E402
 
 PEERS = ("ours", "lax", "keras", "flax", "torch")
 
+# The timed passes of every suite entry: JSON key -> label in the tables.
+PASSES = {
+    "fwd": "fwd",
+    "fwdbwd": "fwd+bwd",
+    "fwdbwd_tanh": "fwd+bwd tanh",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One suite entry: a layer and its input."""
+    """One suite entry: a conv1djax layer spec of any rank (no activation)
+    and its input shape ``(batch, *spatial, channels)`` or channels first."""
 
     name: str
-    transposed: bool
-    filters: int
-    kernel_size: int
-    batch: int
-    steps: int
-    channels: int
-    strides: int = 1
-    padding: str = "same"
-    groups: int = 1
-    data_format: str = "channels_last"
+    layer: Any  # cj.Conv1D ... cj.Conv3DTranspose
+    input_shape: tuple[int, ...]
 
     def spec(self, impl="auto"):
-        cls = cj.Conv1DTranspose if self.transposed else cj.Conv1D
-        return cls(
-            self.filters,
-            self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            groups=self.groups,
-            data_format=self.data_format,
-            impl=impl,
-        )
+        return dataclasses.replace(self.layer, impl=impl)
 
     @property
-    def input_shape(self):
-        if self.data_format == "channels_last":
-            return (self.batch, self.steps, self.channels)
-        return (self.batch, self.channels, self.steps)
+    def rank(self) -> int:
+        return self.layer.rank
+
+    @property
+    def transposed(self) -> bool:
+        return self.layer.transposed
+
+    @property
+    def channels_first(self) -> bool:
+        return self.layer.data_format == "channels_first"
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        return self._split()[1]
+
+    @property
+    def channels(self) -> int:
+        return self._split()[2]
+
+    def _split(self):
+        return split_input_shape(
+            self.input_shape, self.layer.data_format, self.rank, self.name
+        )
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "layer": type(self.layer).__name__,
+            "config": self.layer.get_config(),
+            "input_shape": list(self.input_shape),
+        }
 
     def flops(self) -> float:
-        """Useful FLOPs of the forward pass (2 per multiply-add)."""
-        k, g = self.kernel_size, self.groups
-        if self.transposed:  # every input step meets k taps of F / g filters
-            return 2.0 * self.batch * self.steps * k * self.channels * self.filters / g
-        out = self.spec().output_length(self.steps)
-        return 2.0 * self.batch * out * k * (self.channels // g) * self.filters
+        """Useful FLOPs of the forward pass (2 per multiply-add): every output
+        position (transposed: every input position) meets all taps of
+        ``C * F / groups`` channel pairs."""
+        spec = self.layer
+        positions = math.prod(
+            self.spatial if self.transposed else spec.output_lengths(self.spatial)
+        )
+        pairs = self.channels * spec.filters / spec.groups
+        return (
+            2.0 * self.input_shape[0] * positions * math.prod(spec.kernel_size) * pairs
+        )
 
 
 SUITE = (
-    Case("dense", False, 64, 3, 16, 1024, 64),
-    Case("dense NCW", False, 64, 3, 16, 1024, 64, data_format="channels_first"),
-    Case("grouped g=8", False, 64, 3, 16, 1024, 64, groups=8),
-    Case("depthwise", False, 64, 3, 16, 1024, 64, groups=64),
-    Case("transposed s=2", True, 64, 4, 16, 512, 64, strides=2),
-    Case("long k=511", False, 16, 511, 4, 8192, 16),
+    Case("dense", cj.Conv1D(64, 3, padding="same"), (16, 1024, 64)),
+    Case(
+        "dense NCW",
+        cj.Conv1D(64, 3, padding="same", data_format="channels_first"),
+        (16, 64, 1024),
+    ),
+    Case("grouped g=8", cj.Conv1D(64, 3, padding="same", groups=8), (16, 1024, 64)),
+    Case("depthwise", cj.Conv1D(64, 3, padding="same", groups=64), (16, 1024, 64)),
+    Case(
+        "transposed s=2",
+        cj.Conv1DTranspose(64, 4, strides=2, padding="same"),
+        (16, 512, 64),
+    ),
+    Case("long k=511", cj.Conv1D(16, 511, padding="same"), (4, 8192, 16)),
+    Case(
+        "2-D depthwise 3x3",
+        cj.Conv2D(64, 3, padding="same", groups=64),
+        (8, 56, 56, 64),
+    ),
+    Case(
+        "2-D grouped g=4", cj.Conv2D(64, 3, padding="same", groups=4), (8, 32, 32, 64)
+    ),
+    Case(
+        "2-D transposed s=2",
+        cj.Conv2DTranspose(32, 4, strides=2, padding="same"),
+        (8, 32, 32, 32),
+    ),
+    Case("2-D dense", cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 64)),
+    Case("3-D dense", cj.Conv3D(32, 3, padding="same"), (4, 16, 16, 16, 32)),
 )
 
 
@@ -112,15 +167,28 @@ def _normal(seed, shape):
     return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 
 
-# ---- peers: each returns {"fwd": fn, "fwdbwd": fn} over numpy-made args --------
+def _to_channels_last(rank):
+    """The axis permutation from ``(N, C, *spatial)`` to ``(N, *spatial, C)``."""
+    return (0, *range(2, rank + 2), 1)
+
+
+def _to_channels_first(rank):
+    """The axis permutation from ``(N, *spatial, C)`` to ``(N, C, *spatial)``."""
+    return (0, rank + 1, *range(1, rank + 1))
+
+
+# ---- peers: each returns {pass: fn} over numpy-made args, or None where it ------
+# ---- cannot compute the entry's function ----------------------------------------
 
 
 def _mse(y, target):
     return jnp.mean((y - target) ** 2)
 
 
-def _jax_pair(apply, params, x, target):
-    """Forward and value-and-grad (w.r.t. params and input) of ``apply``."""
+def _jax_passes(apply, params, x, target):
+    """``{pass: (fn, args)}``: the forward of ``apply``, the value and
+    gradient of the MSE, and the gradient of ``mean(tanh(y))`` (both w.r.t.
+    params and input)."""
 
     def fwd(params, x):
         return apply(params, x)
@@ -130,54 +198,60 @@ def _jax_pair(apply, params, x, target):
             lambda p, x_: _mse(apply(p, x_), target), argnums=(0, 1)
         )(params, x)
 
-    return {"fwd": (fwd, (params, x)), "fwdbwd": (fwdbwd, (params, x, target))}
+    def fwdbwd_tanh(params, x):
+        return jax.grad(lambda p, x_: jnp.mean(jnp.tanh(apply(p, x_))), argnums=(0, 1))(
+            params, x
+        )
+
+    return {
+        "fwd": (fwd, (params, x)),
+        "fwdbwd": (fwdbwd, (params, x, target)),
+        "fwdbwd_tanh": (fwdbwd_tanh, (params, x)),
+    }
 
 
 def _ours(case, data, impl="auto"):
     spec = case.spec(impl)
-    fn = cj.conv1d_transpose_apply if case.transposed else cj.conv1d_apply
-    return _jax_pair(lambda p, x: fn(spec, p, x), data["params"], data["x"], data["t"])
+    return _jax_passes(spec.apply, data["params"], data["x"], data["t"])
 
 
 def _lax(case, data):
-    """``lax.conv_general_dilated`` written by hand, Keras's padding and
-    layout."""
-    spec = case.spec()
-    layout = "NWC" if case.data_format == "channels_last" else "NCW"
-    padding = spec.padding_pair(case.steps)
+    """One ``lax.conv_general_dilated`` written by hand, with Keras's padding
+    and layout, plus the bias; transposed: the stride-dilated input against
+    the flipped, regrouped kernel."""
+    spec, rank = case.layer, case.rank
+    ones = (1,) * rank
+    axes = "DHW"[3 - rank :]
+    layout = f"NC{axes}" if case.channels_first else f"N{axes}C"
+    padding = spec.paddings(case.spatial)
+    bias_shape = (-1, *ones) if case.channels_first else (-1,)
 
     def apply(p, x):
         kernel = p["kernel"]
         if case.transposed:
-            kernel = reference.transpose_kernel(kernel, case.groups)
+            kernel = reference.transpose_kernel(kernel, spec.groups)
         y = lax.conv_general_dilated(
             x,
             kernel,
-            window_strides=(1,) if case.transposed else (case.strides,),
-            padding=(padding,),
-            lhs_dilation=(case.strides,) if case.transposed else (1,),
-            dimension_numbers=(layout, "WIO", layout),
-            feature_group_count=case.groups,
+            window_strides=ones if case.transposed else spec.strides,
+            padding=padding,
+            lhs_dilation=spec.strides if case.transposed else ones,
+            rhs_dilation=spec.dilation_rate,
+            dimension_numbers=(layout, f"{axes}IO", layout),
+            feature_group_count=spec.groups,
         )
-        bias = p["bias"] if layout == "NWC" else p["bias"][:, None]
-        return y + bias
+        return y + p["bias"].reshape(bias_shape)
 
-    return _jax_pair(apply, data["params"], data["x"], data["t"])
+    return _jax_passes(apply, data["params"], data["x"], data["t"])
 
 
 def _keras(case, data):
     import keras
 
-    cls = keras.layers.Conv1DTranspose if case.transposed else keras.layers.Conv1D
-    kwargs = dict(
-        strides=case.strides,
-        padding=case.padding,
-        data_format=case.data_format,
-        kernel_initializer="zeros",
-    )
-    if case.groups > 1:
-        kwargs["groups"] = case.groups
-    layer = cls(case.filters, case.kernel_size, **kwargs)
+    if case.transposed and case.layer.groups > 1:
+        return None  # Keras's transposed layers have no groups
+    cls = getattr(keras.layers, type(case.layer).__name__)
+    layer = cls.from_config(case.layer.get_config())  # our configs are Keras's
     layer.build(case.input_shape)
     layer.set_weights([np.asarray(data["params"][n]) for n in ("kernel", "bias")])
 
@@ -185,99 +259,137 @@ def _keras(case, data):
         y, _ = layer.stateless_call([p["kernel"], p["bias"]], [], x)
         return y
 
-    return _jax_pair(apply, data["params"], data["x"], data["t"])
+    return _jax_passes(apply, data["params"], data["x"], data["t"])
 
 
 def _flax(case, data):
     from flax import nnx
 
-    zeros = nnx.initializers.zeros_init()
-    common = dict(kernel_init=zeros, rngs=nnx.Rngs(0))
+    spec, rank = case.layer, case.rank
+    common = dict(
+        strides=spec.strides,
+        padding=spec.padding.upper(),
+        kernel_dilation=spec.dilation_rate,
+        kernel_init=nnx.initializers.zeros_init(),
+        rngs=nnx.Rngs(0),
+    )
+    kernel = data["params"]["kernel"]
     if case.transposed:
+        if spec.groups > 1:
+            return None  # nnx.ConvTranspose has no groups
         module = nnx.ConvTranspose(
-            case.channels,
-            case.filters,
-            (case.kernel_size,),
-            strides=(case.strides,),
-            padding=case.padding.upper(),
-            **common,
+            case.channels, spec.filters, spec.kernel_size, **common
         )
-        kernel = np.asarray(
-            reference.transpose_kernel(data["params"]["kernel"], 1)
-        )  # Flax: (k, C, F), applied unflipped to the dilated input
+        # Flax: (*k, C, F), applied unflipped to the dilated input
+        kernel = reference.transpose_kernel(kernel, 1)
     else:
         module = nnx.Conv(
             case.channels,
-            case.filters,
-            (case.kernel_size,),
-            strides=(case.strides,),
-            padding=case.padding.upper(),
-            feature_group_count=case.groups,
+            spec.filters,
+            spec.kernel_size,
+            feature_group_count=spec.groups,
             **common,
         )
-        kernel = np.asarray(data["params"]["kernel"])
     module.kernel.value = jnp.asarray(kernel)
     module.bias.value = jnp.asarray(data["params"]["bias"])
     graphdef, state = nnx.split(module)
-    first = case.data_format == "channels_first"
+    first = case.channels_first
 
     def apply(state, x):
         model = nnx.merge(graphdef, state)
         if first:  # Flax convolutions are channels-last only
-            return model(x.transpose(0, 2, 1)).transpose(0, 2, 1)
+            y = model(x.transpose(_to_channels_last(rank)))
+            return y.transpose(_to_channels_first(rank))
         return model(x)
 
-    return _jax_pair(apply, state, data["x"], data["t"])
+    return _jax_passes(apply, state, data["x"], data["t"])
+
+
+def _torch_padding(case):
+    """``(module kwargs, explicit pad)``: PyTorch's ``padding`` (and
+    ``output_padding``) giving Keras's padding, and the ``F.pad`` argument
+    to apply first where the module cannot (asymmetric padding of a forward
+    convolution); None where PyTorch cannot express it."""
+    spec, pads = case.layer, case.layer.paddings(case.spatial)
+    if case.transposed:
+        # padding p and output_padding q pad the stride-dilated input by
+        # d * (k - 1) - p on the left and q more on the right.
+        padding, extra = [], []
+        for k, s, d, (left, right) in zip(
+            spec.kernel_size, spec.strides, spec.dilation_rate, pads, strict=True
+        ):
+            p, q = d * (k - 1) - left, right - left
+            if p < 0 or not 0 <= q < max(s, d):
+                return None
+            padding.append(p)
+            extra.append(q)
+        return {"padding": tuple(padding), "output_padding": tuple(extra)}, None
+    if all(left == right for left, right in pads):
+        return {"padding": tuple(left for left, _ in pads)}, None
+    return {"padding": 0}, [p for pair in reversed(pads) for p in pair]
 
 
 def _torch(case, data):
     import torch
 
     torch.set_num_threads(2)
-    c, f, k, s = case.channels, case.filters, case.kernel_size, case.strides
-    if case.transposed:
-        # PyTorch's padding p and output_padding give Keras's "same" length.
-        total = s + k - 2
-        left = min(total // 2 + total % 2, k - 1)
-        module = torch.nn.ConvTranspose1d(
-            c,
-            f,
-            k,
-            stride=s,
-            padding=k - 1 - left,
-            output_padding=(k - 1 - left) * 2 + s - k,
-            groups=case.groups,
-        )
-        weight = np.asarray(data["params"]["kernel"]).transpose(2, 1, 0)  # (C,F/g,k)
-    else:
-        module = torch.nn.Conv1d(
-            c, f, k, stride=s, padding="same" if s == 1 else k // 2, groups=case.groups
-        )
-        weight = np.asarray(data["params"]["kernel"]).transpose(2, 1, 0)  # (F,C/g,k)
+    padding = _torch_padding(case)
+    if padding is None:
+        return None
+    kwargs, pre_pad = padding
+    spec, rank = case.layer, case.rank
+    kind = "ConvTranspose" if case.transposed else "Conv"
+    module = getattr(torch.nn, f"{kind}{rank}d")(
+        case.channels,
+        spec.filters,
+        spec.kernel_size,
+        stride=spec.strides,
+        dilation=spec.dilation_rate,
+        groups=spec.groups,
+        **kwargs,
+    )
+    # Keras (*k, C / g, F) -> (F, C / g, *k); transposed (*k, F / g, C) ->
+    # (C, F / g, *k): the same permutation.
+    weight = np.asarray(data["params"]["kernel"]).transpose(
+        rank + 1, rank, *range(rank)
+    )
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-        module.bias.copy_(torch.from_numpy(np.asarray(data["params"]["bias"])))
-    last = case.data_format == "channels_last"
-    x = torch.from_numpy(np.asarray(data["x"])).requires_grad_(True)
-    target = torch.from_numpy(np.asarray(data["t"]))
+        module.bias.copy_(torch.from_numpy(np.array(data["params"]["bias"])))
+    last = not case.channels_first
+    x = torch.from_numpy(np.array(data["x"])).requires_grad_(True)  # writable
+    target = torch.from_numpy(np.array(data["t"]))
 
     def apply(x):
         if last:  # PyTorch convolutions are channels-first
-            return module(x.transpose(1, 2)).transpose(1, 2)
-        return module(x)
+            x = x.permute(_to_channels_first(rank))
+        if pre_pad is not None:
+            x = torch.nn.functional.pad(x, pre_pad)
+        y = module(x)
+        return y.permute(_to_channels_last(rank)) if last else y
 
     def fwd():
         with torch.no_grad():
             return apply(x)
 
-    def fwdbwd():
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        loss = torch.mean((apply(x) - target) ** 2)
-        loss.backward()
-        return loss
+    def backward(loss):
+        def run():
+            module.zero_grad(set_to_none=True)
+            x.grad = None
+            value = loss(apply(x))
+            value.backward()
+            return value
 
-    return {"fwd": fwd, "fwdbwd": fwdbwd}
+        return run
+
+    return {
+        "fwd": fwd,
+        "fwdbwd": backward(lambda y: torch.mean((y - target) ** 2)),
+        "fwdbwd_tanh": backward(lambda y: torch.mean(torch.tanh(y))),
+    }
+
+
+BUILDERS = {"ours": _ours, "lax": _lax, "keras": _keras, "flax": _flax, "torch": _torch}
 
 
 def make_data(case):
@@ -340,18 +452,20 @@ def interleaved(runs: dict[str, Callable], rounds: int, warmup: int = 2):
     return ms, ratio
 
 
+def max_rel_diff(runs: dict[str, Callable]) -> dict[str, float]:
+    """Each forward's largest deviation from ours, over ours's largest
+    magnitude (float32 sums in another order: about 1e-6)."""
+    outs = {p: np.asarray(run()) for p, run in runs.items()}
+    scale = np.abs(outs["ours"]).max()
+    return {p: float(np.abs(y - outs["ours"]).max() / scale) for p, y in outs.items()}
+
+
 def bench_case(case, rounds, peers):
     data = make_data(case)
-    builders = {
-        "ours": _ours,
-        "lax": _lax,
-        "keras": _keras,
-        "flax": _flax,
-        "torch": _torch,
-    }
-    built = {p: builders[p](case, data) for p in peers}
-    result = {"case": dataclasses.asdict(case), "flops": case.flops()}
-    for mode in ("fwd", "fwdbwd"):
+    built = {p: fns for p in peers if (fns := BUILDERS[p](case, data)) is not None}
+    plain = _ours(case, data, impl="reference")
+    result = {"case": case.describe(), "flops": case.flops()}
+    for mode, label in PASSES.items():
         runs, compile_s, peak = {}, {}, {}
         for peer, fns in built.items():
             if peer == "torch":
@@ -359,10 +473,13 @@ def bench_case(case, rounds, peers):
                 continue
             fn, args = fns[mode]
             runs[peer], compile_s[peer], peak[peer] = compile_jax(fn, args)
-        plain_fn, plain_args = _ours(case, data, impl="reference")[mode]
-        _, _, peak["reference"] = compile_jax(plain_fn, plain_args)
-        if mode == "fwd" and case.groups == 1 and not case.transposed:
-            runs["jnp.dot"] = _dot_run(case)
+        _, _, peak["reference"] = compile_jax(*plain[mode])
+        if mode == "fwd":
+            result["max_rel_diff"] = diff = max_rel_diff(runs)
+            if max(diff.values()) > 1e-4:
+                print(f"  WARNING {case.name}: peers disagree with ours: {diff}")
+            if case.layer.groups == 1 and not case.transposed:
+                runs["jnp.dot"] = _dot_run(case)
         ms, ratio = interleaved(runs, rounds)
         result[mode] = {
             "ms": ms,
@@ -371,7 +488,7 @@ def bench_case(case, rounds, peers):
             "peak_bytes": peak,
         }
         print(
-            f"  {case.name:16s} {mode:7s} "
+            f"  {case.name:18s} {label:12s} "
             + "  ".join(f"{p} {t:8.2f}" for p, t in ms.items()),
             flush=True,
         )
@@ -379,10 +496,13 @@ def bench_case(case, rounds, peers):
 
 
 def _dot_run(case):
-    """``jnp.dot`` of the im2col matmul with the forward's FLOPs."""
-    out = case.spec().output_length(case.steps)
-    a = jnp.asarray(_normal(20, (case.batch * out, case.kernel_size * case.channels)))
-    b = jnp.asarray(_normal(21, (case.kernel_size * case.channels, case.filters)))
+    """``jnp.dot`` of the im2col matmul with the forward's FLOPs:
+    ``(N * output positions, taps * C) @ (taps * C, F)``."""
+    spec = case.layer
+    rows = case.input_shape[0] * math.prod(spec.output_lengths(case.spatial))
+    depth = math.prod(spec.kernel_size) * case.channels
+    a = jnp.asarray(_normal(20, (rows, depth)))
+    b = jnp.asarray(_normal(21, (depth, spec.filters)))
     run, _, _ = compile_jax(jnp.dot, (a, b))
     return run
 
@@ -575,7 +695,7 @@ def _train_torch():
     model = torch.nn.ModuleList(layers)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     clean, noisy = (
-        torch.from_numpy(np.asarray(a)).transpose(1, 2).contiguous()
+        torch.from_numpy(np.array(a)).transpose(1, 2).contiguous()
         for a in _train_data()
     )
     gelu = torch.nn.GELU()
@@ -663,6 +783,17 @@ def _ratio_cell(d, peer):
     return f"{d['ms'][peer]:.2f} ({d['ratio'][peer]:.2f}x)"
 
 
+def _rows(results):
+    """``(entry, pass label, pass result)`` for every table row, the train
+    step last."""
+    rows = [
+        (r["case"]["name"], label, r[mode])
+        for r in results["cases"]
+        for mode, label in PASSES.items()
+    ]
+    return [*rows, ("train step", "fwd+bwd+adam", results["train"])]
+
+
 def markdown(results) -> str:
     m = results["machine"]
     peers = [p for p in PEERS if p != "ours"]
@@ -675,25 +806,18 @@ def markdown(results) -> str:
         "Median milliseconds per call, and in parentheses the median over "
         "rounds of the peer's time over ours in the same round (above 1x: "
         "ours is faster). fwd+bwd is the value and gradient of an MSE w.r.t. "
-        "input and params.",
+        "input and params; fwd+bwd tanh the gradient of mean(tanh(y)) w.r.t. "
+        "params and input.",
         "",
         "| entry | pass | ours | " + " | ".join(peers) + " |",
         "| --- | --- | ---: | " + " | ".join("---:" for _ in peers) + " |",
     ]
-    for r in results["cases"]:
-        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-            d = r[mode]
-            lines.append(
-                f"| {r['case']['name']} | {label} | {d['ms']['ours']:.2f} | "
-                + " | ".join(_ratio_cell(d, p) for p in peers)
-                + " |"
-            )
-    t = results["train"]
-    lines.append(
-        f"| train step | fwd+bwd+adam | {t['ms']['ours']:.2f} | "
-        + " | ".join(_ratio_cell(t, p) for p in peers)
-        + " |"
-    )
+    for name, label, d in _rows(results):
+        lines.append(
+            f"| {name} | {label} | {d['ms']['ours']:.2f} | "
+            + " | ".join(_ratio_cell(d, p) for p in peers)
+            + " |"
+        )
     lines += [
         "",
         "Compile seconds (JAX peers) and peak memory of the compiled program "
@@ -704,13 +828,7 @@ def markdown(results) -> str:
         "flax | peak ours | peak reference | ours / reference |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    rows = [
-        (r["case"]["name"], lbl, r[mode])
-        for r in results["cases"]
-        for mode, lbl in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd"))
-    ]
-    rows.append(("train step", "fwd+bwd+adam", results["train"]))
-    for name, label, d in rows:
+    for name, label, d in _rows(results):
         c, p = d["compile_s"], d["peak_bytes"]
         lines.append(
             f"| {name} | {label} | "
@@ -748,16 +866,12 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, series = [], {p: [] for p in PEERS if p != "ours"}
-    for r in results["cases"]:
-        for mode, lbl in (("fwd", "fwd"), ("fwdbwd", "f+b")):
-            labels.append(f"{r['case']['name']}\n{lbl}")
-            for p in series:
-                series[p].append(r[mode]["ratio"].get(p, np.nan))
-    labels.append("train step")
-    for p in series:
-        series[p].append(results["train"]["ratio"].get(p, np.nan))
-    fig, ax = plt.subplots(figsize=(14, 5))
+    rows = _rows(results)
+    labels = [f"{name}\n{label}" for name, label, _ in rows]
+    series = {
+        p: [d["ratio"].get(p, np.nan) for _, _, d in rows] for p in PEERS if p != "ours"
+    }
+    fig, ax = plt.subplots(figsize=(max(14, 0.45 * len(labels)), 6))
     width = 0.8 / len(series)
     xs = np.arange(len(labels))
     for i, (p, vals) in enumerate(series.items()):
@@ -765,7 +879,7 @@ def chart(results, path):
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
     ax.set_ylabel("peer time / conv1djax time (log)")
-    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_xticks(xs, labels, fontsize=7, rotation=90)
     ax.legend()
     ax.set_title(
         f"conv1djax speed-up, {results['machine']['cpu']}, "
@@ -783,6 +897,12 @@ def main():
     parser.add_argument("--only", nargs="*", help="suite entries to run")
     parser.add_argument("--peers", nargs="*", default=list(PEERS))
     args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - {case.name for case in SUITE})
+    if unknown:
+        parser.error(
+            f"unknown --only entries {unknown}; the suite has "
+            + ", ".join(repr(case.name) for case in SUITE)
+        )
     rounds = args.rounds or (5 if args.quick else 31)
     peers = [p for p in PEERS if p in args.peers]
     try:

@@ -178,12 +178,12 @@ def test_fft_error_stays_at_float32_rounding():
 
 
 def test_the_decision_rule():
-    choose = functools.partial(
+    rule = functools.partial(
         choose.choose_impl, transposed=False, strides=1, dtype=jnp.float32
     )
-    cpu = functools.partial(choose, backend="cpu")
-    assert choose(kernel_size=3, groups=8, channels=64, backend="gpu") == "reference"
-    assert choose(kernel_size=3, groups=8, channels=64, backend="tpu") == "reference"
+    cpu = functools.partial(rule, backend="cpu")
+    assert rule(kernel_size=3, groups=8, channels=64, backend="gpu") == "reference"
+    assert rule(kernel_size=3, groups=8, channels=64, backend="tpu") == "reference"
     assert cpu(kernel_size=3, groups=1, channels=64) == "direct"
     assert cpu(kernel_size=3, groups=8, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=64, channels=64) == "shift"

@@ -160,7 +160,7 @@ def check_params(layer, params, expected: Mapping[str, tuple], context: str) -> 
         if got != want:
             raise ValueError(
                 f"params[{pname!r}] of shape {got} does not fit {context}: "
-                f"expected shape {want}."
+                f"expected a {pname} of shape {want}."
             )
 
 

@@ -1,0 +1,419 @@
+"""Every CPU lowering equals the reference path in 2-D and 3-D, values and
+gradients.
+
+The N-d specs share one core with the 1-D ones (test_lowerings.py): the
+space-to-depth and polyphase rewrites, the channels-last layout and the
+"direct", "blockdiag" and "shift" cores, each forced by name on random
+``Conv2D``/``Conv3D``/``Conv2DTranspose``/``Conv3DTranspose`` configs and
+compared with ``impl="reference"``, one ``lax.conv_general_dilated``.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from jax.test_util import check_grads
+
+import conv1djax as cj
+from conftest import assert_close, normal
+from conv1djax.lowering import choose, layout, reference, rewrites
+
+# The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
+ND_IMPLS = ("auto", "direct", "blockdiag", "shift")
+N_CASES = 24
+_CLASSES = {
+    (2, False): cj.Conv2D,
+    (3, False): cj.Conv3D,
+    (2, True): cj.Conv2DTranspose,
+    (3, True): cj.Conv3DTranspose,
+}
+
+
+def _case(seed):
+    """A random N-d spec and input shape: both layers, ranks 2 and 3, every
+    per-axis argument drawn per axis."""
+    r = np.random.default_rng(2000 + seed)
+    transposed = seed % 2 == 1
+    rank = 3 if seed % 3 == 2 else 2
+    groups = int(r.choice([1, 2, 3, 4, 8]))
+    per_group = int(r.integers(1, 3))
+    if groups == 8 or r.random() < 0.3:  # depthwise: one channel per group
+        per_group = 1
+    channels = groups * per_group
+    filters = groups * int(r.integers(1, 3))
+    max_k = 4 if rank == 2 else 3
+    kernel_size = tuple(int(k) for k in r.integers(1, max_k + 1, size=rank))
+    if r.random() < 0.6:
+        strides = tuple(int(s) for s in r.integers(1, 4, size=rank))
+        dilation = (1,) * rank
+    else:
+        strides = (1,) * rank
+        dilation = tuple(int(d) for d in r.integers(1, 3, size=rank))
+    padding = str(r.choice(["valid", "same"]))
+    data_format = str(r.choice(["channels_last", "channels_first"]))
+    batch = [(2,), (1,), (2, 1)][int(r.integers(3))]
+    kwargs = dict(
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation,
+        groups=groups,
+    )
+    if transposed:
+        if max(strides) > 1 and r.random() < 0.6:
+            kwargs["output_padding"] = tuple(int(r.integers(0, s)) for s in strides)
+        # >= 2 steps: "same" with an output_padding of 0 and an even kernel
+        # extent gives (steps - 1) * strides steps.
+        spatial = tuple(int(n) for n in r.integers(2, 5, size=rank))
+    else:
+        extents = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation, strict=True)]
+        spatial = tuple(
+            int(r.integers(e if padding == "valid" else 1, e + 4)) for e in extents
+        )
+    spec = _CLASSES[rank, transposed](filters, kernel_size, **kwargs)
+    if data_format == "channels_last":
+        shape = (*batch, *spatial, channels)
+    else:
+        shape = (*batch, channels, *spatial)
+    return spec, shape
+
+
+def test_the_random_cases_cover_every_argument():
+    """The seeds below draw every kind of config at least once."""
+    cases = [_case(seed) for seed in range(N_CASES)]
+    specs = [spec for spec, _ in cases]
+
+    def some(predicate):
+        return any(predicate(spec, shape) for spec, shape in cases)
+
+    for cls in _CLASSES.values():
+        assert some(lambda s, _, cls=cls: type(s) is cls), cls
+    assert some(lambda s, _: s.groups > 1 and not s.transposed)
+    assert some(lambda s, _: s.groups > 1 and s.transposed)
+    # depthwise: as many groups as input channels, more than one
+    assert some(lambda s, x: s.groups > 1 and s._split(x)[2] == s.groups)
+    assert some(lambda s, _: len(set(s.kernel_size)) > 1)
+    assert some(lambda s, _: len(set(s.strides)) > 1 and not s.transposed)
+    assert some(lambda s, _: len(set(s.strides)) > 1 and s.transposed)
+    assert some(lambda s, _: len(set(s.dilation_rate)) > 1 and not s.transposed)
+    assert some(lambda s, _: len(set(s.dilation_rate)) > 1 and s.transposed)
+    assert some(lambda s, _: s.transposed and s.output_padding is not None)
+    assert some(lambda s, _: s.rank == 3 and max(s.strides) > 1)
+    assert {s.padding for s in specs} == {"valid", "same"}
+    assert {s.data_format for s in specs} == {"channels_last", "channels_first"}
+    assert some(lambda s, x: len(x) == s.rank + 3)  # two batch axes
+    assert some(lambda s, x: len(x) == s.rank + 2)
+    # "auto" picks each N-d core somewhere
+    picked = {
+        choose.choose_impl(
+            transposed=s.transposed,
+            kernel_size=s.kernel_size,
+            strides=s.strides,
+            groups=s.groups,
+            channels=s._split(x)[2],
+            dtype=jnp.float32,
+            backend="cpu",
+            channels_first=s.data_format == "channels_first",
+        )
+        for s, x in cases
+    }
+    assert picked == {"direct", "blockdiag", "shift"}, picked
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _values_and_vjps(specs, params, x, ct):
+    """Each spec's output and VJP w.r.t. (x, kernel, bias), one program."""
+    results = []
+    for spec in specs:
+        y, vjp = jax.vjp(lambda x_, p, s=spec: s.apply(p, x_), x, params)
+        results.append((y, vjp(ct)))
+    return results
+
+
+@pytest.mark.parametrize("seed", range(N_CASES))
+def test_every_lowering_matches_the_reference(seed):
+    spec, shape = _case(seed)
+    shapes = spec.param_shapes(shape)
+    params = {n: normal(seed + i, s) for i, (n, s) in enumerate(sorted(shapes.items()))}
+    x = normal(100 + seed, shape)
+    impls = ("reference", *ND_IMPLS)
+    specs = tuple(dataclasses.replace(spec, impl=impl) for impl in impls)
+    y_shape = spec.compute_output_shape(shape)
+    ct = normal(200 + seed, y_shape)
+    (y_ref, g_ref), *others = _values_and_vjps(specs, params, x, ct)
+    assert y_ref.shape == y_shape
+    for impl, (y, g) in zip(impls[1:], others, strict=True):
+        assert_close(y, y_ref, err_msg=f"{impl} values, {spec}, {shape}")
+        (gx, gp), (gx_ref, gp_ref) = g, g_ref
+        assert_close(gx, gx_ref, err_msg=f"{impl} VJP w.r.t. x, {spec}")
+        assert sorted(gp) == sorted(gp_ref) == ["bias", "kernel"]
+        for name in gp:
+            assert_close(gp[name], gp_ref[name], err_msg=f"{impl} VJP w.r.t. {name}")
+
+
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (
+            cj.Conv2D(4, (2, 2), groups=2, dilation_rate=(2, 1), padding="same",
+                      impl="shift"),
+            (1, 4, 3, 4),
+        ),
+        (
+            cj.Conv2D(3, (3, 2), groups=3, dilation_rate=(1, 2),
+                      data_format="channels_first", impl="shift"),
+            (1, 3, 4, 5),
+        ),
+        (
+            cj.Conv2DTranspose(2, (2, 3), strides=(2, 3), padding="same",
+                               output_padding=(1, 0), groups=2, impl="shift"),
+            (1, 2, 2, 2),
+        ),
+        (
+            cj.Conv3D(4, (2, 1, 2), strides=(1, 2, 1), groups=2, padding="same",
+                      impl="shift"),
+            (1, 3, 3, 3, 2),
+        ),
+    ],
+    ids=["shift-grouped", "shift-depthwise", "polyphase-shift", "shift-3d"],
+)  # fmt: skip
+def test_check_grads_second_order(spec, shape):
+    """The custom JVP of the N-d "shift" core (grouped, depthwise, under the
+    2-D polyphase rewrite and space-to-depth) and autodiff of the polyphase
+    path, against finite differences in float64, forward and reverse mode, to
+    second order."""
+    with jax.enable_x64(True):
+        params = spec.param_shapes(shape)
+        kernel = normal(1, params["kernel"], np.float64)
+        x = normal(2, shape, np.float64)
+
+        @jax.jit
+        def f(x_, kernel_):
+            return spec.apply({"kernel": kernel_, "bias": jnp.zeros(spec.filters)}, x_)
+
+        y = f(x, kernel)
+        assert y.dtype == jnp.float64
+        ref = dataclasses.replace(spec, impl="reference")
+        y_ref = ref.apply({"kernel": kernel, "bias": jnp.zeros(spec.filters)}, x)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+        check_grads(f, (x, kernel), order=2, modes=("fwd", "rev"))
+
+
+def test_jvp_and_vmap_over_params_of_the_2d_shift_core_match_the_reference():
+    groups = 3
+    spec = cj.Conv2D(6, (3, 2), groups=groups, padding="same", impl="shift")
+    ref = dataclasses.replace(spec, impl="reference")
+    x = normal(0, (2, 5, 4, 6))
+    kernels = normal(1, (3, 3, 2, 6 // groups, 6))
+    tangent = (normal(2, x.shape), normal(3, kernels.shape[1:]))
+
+    def f(s, x_, k_):
+        return s.apply({"kernel": k_, "bias": jnp.zeros(6)}, x_)
+
+    ours = jax.jvp(functools.partial(f, spec), (x, kernels[0]), tangent)
+    theirs = jax.jvp(functools.partial(f, ref), (x, kernels[0]), tangent)
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, b)
+    batched = jax.vmap(functools.partial(f, spec, x))(kernels)
+    assert_close(batched, jax.vmap(functools.partial(f, ref, x))(kernels))
+    grads = jax.vmap(jax.grad(lambda k_: jnp.sum(f(spec, x, k_) ** 2)))(kernels)
+    grads_ref = jax.vmap(jax.grad(lambda k_: jnp.sum(f(ref, x, k_) ** 2)))(kernels)
+    assert_close(grads, grads_ref)
+    # vmap over inputs, with the batch axis in the middle
+    xs = jnp.stack([x, 2 * x], axis=1)
+    y = jax.vmap(functools.partial(f, spec, k_=kernels[0]), in_axes=1)(xs)
+    assert_close(y, jax.vmap(functools.partial(f, ref, k_=kernels[0]), in_axes=1)(xs))
+
+
+def test_the_decision_rule_in_2d_and_3d():
+    rule = functools.partial(
+        choose.choose_impl, transposed=False, strides=(1, 1), dtype=jnp.float32
+    )
+    cpu = functools.partial(rule, backend="cpu")
+    depthwise = functools.partial(cpu, kernel_size=(3, 3), groups=64, channels=64)
+    assert depthwise() == "shift"
+    assert depthwise(transposed=True) == "shift"
+    assert depthwise(channels_first=True) == "shift"
+    assert cpu(kernel_size=(3, 3), groups=4, channels=64) == "blockdiag"
+    # 9 taps * 4 channels per group = 36 terms; 9 * 8 = 72 is past SHIFT_MAX_TERMS
+    assert cpu(kernel_size=(3, 3), groups=16, channels=64) == "shift"
+    assert cpu(kernel_size=(3, 3), groups=8, channels=64) == "blockdiag"
+    assert cpu(kernel_size=(3, 3), groups=1, channels=64) == "direct"
+    assert cpu(kernel_size=(3, 3), groups=2, channels=256) == "direct"
+    # space-to-depth multiplies the channels per group by prod(strides):
+    # 4 taps * 4 * 8 channels = 128 terms, past SHIFT_MAX_TERMS
+    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=8, channels=64) == (
+        "blockdiag"
+    )
+    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=64, channels=64) == "shift"
+    # polyphase keeps the channels: ceil(3 / 2) * ceil(3 / 1) taps * 1
+    assert cpu(
+        kernel_size=(3, 3), strides=(2, 1), groups=64, channels=64, transposed=True
+    ) == ("shift")
+    in_3d = functools.partial(cpu, strides=(1, 1, 1), groups=16, channels=16)
+    assert in_3d(kernel_size=(3, 3, 3)) == "shift"  # 27 terms
+    assert in_3d(kernel_size=(5, 5, 5)) == "direct"  # 125 terms, 16 groups
+    # the 1-D cores never run over several axes, whatever the kernel or layout
+    for kernel_size in ((64, 64), (511, 1), (1, 511), (9, 9, 9)):
+        for groups, channels in ((1, 16), (16, 16), (4, 64)):
+            for channels_first in (False, True):
+                for transposed in (False, True):
+                    got = cpu(
+                        kernel_size=kernel_size,
+                        strides=(1,) * len(kernel_size),
+                        groups=groups,
+                        channels=channels,
+                        channels_first=channels_first,
+                        transposed=transposed,
+                    )
+                    assert got in ("direct", "blockdiag", "shift"), got
+    assert cpu(kernel_size=(511, 511), groups=1, channels=4) == "direct"
+    assert cpu(kernel_size=(3, 3), groups=1, channels=64, channels_first=True) == (
+        "direct"
+    )
+    assert cpu(kernel_size=(1, 1), groups=1, channels=64, channels_first=True) == (
+        "direct"
+    )
+    for backend in ("gpu", "tpu"):
+        assert depthwise(backend=backend) == "reference"
+        dense_3d = rule(
+            kernel_size=(3, 3, 3), strides=(2, 1, 1), groups=1, channels=8,
+            backend=backend,
+        )  # fmt: skip
+        assert dense_3d == "reference"
+    # low-precision types keep exact-product cores
+    assert depthwise(dtype=jnp.bfloat16) == "direct"
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("cls", [cj.Conv2D, cj.Conv3D])
+def test_the_1d_cores_are_never_picked_by_auto_in_nd(cls, fmt, monkeypatch):
+    """A long dense kernel in 2-D/3-D runs XLA's convolution on CPU."""
+    spec = cls(2, 9 if cls is cj.Conv2D else 5, data_format=fmt, use_bias=False)
+    rank = spec.rank
+    shape = (1, 2, *(10,) * rank) if fmt == "channels_first" else (1, *(10,) * rank, 2)
+    params = spec.init(jax.random.key(0), shape)
+    jaxpr = jax.make_jaxpr(spec.apply)(params, jnp.ones(shape))
+    names = [e.primitive.name for e in jaxpr.eqns]
+    assert names.count("conv_general_dilated") == 1
+    assert "fft" not in names and "dot_general" not in names
+
+
+def _valid_conv(x, kernel, groups, strides=(1, 1), padding="VALID"):
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        strides,
+        padding,
+        dimension_numbers=layout.dimension_numbers(2, False),
+        feature_group_count=groups,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _space_to_depth_and_strided(x, kernel, strides, padding, groups):
+    x2, kernel2 = rewrites.space_to_depth(
+        x, kernel, strides=strides, padding=padding, groups=groups
+    )
+    rewritten = _valid_conv(x2, kernel2, groups)
+    return rewritten, kernel2.shape, _valid_conv(x, kernel, groups, strides, padding)
+
+
+@pytest.mark.parametrize(
+    "strides,taps,padding,groups",
+    [
+        ((2, 3), (3, 2), ((1, 2), (0, 1)), 2),
+        ((3, 1), (4, 3), ((0, 0), (1, 1)), 1),
+        ((1, 2), (1, 5), ((2, 0), (2, 2)), 3),
+        ((2, 2), (2, 2), ((0, 1), (1, 0)), 6),
+    ],
+)
+def test_space_to_depth_in_2d_with_strides_per_axis(strides, taps, padding, groups):
+    """The rewrite's stride-1 valid convolution equals the strided one, for
+    strides that differ per axis, taps not a multiple of them, and groups."""
+    x = normal(0, (2, 9, 8, 6))
+    kernel = normal(1, (*taps, 6 // groups, 6))
+    got, kernel_shape, expected = _space_to_depth_and_strided(
+        x, kernel, strides, padding, groups
+    )
+    blocks = tuple(-(-k // s) for k, s in zip(taps, strides, strict=True))
+    assert kernel_shape == (*blocks, strides[0] * strides[1] * 6 // groups, 6)
+    assert_close(got, expected)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _polyphase_and_reference(x, kernel, strides, padding, groups):
+    shapes = []
+
+    def run_conv(x_, phased):
+        shapes.append(phased.shape)
+        return _valid_conv(x_, phased, groups)
+
+    got = rewrites.polyphase_transpose(
+        x, kernel, strides=strides, padding=padding, groups=groups, run_conv=run_conv
+    )
+    expected = reference.conv_transpose(
+        x, kernel, strides=strides, padding=padding, dilation_rate=(1, 1),
+        groups=groups, channels_first=False,
+    )  # fmt: skip
+    return got, shapes, expected
+
+
+@pytest.mark.parametrize(
+    "strides,taps,output_padding,padding",
+    [
+        ((2, 3), (3, 2), (1, 0), "same"),
+        ((3, 1), (4, 3), None, "valid"),
+        ((1, 2), (2, 5), (0, 1), "valid"),
+        ((3, 2), (2, 4), None, "same"),
+    ],
+)
+def test_polyphase_in_2d_with_strides_per_axis(strides, taps, output_padding, padding):
+    """Polyphase equals the reference's stride-dilated convolution; its one
+    stride-1 convolution has ceil(taps / strides) taps per axis and
+    prod(strides) * filters output channels."""
+    groups = 2
+    x = normal(0, (2, 3, 4, 4))
+    kernel = normal(1, (*taps, 6 // groups, 4))
+    spec = cj.Conv2DTranspose(
+        6, taps, strides=strides, padding=padding, output_padding=output_padding
+    )
+    pads = spec.paddings(None)
+    got, shapes, expected = _polyphase_and_reference(x, kernel, strides, pads, groups)
+    assert got.shape == spec.compute_output_shape(x.shape)
+    blocks = tuple(-(-k // s) for k, s in zip(taps, strides, strict=True))
+    assert shapes == [(*blocks, 4 // groups, strides[0] * strides[1] * 6)]
+    assert_close(got, expected)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_auto_is_the_reference_path_off_cpu(monkeypatch, transposed):
+    """Off CPU, "auto" emits the single convolution of the reference path
+    (cuDNN's on GPU) for a 2-D grouped strided channels-first spec: no
+    rewrite, and no move of the input or output to channels-last."""
+    cls = cj.Conv2DTranspose if transposed else cj.Conv2D
+    spec = cls(8, (3, 2), groups=8, strides=(2, 3), data_format="channels_first")
+    x = normal(0, (2, 8, 7, 9))
+    params = spec.init(jax.random.key(0), x.shape)
+
+    def eqns(backend):
+        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        return jax.make_jaxpr(spec.apply)(params, x).eqns
+
+    gpu = eqns("gpu")
+    names = [e.primitive.name for e in gpu]
+    assert names.count("conv_general_dilated") == 1
+    if transposed:  # only the kernel is regrouped (reference.transpose_kernel)
+        kernel_size = params["kernel"].size
+        for e in gpu:
+            if e.primitive.name == "transpose":
+                assert e.invars[0].aval.size == kernel_size
+    else:
+        assert "transpose" not in names
+    cpu = [e.primitive.name for e in eqns("cpu")]  # shift, channels-last
+    assert "transpose" in cpu
+    assert "conv_general_dilated" not in cpu
