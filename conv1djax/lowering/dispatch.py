@@ -44,7 +44,11 @@ import jax
 from jax import lax
 
 from conv1djax.lowering import blockdiag, choose, fft, layout, ncw, reference, shift
-from conv1djax.lowering.rewrites import polyphase_transpose, space_to_depth
+from conv1djax.lowering.rewrites import (
+    depth_as_batch,
+    polyphase_transpose,
+    space_to_depth,
+)
 
 
 def core_conv(
@@ -105,6 +109,16 @@ def core_conv(
         return layout.to_channels_last(y)
     if core == "blockdiag" and groups > 1:
         kernel, groups = blockdiag.block_diagonal(kernel, groups), 1
+    if rank == 3:
+
+        def run_conv2d(x, kernel, strides, padding, dilation):
+            return core_conv(x, kernel, padding=padding, dilation=dilation,
+                             groups=groups, core="direct", strides=strides)  # fmt: skip
+
+        return depth_as_batch(
+            x, kernel, strides=strides, padding=padding, dilation=dilation,
+            run_conv2d=run_conv2d,
+        )  # fmt: skip
     return lax.conv_general_dilated(
         x,
         kernel,

@@ -11,6 +11,9 @@
   ``prod(s)`` phases of all axes are one convolution with ``prod(s) * F``
   filters, interleaved afterwards. No zero of the dilated input is
   multiplied, forward or backward.
+- Depth as batch, for a 3-D convolution: a sum over the kernel's depth taps
+  of 2-D convolutions, each over the input's depth slices folded into the
+  batch. XLA:CPU runs 3-D convolutions at a fraction of its 2-D speed.
 """
 
 from __future__ import annotations
@@ -214,3 +217,47 @@ def polyphase_transpose(
         shape[1 + axis : 3 + axis] = [shape[1 + axis] * s]
         y = lax.slice_in_dim(y.reshape(shape), 0, out, axis=1 + axis)
     return y.reshape(n, *y.shape[1 : rank + 1], f)
+
+
+def depth_as_batch(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    run_conv2d,
+) -> jax.Array:
+    """A 3-D convolution as the sum over depth taps of 2-D convolutions.
+
+    Output depth ``t`` reads padded input depths ``s * t + i * dilation``; for
+    each tap ``i`` those depths are one strided slice, folded into the batch
+    of a 2-D convolution with the kernel's tap ``i``.
+
+    Args:
+      x: ``(N, D, H, W, C)``.
+      kernel: ``(kd, kh, kw, C // groups, F)``.
+      strides, padding, dilation: per axis, as for the 3-D convolution.
+      run_conv2d: ``(x, kernel, strides, padding, dilation) -> y``, the 2-D
+        convolution of ``(N', H, W, C)`` inputs to run (a core).
+
+    Returns:
+      ``(N, D', H', W', F)``, the 3-D convolution's output.
+    """
+    n = x.shape[0]
+    depth_taps = kernel.shape[0]
+    s, d = strides[0], dilation[0]
+    x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
+    out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
+    y = None
+    for i in range(depth_taps):
+        xs = lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
+        term = run_conv2d(
+            xs.reshape(n * out, *xs.shape[2:]),
+            kernel[i],
+            strides[1:],
+            padding[1:],
+            dilation[1:],
+        )
+        y = term if y is None else y + term
+    return y.reshape(n, out, *y.shape[1:])
