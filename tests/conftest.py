@@ -1,6 +1,9 @@
 """Shared fixtures: Keras on its JAX backend as the oracle, keys, tolerances."""
 
+import functools
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -48,3 +51,82 @@ def keras_sparsemax_is_fixed() -> bool:
 
     out = keras.activations.sparsemax(np.array([0.0, 1.0, 1.5], np.float32))
     return abs(float(np.sum(np.asarray(out))) - 1.0) < 1e-5
+
+
+# ---- shared by the oracle and lowering tests --------------------------------------
+
+# Compiling is most of a sweep's time, and LLVM's optimisations most of that;
+# both sides run the same HLO either way, so a comparison is unchanged.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def random_params(spec, shape, seed):
+    """Params of the right shapes from NumPy: the sweeps test the convolution,
+    and init's samplers are tested in test_initializers.py."""
+    shapes = spec.param_shapes(shape)
+    return {
+        name: normal(seed + i, s) for i, (name, s) in enumerate(sorted(shapes.items()))
+    }
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1), compiler_options=FAST_COMPILE)
+def pair_values_and_vjps(fn_a, fn_b, args, ct):
+    """Both functions' outputs and VJPs, in one compiled program."""
+    results = []
+    for fn in (fn_a, fn_b):
+        y, vjp = jax.vjp(fn, *args)
+        results.append((y, vjp(ct.astype(y.dtype))))
+    return results
+
+
+def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL):
+    """Compares ``spec.apply`` with a built Keras layer holding the same
+    weights: forward values and the VJP w.r.t. (x, kernel, bias). Keras takes
+    one batch axis, so ``x``'s ``batch`` axes are flattened for it and its
+    output reshaped back. Returns our output."""
+    names = sorted(params)
+
+    def ours(x, *ws):
+        return spec.apply(dict(zip(names, ws, strict=True)), x)
+
+    def theirs(x, *ws):
+        weights = dict(zip(names, ws, strict=True))
+        tv = [weights["kernel"]] + ([weights["bias"]] if "bias" in weights else [])
+        y, _ = klayer.stateless_call(tv, [], x.reshape((-1, *x.shape[len(batch) :])))
+        return y.reshape((*batch, *y.shape[1:]))
+
+    args = [x] + [params[n] for n in names]
+    ct = normal(1, jax.eval_shape(ours, *args).shape)
+    (y, grads), (y_k, grads_k) = pair_values_and_vjps(ours, theirs, args, ct)
+    assert y.shape == y_k.shape
+    assert y.dtype == y_k.dtype
+    assert_close(y, y_k, rtol=rtol)
+    for name, g, g_k in zip(["x", *names], grads, grads_k, strict=True):
+        assert_close(g, g_k, rtol=rtol, err_msg=f"VJP w.r.t. {name}")
+    return y
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def specs_values_and_vjps(specs, params, x, ct):
+    """Each spec's output and VJP w.r.t. (x, params), one program."""
+    results = []
+    for spec in specs:
+        y, vjp = jax.vjp(lambda x_, p, s=spec: s.apply(p, x_), x, params)
+        results.append((y, vjp(ct)))
+    return results
+
+
+def run_on_host_devices(script: str, count: int = 8) -> str:
+    """Runs ``script`` in a fresh Python with ``count`` CPU devices; returns
+    its stdout, failing the test with its stderr when it fails."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout

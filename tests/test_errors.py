@@ -152,14 +152,18 @@ def test_apply_errors(cls, jit, key):
         apply(spec, params, jnp.ones((2, 10, 5)))
     with pytest.raises(ValueError, match="rank >= 3"):
         apply(spec, params, jnp.ones((10, 6)))
-    with pytest.raises(ValueError, match=r"keys \['bias', 'kernel'\]; received \['bias'\]"):
+    with pytest.raises(
+        ValueError, match=r"keys \['bias', 'kernel'\]; received \['bias'\]"
+    ):
         apply(spec, {"bias": params["bias"]}, jnp.ones((2, 10, 6)))
     with pytest.raises(
         ValueError,
         match=r"exactly the keys \['bias', 'kernel'\]; received \['kernel'\]",
     ):
         apply(spec, {"kernel": params["kernel"]}, jnp.ones((2, 10, 6)))
-    with pytest.raises(ValueError, match=r"params\['bias'\] of shape \(3,\) does not fit"):
+    with pytest.raises(
+        ValueError, match=r"params\['bias'\] of shape \(3,\) does not fit"
+    ):
         apply(spec, {**params, "bias": jnp.ones(3)}, jnp.ones((2, 10, 6)))
     with pytest.raises(TypeError, match="real inputs"):
         apply(spec, params, jnp.ones((2, 10, 6), jnp.complex64))

@@ -335,7 +335,9 @@ CONSTANT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("ours, theirs", CONSTANT_CASES, ids=[repr(ours) for ours, _ in CONSTANT_CASES])
+@pytest.mark.parametrize(
+    "ours, theirs", CONSTANT_CASES, ids=[repr(ours) for ours, _ in CONSTANT_CASES]
+)
 @pytest.mark.parametrize("shape", [(), (3, 5), SHAPE])
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_constants_equal_keras(ours, theirs, shape, dtype):

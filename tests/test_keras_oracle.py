@@ -6,7 +6,6 @@ kernel and the bias. Keras's layers take rank-3 inputs, so inputs with several
 batch axes are flattened for Keras and compared after reshaping back.
 """
 
-import functools
 import math
 
 import jax
@@ -16,7 +15,13 @@ import numpy as np
 import pytest
 
 import conv1djax as cj
-from conftest import assert_close, keras_sparsemax_is_fixed, normal
+from conftest import (
+    assert_close,
+    compare_with_keras,
+    keras_sparsemax_is_fixed,
+    normal,
+    random_params,
+)
 
 # All Keras activation names but "threshold", which has no defaults.
 ACTIVATIONS = [
@@ -107,50 +112,6 @@ def _keras_layer(cls, config, input_shape, params):
     return klayer
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _values_and_vjps(fn_a, fn_b, args, ct):
-    """Both functions' outputs and VJPs, in one compiled program."""
-    results = []
-    for fn in (fn_a, fn_b):
-        y, vjp = jax.vjp(fn, *args)
-        results.append((y, vjp(ct.astype(y.dtype))))
-    return results
-
-
-def _random_params(spec, shape, seed):
-    """Params of the right shapes from NumPy: the sweep tests the convolution,
-    and init's samplers are tested in test_initializers.py."""
-    shapes = spec.param_shapes(shape)
-    return {
-        name: normal(seed + i, s) for i, (name, s) in enumerate(sorted(shapes.items()))
-    }
-
-
-def _compare(spec, klayer, params, x, batch, rtol=2e-5):
-    """Compares forward values and the VJP w.r.t. (x, kernel, bias); each side
-    is one jitted program."""
-    names = sorted(params)
-
-    def ours(x, *ws):
-        return spec.apply(dict(zip(names, ws, strict=True)), x)
-
-    def theirs(x, *ws):
-        weights = dict(zip(names, ws, strict=True))
-        tv = [weights["kernel"]] + ([weights["bias"]] if "bias" in weights else [])
-        x3 = x.reshape((-1, *x.shape[-2:]))
-        y, _ = klayer.stateless_call(tv, [], x3)
-        return y.reshape((*batch, *y.shape[1:]))
-
-    args = [x] + [params[n] for n in names]
-    ct = normal(1, jax.eval_shape(ours, *args).shape)
-    (y, grads), (y_k, grads_k) = _values_and_vjps(ours, theirs, args, ct)
-    assert y.shape == y_k.shape
-    assert y.dtype == y_k.dtype
-    assert_close(y, y_k, rtol=rtol)
-    for name, g, g_k in zip(["x", *names], grads, grads_k, strict=True):
-        assert_close(g, g_k, rtol=rtol, err_msg=f"VJP w.r.t. {name}")
-
-
 def _input(seed, shape):
     return normal(seed, shape)
 
@@ -166,10 +127,10 @@ def test_conv1d_matches_keras(seed):
     config, batch, steps, channels = _conv_case(seed)
     spec = cj.Conv1D(**config)
     shape = _shape(batch, steps, channels, spec.data_format)
-    params = _random_params(spec, shape, seed)
+    params = random_params(spec, shape, seed)
     keras_shape = (math.prod(batch), *shape[len(batch) :])
     klayer = _keras_layer(keras.layers.Conv1D, config, keras_shape, params)
-    _compare(spec, klayer, params, _input(seed, shape), batch)
+    compare_with_keras(spec, klayer, params, _input(seed, shape), batch)
 
 
 @pytest.mark.parametrize("seed", range(N_TRANSPOSE))
@@ -177,10 +138,10 @@ def test_conv1d_transpose_matches_keras(seed):
     config, batch, steps, channels = _transpose_case(seed)
     spec = cj.Conv1DTranspose(**config)
     shape = _shape(batch, steps, channels, spec.data_format)
-    params = _random_params(spec, shape, seed)
+    params = random_params(spec, shape, seed)
     keras_shape = (math.prod(batch), *shape[len(batch) :])
     klayer = _keras_layer(keras.layers.Conv1DTranspose, config, keras_shape, params)
-    _compare(spec, klayer, params, _input(seed, shape), batch)
+    compare_with_keras(spec, klayer, params, _input(seed, shape), batch)
 
 
 def test_seed_000_example():

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import assert_close, compare_with_keras, normal, random_params
 
 ACTIVATIONS = [
     None, "linear", "relu", "gelu", "tanh", "softmax", "sigmoid", "silu", "elu",
@@ -229,55 +229,6 @@ def _set_weights(klayer, params):
     )
 
 
-def _random_params(spec, shape, seed):
-    """Params of the right shapes from NumPy: the sweep tests the convolution,
-    and init's samplers are tested in test_initializers.py."""
-    shapes = spec.param_shapes(shape)
-    return {
-        name: normal(seed + i, s) for i, (name, s) in enumerate(sorted(shapes.items()))
-    }
-
-
-# Compiling is most of the sweep's time, and LLVM's optimisations most of that;
-# both sides run the same HLO either way, so the comparison is unchanged.
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1), compiler_options=FAST_COMPILE)
-def _values_and_vjps(fn_a, fn_b, args, ct):
-    """Both functions' outputs and VJPs, in one compiled program."""
-    results = []
-    for fn in (fn_a, fn_b):
-        y, vjp = jax.vjp(fn, *args)
-        results.append((y, vjp(ct.astype(y.dtype))))
-    return results
-
-
-def _compare(spec, klayer, params, x, batch, rtol=2e-5):
-    """Compares forward values and the VJP w.r.t. (x, kernel, bias); each side
-    is one jitted program. Returns our output."""
-    names = sorted(params)
-
-    def ours(x, *ws):
-        return spec.apply(dict(zip(names, ws, strict=True)), x)
-
-    def theirs(x, *ws):
-        weights = dict(zip(names, ws, strict=True))
-        tv = [weights["kernel"]] + ([weights["bias"]] if "bias" in weights else [])
-        y, _ = klayer.stateless_call(tv, [], x.reshape((-1, *x.shape[len(batch) :])))
-        return y.reshape((*batch, *y.shape[1:]))
-
-    args = [x] + [params[n] for n in names]
-    ct = normal(1, jax.eval_shape(ours, *args).shape)
-    (y, grads), (y_k, grads_k) = _values_and_vjps(ours, theirs, args, ct)
-    assert y.shape == y_k.shape
-    assert y.dtype == y_k.dtype
-    assert_close(y, y_k, rtol=rtol)
-    for name, g, g_k in zip(["x", *names], grads, grads_k, strict=True):
-        assert_close(g, g_k, rtol=rtol, err_msg=f"VJP w.r.t. {name}")
-    return y
-
-
 # ---- 1. values and VJPs against Keras ----------------------------------------------
 
 
@@ -288,10 +239,10 @@ def _check_sweep_case(cls, seed):
 def _check_against_keras(cls, config, batch, spatial, channels, seed):
     spec = cls(**config)
     shape = _shape(batch, spatial, channels, spec.data_format)
-    params = _random_params(spec, shape, seed)
+    params = random_params(spec, shape, seed)
     kcls = getattr(keras.layers, cls.__name__)
     klayer = _keras_layer(kcls, config, _keras_shape(batch, shape), params)
-    y = _compare(spec, klayer, params, normal(seed, shape), batch)
+    y = compare_with_keras(spec, klayer, params, normal(seed, shape), batch)
     assert y.shape == spec.compute_output_shape(shape)
 
 
@@ -462,7 +413,7 @@ def test_grouped_conv_transpose_matches_torch(seed):
     rank = cls.rank
     spec = cls(**config)
     shape = _shape(batch, spatial, channels, spec.data_format)
-    params = _random_params(spec, shape, seed)
+    params = random_params(spec, shape, seed)
     x = normal(seed, shape)
     channels_last = spec.data_format == "channels_last"
 
@@ -717,7 +668,7 @@ def test_configs_exchanged_with_keras_give_equal_layers_computing_the_same(spec,
     # cost a compilation per shape (their configs were compared above).
     klayer.kernel_initializer = klayer.bias_initializer = keras.initializers.Zeros()
     klayer.build(shape)
-    params = _random_params(spec, shape, 0)
+    params = random_params(spec, shape, 0)
     _set_weights(klayer, params)
     x = normal(0, shape)
     y_keras = klayer(x)

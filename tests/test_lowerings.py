@@ -16,7 +16,7 @@ import pytest
 from jax.test_util import check_grads
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import assert_close, normal, specs_values_and_vjps
 from conv1djax.lowering import choose, fft, rewrites, shift
 
 CORES = choose.CORES
@@ -79,16 +79,6 @@ def _case(seed):
     return spec, shape
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _values_and_vjps(specs, params, x, ct):
-    """Each spec's output and VJP w.r.t. (x, kernel, bias), one program."""
-    results = []
-    for spec in specs:
-        y, vjp = jax.vjp(lambda x_, p, s=spec: s.apply(p, x_), x, params)
-        results.append((y, vjp(ct)))
-    return results
-
-
 @pytest.mark.parametrize("seed", range(N_CASES))
 def test_every_lowering_matches_the_reference(seed):
     spec, shape = _case(seed)
@@ -98,7 +88,7 @@ def test_every_lowering_matches_the_reference(seed):
     impls = ("reference", "auto", *CORES)
     specs = tuple(dataclasses.replace(spec, impl=impl) for impl in impls)
     ct = normal(200 + seed, jax.eval_shape(spec.apply, params, x).shape)
-    (y_ref, g_ref), *others = _values_and_vjps(specs, params, x, ct)
+    (y_ref, g_ref), *others = specs_values_and_vjps(specs, params, x, ct)
     for impl, (y, g) in zip(impls[1:], others, strict=True):
         assert_close(y, y_ref, err_msg=f"{impl} values, {spec}")
         for name, a, b in zip(("x", "params"), g, g_ref, strict=True):

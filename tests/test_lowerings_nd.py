@@ -19,7 +19,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import assert_close, normal, specs_values_and_vjps
 from conv1djax.lowering import choose, layout, reference, rewrites
 
 # The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
@@ -124,16 +124,6 @@ def test_the_random_cases_cover_every_argument():
     assert picked == {"direct", "blockdiag", "shift"}, picked
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _values_and_vjps(specs, params, x, ct):
-    """Each spec's output and VJP w.r.t. (x, kernel, bias), one program."""
-    results = []
-    for spec in specs:
-        y, vjp = jax.vjp(lambda x_, p, s=spec: s.apply(p, x_), x, params)
-        results.append((y, vjp(ct)))
-    return results
-
-
 @pytest.mark.parametrize("seed", range(N_CASES))
 def test_every_lowering_matches_the_reference(seed):
     spec, shape = _case(seed)
@@ -144,7 +134,7 @@ def test_every_lowering_matches_the_reference(seed):
     specs = tuple(dataclasses.replace(spec, impl=impl) for impl in impls)
     y_shape = spec.compute_output_shape(shape)
     ct = normal(200 + seed, y_shape)
-    (y_ref, g_ref), *others = _values_and_vjps(specs, params, x, ct)
+    (y_ref, g_ref), *others = specs_values_and_vjps(specs, params, x, ct)
     assert y_ref.shape == y_shape
     for impl, (y, g) in zip(impls[1:], others, strict=True):
         assert_close(y, y_ref, err_msg=f"{impl} values, {spec}, {shape}")

@@ -2,9 +2,6 @@
 Sequential model, the jit-compiled train and eval steps, the gradient-check
 helper, and data parallelism. Keras 3 is the oracle for the objective."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import chex
@@ -16,7 +13,7 @@ import optax
 import pytest
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import assert_close, normal, run_on_host_devices
 
 L2, L1, L1L2 = cj.regularizers.L2, cj.regularizers.L1, cj.regularizers.L1L2
 
@@ -365,17 +362,8 @@ _SHARDED_SCRIPT = textwrap.dedent(
 
 
 def test_sharded_step_equals_unsharded_on_8_host_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-c", _SHARDED_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "sharded == unsharded" in result.stdout
+    stdout = run_on_host_devices(_SHARDED_SCRIPT)
+    assert "sharded == unsharded" in stdout
 
 
 def test_shard_batch_checks_divisibility():

@@ -5,9 +5,6 @@ Keras 3; gradient checks of Conv2D, Conv3D and Conv2DTranspose; summaries
 and parameter counts against Keras; data parallelism over host devices."""
 
 import dataclasses
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -18,7 +15,7 @@ import optax
 import pytest
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import assert_close, normal, run_on_host_devices
 
 L2, L1 = cj.regularizers.L2, cj.regularizers.L1
 MAX_NORM = 0.75
@@ -313,14 +310,5 @@ _SHARDED_SCRIPT = textwrap.dedent(
 
 
 def test_sharded_2d_step_equals_unsharded_on_8_host_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-c", _SHARDED_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "sharded == unsharded" in result.stdout
+    stdout = run_on_host_devices(_SHARDED_SCRIPT)
+    assert "sharded == unsharded" in stdout
