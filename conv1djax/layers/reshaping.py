@@ -1,0 +1,746 @@
+"""ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D: Keras 3's
+parameter-free reshaping layers, as frozen, hashable specs.
+
+Each spec pads, crops or repeats the spatial axes of inputs of shape
+``batch_shape + (*spatial, channels)`` (or ``batch_shape + (channels,
+*spatial)`` with ``data_format="channels_first"``), one or more batch axes.
+Their arguments are Keras's, canonicalised when the spec is built: a padding
+or cropping becomes one ``(left, right)`` pair per spatial axis and a size one
+int per spatial axis, so ``ZeroPadding2D(1)``, ``ZeroPadding2D((1, 1))`` and
+``ZeroPadding2D(((1, 1), (1, 1)))`` are equal specs. ``init`` returns ``{}``,
+and ``apply`` computes what the Keras layer computes on the JAX backend, with
+the same ops (``jnp.pad``, slicing, ``jnp.repeat``, ``jax.image.resize``).
+
+>>> from conv1djax.layers.reshaping import ZeroPadding2D
+>>> ZeroPadding2D((1, 2)).padding
+((1, 1), (2, 2))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from conv1djax import _validation
+from conv1djax.layers.base import (
+    Configurable,
+    _check_shape_entries,
+    output_shape,
+    split_input_shape,
+)
+
+# What ``ops.image.resize`` offers on Keras's JAX backend, in Keras's order;
+# "nearest" is a repeat in UpSampling2D, as Keras computes it.
+INTERPOLATIONS = ("bicubic", "bilinear", "lanczos3", "lanczos5", "nearest")
+
+_AXES = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
+
+
+# ---- argument canonicalisation ----------------------------------------------------
+
+
+def _as_sequence(value) -> tuple | None:
+    """``value`` as a tuple when it is a list, a tuple or an array of rank
+    >= 1 (NumPy's or JAX's), else None."""
+    if isinstance(value, str | bytes):
+        return None
+    if isinstance(value, Sequence) or (
+        hasattr(value, "__array__") and np.ndim(value) >= 1
+    ):
+        return tuple(value)
+    return None
+
+
+def _int_or_none(value) -> int | None:
+    """``value`` as a Python int, or None when it is not an int (bools are
+    not ints here)."""
+    if type(value).__name__ in ("bool", "bool_"):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _pair_forms(rank: int) -> str:
+    if rank == 1:
+        return (
+            "an int, a (left, right) pair of ints, or a tuple of 1 entry (an int "
+            "or a (left, right) pair)"
+        )
+    return (
+        f"an int, or a tuple of {rank} entries, one per spatial axis, each an int "
+        "(the same on both sides) or a (left, right) pair of ints"
+    )
+
+
+def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
+    """Canonicalises a padding or cropping to one ``(left, right)`` pair of
+    non-negative ints per spatial axis.
+
+    Accepted, as Keras accepts them: an int (every side); a tuple of ``rank``
+    entries, each an int (both sides of that axis) or a ``(left, right)``
+    pair; in 1-D also a ``(left, right)`` pair of ints.
+
+    Raises:
+      TypeError: for a value or an entry that is not an int (bools and
+        floats included).
+      ValueError: for a tuple of the wrong length or nesting, or a negative
+        entry.
+    """
+    forms = _pair_forms(rank)
+    seq = _as_sequence(value)
+
+    def entry_int(item) -> int:
+        n = _int_or_none(item)
+        if n is None:
+            raise TypeError(
+                f"`{name}` must hold ints; received {item!r} of type "
+                f"{type(item).__name__} in {name}={value!r}."
+            )
+        return n
+
+    if seq is None:
+        n = _int_or_none(value)
+        if n is None:
+            raise TypeError(
+                f"`{name}` must be {forms}; received {value!r} of type "
+                f"{type(value).__name__}."
+            )
+        pairs = ((n, n),) * rank
+    elif rank == 1 and len(seq) == 2 and all(_as_sequence(v) is None for v in seq):
+        pairs = ((entry_int(seq[0]), entry_int(seq[1])),)
+    elif len(seq) != rank:
+        raise ValueError(
+            f"`{name}` must be {forms}; received {name}={value!r} of length {len(seq)}."
+        )
+    else:
+        pairs = []
+        for axis, entry in enumerate(seq):
+            sides = _as_sequence(entry)
+            if sides is None:
+                n = entry_int(entry)
+                pairs.append((n, n))
+            elif len(sides) != 2 or any(_as_sequence(s) is not None for s in sides):
+                raise ValueError(
+                    f"`{name}[{axis}]` (the {_AXES[rank][axis]} axis) must be an "
+                    f"int or a (left, right) pair of ints; received {entry!r} in "
+                    f"{name}={value!r}."
+                )
+            else:
+                pairs.append((entry_int(sides[0]), entry_int(sides[1])))
+        pairs = tuple(pairs)
+    if any(side < 0 for pair in pairs for side in pair):
+        raise ValueError(
+            f"`{name}` must be >= 0 on every side; received {name}={value!r}."
+        )
+    return pairs
+
+
+def upsampling_sizes(value, rank: int) -> tuple[int, ...]:
+    """Canonicalises an upsampling ``size``: an int (every axis) or a tuple of
+    ``rank`` positive ints.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for a tuple of the wrong length or a factor < 1.
+    """
+    seq = _as_sequence(value)
+    if seq is not None and len(seq) != rank:
+        ints = "1 int" if rank == 1 else f"{rank} ints"
+        raise ValueError(
+            f"`size` must be an int or a tuple of {ints} (one factor per spatial "
+            f"axis); received size={value!r} of length {len(seq)}."
+        )
+    return _validation.int_tuple(value if seq is None else seq, "size", rank)
+
+
+# ---- the shared machinery ---------------------------------------------------------
+
+
+class _Reshaping(Configurable):
+    """Shapes, ``init``, ``apply`` and configs shared by the nine specs;
+    subclasses are frozen dataclasses with Keras's fields, set ``rank`` and
+    implement ``_lengths`` (output lengths, checked) and ``_call``."""
+
+    rank: ClassVar[int]
+
+    @property
+    def _format(self) -> str:
+        # Cropping1D and UpSampling1D take no data_format in Keras 3.15.
+        return getattr(self, "data_format", "channels_last")
+
+    def _canonical_format(self) -> None:
+        object.__setattr__(
+            self, "data_format", _validation.data_format(self.data_format)
+        )
+
+    def _split(self, input_shape):
+        """``(batch_shape, spatial, channels)``; the channel count may be
+        unknown (None), unlike a convolution's."""
+        shape = _check_shape_entries(input_shape)
+        rank = self.rank
+        if len(shape) < rank + 2:  # the shared, layout-naming error
+            split_input_shape(shape, self._format, rank, type(self).__name__)
+        nb = len(shape) - rank - 1
+        if self._format == "channels_last":
+            return shape[:nb], shape[nb:-1], shape[-1]
+        return shape[:nb], shape[nb + 1 :], shape[nb]
+
+    def _spatial_axes(self, num_batch: int) -> range:
+        first = num_batch if self._format == "channels_last" else num_batch + 1
+        return range(first, first + self.rank)
+
+    def _lengths(self, spatial, input_shape) -> tuple[int | None, ...]:
+        raise NotImplementedError
+
+    def _call(self, x, num_batch: int, spatial) -> jax.Array:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
+        """The output shape for ``input_shape`` (None entries stay None).
+
+        Raises:
+          ValueError: for an input of too low a rank, or (cropping) an axis
+            that the cropping leaves nothing of.
+          TypeError: when ``input_shape`` is not a sequence of ints and Nones.
+        """
+        batch_shape, spatial, channels = self._split(input_shape)
+        lengths = self._lengths(spatial, input_shape)
+        return output_shape(batch_shape, lengths, channels, self._format)
+
+    def count_params(self, input_shape) -> int:
+        """0: the layer has no params (``input_shape`` is checked)."""
+        self.compute_output_shape(input_shape)
+        return 0
+
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
+        """Returns ``{}``: the layer has no params. ``input_shape`` is checked,
+        so a bad one fails here, as for the convolutions.
+
+        Raises:
+          ValueError, TypeError: as ``compute_output_shape``.
+        """
+        del key, dtype
+        self.compute_output_shape(input_shape)
+        return {}
+
+    def apply(self, params, x) -> jax.Array:
+        """The padded, cropped or upsampled input, in the input's dtype.
+
+        Raises:
+          ValueError: when ``params`` is not ``{}``, or for an input of too
+            low a rank or one the cropping leaves nothing of (at trace time,
+            under ``jax.jit`` too).
+        """
+        if not isinstance(params, Mapping) or params:
+            got = (
+                f"a dict with the keys {list(params)}"
+                if isinstance(params, Mapping)
+                else f"{params!r} of type {type(params).__name__}"
+            )
+            raise ValueError(
+                f"{type(self).__name__} has no params: `params` must be {{}} "
+                f"(what init returns); received {got}."
+            )
+        x = jnp.asarray(x)
+        batch_shape, spatial, _ = self._split(x.shape)
+        self._lengths(spatial, x.shape)
+        return self._call(x, len(batch_shape), spatial)
+
+
+def _pad_or_crop_config(spec, name: str) -> dict[str, Any]:
+    config = Configurable.get_config(spec)
+    if spec.rank == 1:  # Keras's 1-D layers take (and write) one pair
+        config[name] = config[name][0]
+    return config
+
+
+# ---- ZeroPadding ------------------------------------------------------------------
+
+
+class _ZeroPadding(_Reshaping):
+    def __post_init__(self):
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("padding", side_pairs(self.padding, "padding", self.rank))
+        self._canonical_format()
+
+    def _lengths(self, spatial, input_shape):
+        del input_shape
+        return tuple(
+            None if n is None else n + left + right
+            for n, (left, right) in zip(spatial, self.padding, strict=True)
+        )
+
+    def _call(self, x, num_batch, spatial):
+        pads = [(0, 0)] * x.ndim
+        for axis, pair in zip(self._spatial_axes(num_batch), self.padding, strict=True):
+            pads[axis] = pair
+        return jnp.pad(x, pads)
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"padding", "data_format"}`` in Keras's format (one pair in 1-D),
+        which Keras's ``from_config`` reads."""
+        return _pad_or_crop_config(self, "padding")
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroPadding1D(_ZeroPadding):
+    """Spec of a zero-padding layer for 1-D inputs, Keras 3's ``ZeroPadding1D``.
+
+    Adds zeros at the start and the end of the steps axis of inputs of shape
+    ``batch_shape + (steps, channels)`` (or ``batch_shape + (channels,
+    steps)``).
+
+    Args:
+      padding: an int (zeros on both sides), a ``(left, right)`` pair, or
+        ``((left, right),)``; canonically ``((left, right),)``.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries, a tuple of the wrong length or
+        nesting, or an unknown ``data_format``.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import ZeroPadding1D
+    >>> layer = ZeroPadding1D((1, 2))
+    >>> layer.padding, layer.compute_output_shape((None, 5, 3))
+    (((1, 2),), (None, 8, 3))
+    >>> layer.apply({}, jnp.ones((2, 5, 3))).shape
+    (2, 8, 3)
+    """
+
+    padding: Any = 1
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroPadding2D(_ZeroPadding):
+    """Spec of a zero-padding layer for 2-D inputs, Keras 3's ``ZeroPadding2D``.
+
+    Adds rows and columns of zeros around inputs of shape ``batch_shape +
+    (rows, cols, channels)`` (or ``batch_shape + (channels, rows, cols)``).
+
+    Args:
+      padding: an int (every side), a tuple of 2 ints (symmetric per axis:
+        ``(rows_pad, cols_pad)``), or 2 ``(left, right)`` pairs
+        ``((top, bottom), (left, right))``; an int and a pair may be mixed.
+        Canonically the 2 pairs.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries, a tuple of the wrong length or
+        nesting, or an unknown ``data_format``.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import ZeroPadding2D
+    >>> layer = ZeroPadding2D(((1, 0), 2))
+    >>> layer.padding, layer.compute_output_shape((None, 4, 4, 3))
+    (((1, 0), (2, 2)), (None, 5, 8, 3))
+    >>> layer.apply({}, jnp.ones((2, 4, 4, 3))).shape
+    (2, 5, 8, 3)
+    """
+
+    padding: Any = (1, 1)
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroPadding3D(_ZeroPadding):
+    """Spec of a zero-padding layer for 3-D inputs, Keras 3's ``ZeroPadding3D``.
+
+    Adds zeros around the three spatial axes of inputs of shape ``batch_shape
+    + (dim1, dim2, dim3, channels)`` (or ``batch_shape + (channels, dim1,
+    dim2, dim3)``).
+
+    Args:
+      padding: an int (every side), a tuple of 3 ints (symmetric per axis), or
+        3 ``(left, right)`` pairs; ints and pairs may be mixed. Canonically
+        the 3 pairs.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries, a tuple of the wrong length or
+        nesting, or an unknown ``data_format``.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import ZeroPadding3D
+    >>> layer = ZeroPadding3D((1, 0, 2), data_format="channels_first")
+    >>> layer.compute_output_shape((None, 3, 2, 2, 2))
+    (None, 3, 4, 2, 6)
+    >>> layer.apply({}, jnp.ones((1, 3, 2, 2, 2))).shape
+    (1, 3, 4, 2, 6)
+    """
+
+    padding: Any = ((1, 1), (1, 1), (1, 1))
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 3
+
+
+# ---- Cropping ---------------------------------------------------------------------
+
+
+class _Cropping(_Reshaping):
+    def __post_init__(self):
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("cropping", side_pairs(self.cropping, "cropping", self.rank))
+        if hasattr(self, "data_format"):
+            self._canonical_format()
+
+    def _lengths(self, spatial, input_shape):
+        lengths = []
+        for axis, (n, (left, right)) in enumerate(
+            zip(spatial, self.cropping, strict=True)
+        ):
+            if n is not None and n - left - right <= 0:
+                shown = self.cropping[0] if self.rank == 1 else self.cropping
+                raise ValueError(
+                    f"{type(self).__name__}(cropping={shown}) leaves nothing of "
+                    f"the input's {_AXES[self.rank][axis]} axis: it has length {n} "
+                    f"and the cropping removes {left} + {right} = {left + right}; "
+                    f"received input_shape={tuple(input_shape)}."
+                )
+            lengths.append(None if n is None else n - left - right)
+        return tuple(lengths)
+
+    def _call(self, x, num_batch, spatial):
+        index = [slice(None)] * x.ndim
+        for axis, n, (left, right) in zip(
+            self._spatial_axes(num_batch), spatial, self.cropping, strict=True
+        ):
+            index[axis] = slice(left, n - right)
+        return x[tuple(index)]
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"cropping"}`` (and ``"data_format"`` in 2-D and 3-D) in Keras's
+        format (one pair in 1-D), which Keras's ``from_config`` reads."""
+        return _pad_or_crop_config(self, "cropping")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cropping1D(_Cropping):
+    """Spec of a cropping layer for 1-D inputs, Keras 3's ``Cropping1D``.
+
+    Trims steps off the start and the end of inputs of shape ``batch_shape +
+    (steps, channels)``. As in Keras 3.15, there is no ``data_format``: the
+    channel axis is last.
+
+    Args:
+      cropping: an int (both ends), a ``(left, right)`` pair, or
+        ``((left, right),)``; canonically ``((left, right),)``.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries or a tuple of the wrong length or
+        nesting; at init/apply/compute_output_shape, for a cropping that
+        leaves no step.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import Cropping1D
+    >>> layer = Cropping1D((1, 2))
+    >>> layer.cropping, layer.compute_output_shape((None, 5, 3))
+    (((1, 2),), (None, 2, 3))
+    >>> layer.apply({}, jnp.arange(5.0).reshape(1, 5, 1))[0, :, 0]
+    Array([1., 2.], dtype=float32)
+    """
+
+    cropping: Any = (1, 1)
+
+    rank: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Cropping2D(_Cropping):
+    """Spec of a cropping layer for 2-D inputs, Keras 3's ``Cropping2D``.
+
+    Trims rows and columns off the borders of inputs of shape ``batch_shape +
+    (rows, cols, channels)`` (or ``batch_shape + (channels, rows, cols)``).
+
+    Args:
+      cropping: an int (every side), a tuple of 2 ints (symmetric per axis),
+        or 2 ``(left, right)`` pairs ``((top, bottom), (left, right))``; ints
+        and pairs may be mixed. Canonically the 2 pairs.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries, a tuple of the wrong length or
+        nesting, or an unknown ``data_format``; at
+        init/apply/compute_output_shape, for a cropping that leaves nothing of
+        an axis.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import Cropping2D
+    >>> layer = Cropping2D(((2, 2), (4, 4)))
+    >>> layer.compute_output_shape((None, 28, 28, 3))
+    (None, 24, 20, 3)
+    >>> layer.apply({}, jnp.ones((2, 28, 28, 3))).shape
+    (2, 24, 20, 3)
+    """
+
+    cropping: Any = ((0, 0), (0, 0))
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Cropping3D(_Cropping):
+    """Spec of a cropping layer for 3-D inputs, Keras 3's ``Cropping3D``.
+
+    Trims the borders of the three spatial axes of inputs of shape
+    ``batch_shape + (dim1, dim2, dim3, channels)`` (or ``batch_shape +
+    (channels, dim1, dim2, dim3)``).
+
+    Args:
+      cropping: an int (every side), a tuple of 3 ints (symmetric per axis),
+        or 3 ``(left, right)`` pairs; ints and pairs may be mixed.
+        Canonically the 3 pairs.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for entries that are not ints.
+      ValueError: for negative entries, a tuple of the wrong length or
+        nesting, or an unknown ``data_format``; at
+        init/apply/compute_output_shape, for a cropping that leaves nothing of
+        an axis.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import Cropping3D
+    >>> layer = Cropping3D((2, 4, 2))
+    >>> layer.compute_output_shape((None, 28, 28, 10, 3))
+    (None, 24, 20, 6, 3)
+    >>> layer.apply({}, jnp.ones((2, 28, 28, 10, 3))).shape
+    (2, 24, 20, 6, 3)
+    """
+
+    cropping: Any = ((1, 1), (1, 1), (1, 1))
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 3
+
+
+# ---- UpSampling -------------------------------------------------------------------
+
+
+class _UpSampling(_Reshaping):
+    def __post_init__(self):
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("size", upsampling_sizes(self.size, self.rank))
+        if hasattr(self, "data_format"):
+            self._canonical_format()
+        if hasattr(self, "interpolation"):
+            put(
+                "interpolation",
+                _validation.padding_name(
+                    self.interpolation, INTERPOLATIONS, "interpolation"
+                ),
+            )
+
+    def _lengths(self, spatial, input_shape):
+        del input_shape
+        return tuple(
+            None if n is None else n * s
+            for n, s in zip(spatial, self.size, strict=True)
+        )
+
+    def _call(self, x, num_batch, spatial):
+        if getattr(self, "interpolation", "nearest") != "nearest":
+            return self._resize(x, num_batch, spatial)
+        # Keras's nearest upsampling: a repeat along each axis in turn.
+        for axis, s in zip(self._spatial_axes(num_batch), self.size, strict=True):
+            x = jnp.repeat(x, s, axis=axis)
+        return x
+
+    def _resize(self, x, num_batch, spatial):
+        """Keras's ``ops.image.resize`` path, op for op: channels last, one
+        batch axis, ``jax.image.resize`` (no antialiasing: it only acts when
+        downsampling), then back."""
+        batch_shape, dtype = x.shape[:num_batch], x.dtype
+        if self._format == "channels_first":
+            x = jnp.moveaxis(x, num_batch, -1)
+        x = x.reshape((math.prod(batch_shape), *x.shape[num_batch:]))
+        new = tuple(n * s for n, s in zip(spatial, self.size, strict=True))
+        x = jax.image.resize(
+            x,
+            (x.shape[0], *new, x.shape[-1]),
+            method=self.interpolation,
+            antialias=False,
+        )
+        x = _back_to(x.reshape((*batch_shape, *x.shape[1:])), dtype)
+        if self._format == "channels_first":
+            x = jnp.moveaxis(x, -1, num_batch)
+        return x
+
+
+def _back_to(y, dtype) -> jax.Array:
+    """Keras's cast of a resized image back to the input's dtype (resizing
+    an integer image computes in floats): rounded for integers, then clipped
+    into the dtype's range (``ops.saturate_cast``) and cast."""
+    if y.dtype == dtype:
+        return y
+    if jnp.issubdtype(dtype, jnp.integer):
+        y = jnp.round(y)
+
+    def bounds(dt):
+        if dt == np.bool_:
+            return 0, 1
+        info = np.iinfo(dt) if jnp.issubdtype(dt, jnp.integer) else jnp.finfo(dt)
+        return info.min, info.max
+
+    (in_min, in_max), (out_min, out_max) = bounds(y.dtype), bounds(dtype)
+    low = np.asarray(np.maximum(in_min, out_min)).astype(y.dtype)
+    if low < out_min:
+        low = np.nextafter(low, 0, dtype=y.dtype)
+    high = np.asarray(np.minimum(in_max, out_max)).astype(y.dtype)
+    if high > out_max:
+        high = np.nextafter(high, 0, dtype=y.dtype)
+    return jnp.clip(y, low, high).astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class UpSampling1D(_UpSampling):
+    """Spec of an upsampling layer for 1-D inputs, Keras 3's ``UpSampling1D``.
+
+    Repeats each step ``size`` times along the steps axis of inputs of shape
+    ``batch_shape + (steps, channels)``. As in Keras 3.15, there is no
+    ``data_format``: the channel axis is last.
+
+    Args:
+      size: a positive int, the upsampling factor (or a 1-tuple, the
+        canonical form ``(size,)``).
+
+    Raises:
+      TypeError: for a ``size`` that is not an int.
+      ValueError: for ``size`` < 1 or a tuple of the wrong length.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import UpSampling1D
+    >>> layer = UpSampling1D(3)
+    >>> layer.size, layer.compute_output_shape((None, 5, 2))
+    ((3,), (None, 15, 2))
+    >>> layer.apply({}, jnp.array([[[1.0], [2.0]]]))[0, :, 0]
+    Array([1., 1., 1., 2., 2., 2.], dtype=float32)
+    """
+
+    size: Any = 2
+
+    rank: ClassVar[int] = 1
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"size": int}``, Keras's format (its ``UpSampling1D`` takes an
+        int only)."""
+        return {"size": self.size[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class UpSampling2D(_UpSampling):
+    """Spec of an upsampling layer for 2-D inputs, Keras 3's ``UpSampling2D``.
+
+    Upsamples the rows and columns of inputs of shape ``batch_shape + (rows,
+    cols, channels)`` (or ``batch_shape + (channels, rows, cols)``) by
+    integer factors: ``"nearest"`` repeats them (as Keras does, with
+    ``repeat``); the other interpolations resize the image with
+    ``jax.image.resize`` (what Keras's ``ops.image.resize`` calls on the JAX
+    backend), to ``(rows * size[0], cols * size[1])``.
+
+    Args:
+      size: an int (both axes) or a tuple of 2 positive ints
+        ``(rows_factor, cols_factor)``.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+      interpolation: one of "bicubic", "bilinear", "lanczos3", "lanczos5",
+        "nearest" (default), any case.
+
+    Raises:
+      TypeError: for a ``size`` entry that is not an int, or an
+        ``interpolation`` that is not a string.
+      ValueError: for a factor < 1, a tuple of the wrong length, or an unknown
+        ``data_format`` or ``interpolation``.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import UpSampling2D
+    >>> layer = UpSampling2D((1, 2), interpolation="Bilinear")
+    >>> layer.interpolation, layer.compute_output_shape((None, 4, 4, 3))
+    ('bilinear', (None, 4, 8, 3))
+    >>> layer.apply({}, jnp.ones((2, 4, 4, 3))).shape
+    (2, 4, 8, 3)
+    """
+
+    size: Any = (2, 2)
+    data_format: str | None = None
+    interpolation: str = "nearest"
+
+    rank: ClassVar[int] = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class UpSampling3D(_UpSampling):
+    """Spec of an upsampling layer for 3-D inputs, Keras 3's ``UpSampling3D``.
+
+    Repeats the entries of the three spatial axes of inputs of shape
+    ``batch_shape + (dim1, dim2, dim3, channels)`` (or ``batch_shape +
+    (channels, dim1, dim2, dim3)``) ``size[0]``, ``size[1]`` and ``size[2]``
+    times.
+
+    Args:
+      size: an int (every axis) or a tuple of 3 positive ints.
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first", any case.
+
+    Raises:
+      TypeError: for a ``size`` entry that is not an int.
+      ValueError: for a factor < 1, a tuple of the wrong length, or an unknown
+        ``data_format``.
+
+    Example usage:
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.layers.reshaping import UpSampling3D
+    >>> layer = UpSampling3D((2, 1, 3))
+    >>> layer.compute_output_shape((None, 1, 2, None, 3))
+    (None, 2, 2, None, 3)
+    >>> layer.apply({}, jnp.ones((2, 1, 2, 1, 3))).shape
+    (2, 2, 2, 3, 3)
+    """
+
+    size: Any = (2, 2, 2)
+    data_format: str | None = None
+
+    rank: ClassVar[int] = 3
