@@ -43,6 +43,19 @@ from conv1djax.layers.conv_transpose import (
 from conv1djax.layers.conv_transpose import (
     conv3d_transpose_init as conv3d_transpose_init,
 )
+from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
+from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from conv1djax.layers.reshaping import Cropping1D as Cropping1D
+from conv1djax.layers.reshaping import Cropping2D as Cropping2D
+from conv1djax.layers.reshaping import Cropping3D as Cropping3D
+from conv1djax.layers.reshaping import UpSampling1D as UpSampling1D
+from conv1djax.layers.reshaping import UpSampling2D as UpSampling2D
+from conv1djax.layers.reshaping import UpSampling3D as UpSampling3D
+from conv1djax.layers.reshaping import ZeroPadding1D as ZeroPadding1D
+from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
+from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
+from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
+from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
 from conv1djax.models import Sequential as Sequential
 from conv1djax.shapes import conv_output_length as conv_output_length
 from conv1djax.shapes import (
@@ -66,8 +79,21 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "GradCheckReport",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Sequential",
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
     "activations",
     "apply_constraints",
     "apply_with_activity",

@@ -299,14 +299,17 @@ def eval_output_shape(fn: Callable, input_shape) -> tuple[int | None, ...]:
     """The output shape of an elementwise-or-reshaping ``fn`` for a shape
     with unknown (None) entries, by abstract evaluation.
 
-    Unknown entries get a stand-in length of 2 (even, for ``glu``) and are
-    unknown again in the result when the rank is kept.
+    Unknown entries are evaluated at two stand-in lengths (2 and 4: even,
+    for ``glu``); an output entry that differs between the two depends on an
+    unknown one and is unknown (None) too.
     """
     shape = tuple(input_shape)
-    probe = jax.ShapeDtypeStruct(
-        tuple(2 if d is None else d for d in shape), jnp.float32
-    )
-    out = jax.eval_shape(fn, probe).shape
-    if len(out) == len(shape):
-        out = tuple(None if d is None else o for d, o in zip(shape, out, strict=True))
-    return tuple(out)
+
+    def probe(stand_in):
+        s = tuple(stand_in if d is None else d for d in shape)
+        return jax.eval_shape(fn, jax.ShapeDtypeStruct(s, jnp.float32)).shape
+
+    low, high = probe(2), probe(4)
+    if None not in shape:
+        return tuple(low)
+    return tuple(a if a == b else None for a, b in zip(low, high, strict=True))

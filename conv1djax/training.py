@@ -44,7 +44,7 @@ def _objects(layer, params, kind: str) -> dict[str, Callable]:
     """``{weight name: regularizer or constraint}`` for one layer."""
     found = {}
     for weight in params:
-        obj = getattr(layer, weight_attribute(weight, kind), None)
+        obj = getattr(layer, weight_attribute(layer, weight, kind), None)
         if obj is not None:
             found[weight] = obj
     return found
@@ -73,9 +73,7 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
     total = jnp.zeros((), jnp.float32)
     for layer, p in _layers_and_params(model_or_layer, params):
         for weight, reg in _objects(layer, p, "regularizer").items():
-            name = (
-                f"{weight_attribute(weight, 'regularizer')} of {type(layer).__name__}"
-            )
+            name = f"{weight_attribute(layer, weight, 'regularizer')} of {type(layer).__name__}"
             penalty = regularizers.validate_penalty(reg(p[weight]), name)
             total = total + jnp.asarray(penalty, jnp.float32)
     return total
@@ -111,7 +109,9 @@ def apply_constraints(model_or_layer, params):
     ((layer, p),) = _layers_and_params(model_or_layer, params)
     projected = dict(p)
     for weight, constraint in _objects(layer, p, "constraint").items():
-        name = f"{weight_attribute(weight, 'constraint')} of {type(layer).__name__}"
+        name = (
+            f"{weight_attribute(layer, weight, 'constraint')} of {type(layer).__name__}"
+        )
         projected[weight] = constraints.validate_projection(
             p[weight], constraint(p[weight]), name
         )

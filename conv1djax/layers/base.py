@@ -36,11 +36,16 @@ KERAS_ONLY_KEYS = frozenset({"name", "trainable", "dtype", "autocast"})
 _LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
 
 
-def weight_attribute(weight: str, kind: str) -> str:
-    """The spec attribute holding the ``kind`` ("initializer",
-    "regularizer", "constraint") of the param ``weight``, by Keras's names:
+def weight_attribute(layer, weight: str, kind: str) -> str:
+    """The attribute of ``layer`` holding the ``kind`` ("initializer",
+    "regularizer", "constraint") of its param ``weight``, by Keras's names:
     ``"kernel"`` -> ``kernel_<kind>``, ``"depthwise_kernel"`` ->
-    ``depthwise_<kind>``."""
+    ``depthwise_<kind>``; a layer's ``_WEIGHT_PREFIXES`` overrides the rule
+    (a depthwise layer's ``"kernel"`` uses ``depthwise_<kind>``, as in
+    Keras)."""
+    prefixes = getattr(layer, "_WEIGHT_PREFIXES", {})
+    if weight in prefixes:
+        return f"{prefixes[weight]}_{kind}"
     base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
     return f"{base}_{kind}"
 
@@ -125,7 +130,7 @@ def init_params(layer, key, param_shapes: Mapping[str, tuple], dtype) -> dict:
     keys = jax.random.split(key, max(len(param_shapes), 1))
     params = {}
     for k, (pname, shape) in zip(keys, param_shapes.items(), strict=False):
-        initializer = getattr(layer, weight_attribute(pname, "initializer"))
+        initializer = getattr(layer, weight_attribute(layer, pname, "initializer"))
         value = initializer(k, shape, dtype)
         got = getattr(value, "shape", None)
         if got != shape:
@@ -248,11 +253,16 @@ def canonical_impl(value, rank: int) -> str:
 
 class ConvBase(Configurable):
     """Validation, shapes, ``init`` and ``apply`` shared by the N-d
-    convolution specs; subclasses are frozen dataclasses with Keras's fields
-    and set ``rank`` and ``transposed``."""
+    sliding-window specs (convolutions, transposed, depthwise, separable):
+    ``kernel_size``, ``strides``, ``dilation_rate``, ``padding``,
+    ``data_format``, ``activation``, ``use_bias``, their initializers,
+    regularizers and constraints, and ``impl``. Subclasses are frozen
+    dataclasses with Keras's fields; they set ``rank`` and ``transposed`` and
+    say which params they have (``_param_shapes``), how many channels come
+    out (``_out_channels``) and how the window is computed (``_convolve``)."""
 
     rank: ClassVar[int]
-    transposed: ClassVar[bool]
+    transposed: ClassVar[bool] = False
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
         "kernel_initializer": initializers,
         "bias_initializer": initializers,
@@ -263,15 +273,15 @@ class ConvBase(Configurable):
         "bias_constraint": constraints,
         "activation": activations,
     }
+    # The param whose dtype the layer computes in (Keras casts the input to it).
+    _COMPUTE_PARAM: ClassVar[str] = "kernel"
 
     def __post_init__(self):
         name = type(self).__name__
         rank = self.rank
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
-        put("filters", _validation.positive_int(self.filters, "filters"))
         for field in ("kernel_size", "strides", "dilation_rate"):
             put(field, _validation.int_tuple(getattr(self, field), field, rank))
-        put("groups", _validation.positive_int(self.groups, "groups"))
         put(
             "padding",
             _validation.conv_padding_name(
@@ -280,22 +290,29 @@ class ConvBase(Configurable):
         )
         put("data_format", _validation.data_format(self.data_format))
         put("use_bias", _validation.boolean(self.use_bias, "use_bias"))
-        _validation.strides_and_dilation(self.strides, self.dilation_rate)
-        if self.filters % self.groups:
-            raise ValueError(
-                f"`filters` (={self.filters}) must be divisible by `groups` "
-                f"(={self.groups})."
-            )
-        if self.transposed:
-            put(
-                "output_padding",
-                _validation.output_padding(self.output_padding, self.strides),
-            )
         for field, registry in self._REGISTRIES.items():
             if field != "activation":
                 put(field, registry.get(getattr(self, field), field))
         put("activation", canonical_activation(self.activation))
         put("impl", canonical_impl(self.impl, rank))
+
+    # ---- what a subclass says ----------------------------------------------
+
+    def _param_shapes(self, channels: int) -> dict[str, tuple[int, ...]]:
+        """The params' shapes for an input of ``channels`` channels."""
+        raise NotImplementedError
+
+    def _out_channels(self, channels: int) -> int:
+        raise NotImplementedError
+
+    def _convolve(self, params, x: jax.Array, spatial) -> jax.Array:
+        """The window computation on ``(N, *spatial, C)`` (or channels-first)
+        inputs with one batch axis, before the bias."""
+        raise NotImplementedError
+
+    def _check_channels(self, channels: int, input_shape, *, at_apply: bool):
+        """Raises ``ValueError`` for a channel count the layer cannot take."""
+        del channels, input_shape, at_apply
 
     # ---- shapes ---------------------------------------------------------
 
@@ -331,34 +348,17 @@ class ConvBase(Configurable):
             input_shape, self.data_format, self.rank, type(self).__name__
         )
 
-    def _kernel_shape(self, channels: int) -> tuple[int, ...]:
-        g = self.groups
-        if self.transposed:
-            return (*self.kernel_size, self.filters // g, channels)
-        return (*self.kernel_size, channels // g, self.filters)
-
-    def _check_channels(self, channels: int, input_shape) -> None:
-        if channels % self.groups:
-            raise ValueError(
-                f"The input's channel count (={channels}) must be divisible by "
-                f"`groups` (={self.groups}); received input_shape="
-                f"{tuple(input_shape)}."
-            )
-
     def param_shapes(self, input_shape) -> dict[str, tuple[int, ...]]:
         """The shapes of ``init``'s params for an input of ``input_shape``.
 
         Raises:
-          ValueError: when the channel count is unknown or not divisible by
-            ``groups``, or the input is too short for the kernel.
+          ValueError: when the channel count is unknown or does not fit the
+            layer, or the input is too short for the kernel.
         """
         _, spatial, channels = self._split(input_shape)
-        self._check_channels(channels, input_shape)
+        self._check_channels(channels, input_shape, at_apply=False)
         self.output_lengths(spatial)  # raises early for a too-short input
-        shapes_ = {"kernel": self._kernel_shape(channels)}
-        if self.use_bias:
-            shapes_["bias"] = (self.filters,)
-        return shapes_
+        return self._param_shapes(channels)
 
     def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
         """The output shape for ``input_shape`` (None entries stay None).
@@ -371,10 +371,13 @@ class ConvBase(Configurable):
         >>> cj.Conv2D(8, (3, 5), strides=2).compute_output_shape((None, 32, 32, 3))
         (None, 15, 14, 8)
         """
-        batch_shape, spatial, _ = self._split(input_shape)
+        batch_shape, spatial, channels = self._split(input_shape)
         self.param_shapes(input_shape)
         shape = output_shape(
-            batch_shape, self.output_lengths(spatial), self.filters, self.data_format
+            batch_shape,
+            self.output_lengths(spatial),
+            self._out_channels(channels),
+            self.data_format,
         )
         if self.activation is None:
             return shape
@@ -392,18 +395,18 @@ class ConvBase(Configurable):
     # ---- numerics -------------------------------------------------------
 
     def init(self, key, input_shape, *, dtype=jnp.float32) -> dict[str, jax.Array]:
-        """Creates the params for inputs of ``input_shape``: ``{"kernel",
-        "bias"}`` in Keras's layouts (no ``"bias"`` when ``use_bias=False``).
+        """Creates the params for inputs of ``input_shape``, in Keras's
+        layouts (no ``"bias"`` when ``use_bias=False``).
 
         Raises:
-          ValueError: for an unknown channel count, channels not divisible by
-            ``groups``, a rank too low, or an input too short for the kernel.
+          ValueError: for an unknown channel count, one the layer cannot
+            take, a rank too low, or an input too short for the kernel.
           TypeError: for a bad ``input_shape`` or a non-floating ``dtype``.
         """
         return init_params(self, key, self.param_shapes(input_shape), dtype)
 
     def apply(self, params, x) -> jax.Array:
-        """Computes ``activation(conv(x, kernel) + bias)``, Keras's formula.
+        """Computes ``activation(window(x) + bias)``, Keras's formula.
 
         Everything that can be checked from static shapes is checked first
         (so errors come as clear ``ValueError``s at trace time, under
@@ -417,38 +420,18 @@ class ConvBase(Configurable):
         name = type(self).__name__
         x_shape = tuple(jnp.shape(x))
         batch_shape, spatial, channels = self._split(x_shape)
-        if channels % self.groups:
-            raise ValueError(
-                f"{name}(groups={self.groups}) needs input channels divisible "
-                f"by groups; the input has {channels} channels."
-            )
-        expected = {"kernel": self._kernel_shape(channels)}
-        if self.use_bias:
-            expected["bias"] = (self.filters,)
-        context = (
-            f"{name}(filters={self.filters}, kernel_size={self.kernel_size}, "
-            f"groups={self.groups}) on an input with {channels} channels"
-        )
-        check_params(self, params, expected, context)
-        kernel = jnp.asarray(params["kernel"])
-        if not jnp.issubdtype(kernel.dtype, jnp.floating):
+        self._check_channels(channels, x_shape, at_apply=True)
+        context = f"{self._describe()} on an input with {channels} channels"
+        check_params(self, params, self._param_shapes(channels), context)
+        dtype = jnp.result_type(params[self._COMPUTE_PARAM])
+        if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
-                f"params['kernel'] must be floating; received {kernel.dtype}."
+                f"params[{self._COMPUTE_PARAM!r}] must be floating; received {dtype}."
             )
-        x = as_input(x, kernel.dtype, name)
+        x = as_input(x, dtype, name)
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
-        lower = lowering.conv_transpose if self.transposed else lowering.conv
-        y = lower(
-            x,
-            kernel,
-            strides=self.strides,
-            padding=self.paddings(spatial),
-            dilation_rate=self.dilation_rate,
-            groups=self.groups,
-            channels_first=self.data_format == "channels_first",
-            impl=self.impl,
-        )
+        y = self._convolve(params, x, spatial)
         y = y.reshape((*batch_shape, *y.shape[1:]))
         if self.use_bias:
             bias = jnp.asarray(params["bias"], y.dtype)
@@ -458,3 +441,76 @@ class ConvBase(Configurable):
         if self.activation is not None:
             y = self.activation(y)
         return y
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size})"
+
+
+class FilteredConv(ConvBase):
+    """A convolution with ``filters`` and ``groups`` and one ``kernel``:
+    the base of ``Conv*D`` and ``Conv*DTranspose``."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        put = object.__setattr__.__get__(self)
+        _validation.strides_and_dilation(self.strides, self.dilation_rate)
+        put("filters", _validation.positive_int(self.filters, "filters"))
+        put("groups", _validation.positive_int(self.groups, "groups"))
+        if self.filters % self.groups:
+            raise ValueError(
+                f"`filters` (={self.filters}) must be divisible by `groups` "
+                f"(={self.groups})."
+            )
+        if self.transposed:
+            put(
+                "output_padding",
+                _validation.output_padding(self.output_padding, self.strides),
+            )
+
+    def _check_channels(self, channels, input_shape, *, at_apply):
+        if not channels % self.groups:
+            return
+        if at_apply:
+            raise ValueError(
+                f"{type(self).__name__}(groups={self.groups}) needs input channels "
+                f"divisible by groups; the input has {channels} channels."
+            )
+        raise ValueError(
+            f"The input's channel count (={channels}) must be divisible by "
+            f"`groups` (={self.groups}); received input_shape="
+            f"{tuple(input_shape)}."
+        )
+
+    def _param_shapes(self, channels):
+        g = self.groups
+        if self.transposed:
+            kernel = (*self.kernel_size, self.filters // g, channels)
+        else:
+            kernel = (*self.kernel_size, channels // g, self.filters)
+        shapes_ = {"kernel": kernel}
+        if self.use_bias:
+            shapes_["bias"] = (self.filters,)
+        return shapes_
+
+    def _out_channels(self, channels):
+        del channels
+        return self.filters
+
+    def _describe(self):
+        return (
+            f"{type(self).__name__}(filters={self.filters}, kernel_size="
+            f"{self.kernel_size}, groups={self.groups})"
+        )
+
+    def _convolve(self, params, x, spatial):
+        lower = lowering.conv_transpose if self.transposed else lowering.conv
+        return lower(
+            x,
+            jnp.asarray(params["kernel"]),
+            strides=self.strides,
+            padding=self.paddings(spatial),
+            dilation_rate=self.dilation_rate,
+            groups=self.groups,
+            channels_first=self.data_format == "channels_first",
+            impl=self.impl,
+        )

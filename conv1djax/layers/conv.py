@@ -1,7 +1,7 @@
 """Conv1D, Conv2D, Conv3D: one N-d convolution spec and its thin ranks, with
 the pure ``conv{1,2,3}d_init`` / ``conv{1,2,3}d_apply`` functions.
 
-Everything numeric is in :class:`conv1djax.layers.base.ConvBase` and the
+Everything numeric is in :class:`conv1djax.layers.base.FilteredConv` and the
 lowering it calls; a rank only fixes how many spatial axes the spec has.
 """
 
@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from conv1djax.layers.base import ConvBase
+from conv1djax.layers.base import FilteredConv
 
 
 @dataclasses.dataclass(frozen=True)
-class _Conv(ConvBase):
+class _Conv(FilteredConv):
     """Keras's convolution arguments, shared by every rank."""
 
     filters: int

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from conv1djax.layers.base import ConvBase
+from conv1djax.layers.base import FilteredConv
 from conv1djax.layers.conv import check_spec
 
 
 @dataclasses.dataclass(frozen=True)
-class _ConvTranspose(ConvBase):
+class _ConvTranspose(FilteredConv):
     """Keras's transposed-convolution arguments, shared by every rank, plus
     ``groups`` (an extension, PyTorch's meaning)."""
 

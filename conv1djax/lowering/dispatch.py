@@ -71,9 +71,10 @@ def core_conv(
       groups: the group count.
       core: one of :data:`~conv1djax.lowering.choose.CORES`; "fft" and "ncw"
         for one spatial axis only.
-      strides: the strides per axis (default 1); > 1 (with dilation 1) is
-        rewritten by space-to-depth for the cores other than "direct" and
-        "blockdiag".
+      strides: the strides per axis (default 1); > 1 is rewritten by
+        space-to-depth for the cores other than "direct" and "blockdiag"
+        (with dilation > 1 too, which only the depthwise layers allow, the
+        stride-1 output is subsampled).
 
     Returns:
       ``(N, *out, F)`` with ``out = (spatial + left + right - (taps - 1) *
@@ -83,6 +84,12 @@ def core_conv(
     strides = (1,) * rank if strides is None else tuple(strides)
     if core in choose.ONE_D_CORES and rank != 1:
         raise ValueError(f"The {core!r} core is 1-D only; received {rank} axes.")
+    if max(strides) > 1 and max(dilation) > 1 and core not in ("direct", "blockdiag"):
+        # Keras's depthwise and separable layers allow both; space-to-depth
+        # needs dilation 1, so the stride-1 output is subsampled instead.
+        y = core_conv(x, kernel, padding=padding, dilation=dilation,
+                      groups=groups, core=core)  # fmt: skip
+        return lax.slice(y, (0,) * y.ndim, y.shape, (1, *strides, 1))
     if max(strides) > 1 and core not in ("direct", "blockdiag"):
         x, kernel = space_to_depth(
             x, kernel, strides=strides, padding=padding, groups=groups
