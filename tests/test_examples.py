@@ -1,4 +1,5 @@
-"""The examples run end to end: examples/denoise_autoencoder.py at a few steps."""
+"""The examples run end to end at a few steps: examples/denoise_autoencoder.py
+and examples/pattern_classifier.py."""
 
 import importlib.util
 import math
@@ -50,3 +51,26 @@ def test_denoise_autoencoder_training_helps(denoise, tmp_path, capsys):
     assert held["denoised"] < 0.25 * held["noisy"], held
     assert result["train"]["denoised"] < 0.25 * result["train"]["noisy"]
     assert result["max_kernel_norm"] <= denoise.MAX_NORM * (1 + 1e-6)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    path = EXAMPLES / "pattern_classifier.py"
+    spec = importlib.util.spec_from_file_location("pattern_classifier", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pattern_classifier_learns_and_plots(classifier, tmp_path, capsys):
+    result = classifier.main(
+        ["--steps", "200", "--out", str(tmp_path), "--no-progress"]
+        + ["--train-size", "1024", "--heldout-size", "512"]
+    )
+    out = capsys.readouterr().out
+    assert "Total params: 1,956" in out and "separable_conv2d (SeparableConv2D)" in out
+    png = tmp_path / "pattern_classifier.png"
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert result["heldout_accuracy"] > 0.9, result["heldout_accuracy"]
+    assert result["max_depthwise_norm"] <= classifier.MAX_NORM * (1 + 1e-6)
+    assert result["losses"][-1] < 0.25 * result["losses"][0]
