@@ -4,7 +4,9 @@ One process, one suite. 1-D: dense convolutions (channels_last and
 channels_first), grouped (8 groups), depthwise, a stride-2 transposed
 convolution and a long kernel (511 taps); 2-D: depthwise 3x3, grouped
 (4 groups), a stride-2 transposed convolution and a dense one; 3-D: a dense
-one. Each entry runs in three passes: forward; forward + backward, the value
+one; then the depthwise layers (DepthwiseConv1D, DepthwiseConv2D 3x3) and the
+separable ones (SeparableConv1D, SeparableConv2D 3x3). Each entry runs in
+three passes: forward; forward + backward, the value
 and gradient of an MSE against a target with respect to the input and the
 params; and forward + backward in a second program context, the gradient of
 ``mean(tanh(y))`` with respect to the params and the input. Then the whole
@@ -43,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -77,7 +80,7 @@ class Case:
     and its input shape ``(batch, *spatial, channels)`` or channels first."""
 
     name: str
-    layer: Any  # cj.Conv1D ... cj.Conv3DTranspose
+    layer: Any  # cj.Conv1D ... cj.Conv3DTranspose, depthwise, separable
     input_shape: tuple[int, ...]
 
     def spec(self, impl="auto"):
@@ -90,6 +93,17 @@ class Case:
     @property
     def transposed(self) -> bool:
         return self.layer.transposed
+
+    @property
+    def family(self) -> str:
+        """The layer's class name without its rank: "Conv", "ConvTranspose",
+        "DepthwiseConv", "SeparableConv"."""
+        return re.sub(r"\dD", "", type(self.layer).__name__)
+
+    @property
+    def dense(self) -> bool:
+        """A plain convolution of one group (the rows timed against jnp.dot)."""
+        return self.family == "Conv" and self.layer.groups == 1
 
     @property
     def channels_first(self) -> bool:
@@ -118,16 +132,19 @@ class Case:
 
     def flops(self) -> float:
         """Useful FLOPs of the forward pass (2 per multiply-add): every output
-        position (transposed: every input position) meets all taps of
-        ``C * F / groups`` channel pairs."""
+        position (transposed: every input position) meets every entry of
+        every kernel once (``taps * C * F / groups``; depthwise ``taps * C *
+        depth_multiplier``; separable that plus ``C * depth_multiplier * F``)."""
         spec = self.layer
         positions = math.prod(
             self.spatial if self.transposed else spec.output_lengths(self.spatial)
         )
-        pairs = self.channels * spec.filters / spec.groups
-        return (
-            2.0 * self.input_shape[0] * positions * math.prod(spec.kernel_size) * pairs
+        products = sum(
+            math.prod(shape)
+            for name, shape in spec.param_shapes(self.input_shape).items()
+            if name.endswith("kernel")
         )
+        return 2.0 * self.input_shape[0] * positions * products
 
 
 SUITE = (
@@ -160,7 +177,73 @@ SUITE = (
     ),
     Case("2-D dense", cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 64)),
     Case("3-D dense", cj.Conv3D(32, 3, padding="same"), (4, 16, 16, 16, 32)),
+    Case(
+        "2-D depthwise layer 3x3",
+        cj.DepthwiseConv2D(3, padding="same"),
+        (8, 56, 56, 64),
+    ),
+    Case("1-D depthwise layer", cj.DepthwiseConv1D(3, padding="same"), (16, 1024, 64)),
+    Case("1-D separable", cj.SeparableConv1D(64, 3, padding="same"), (16, 1024, 64)),
+    Case(
+        "2-D separable 3x3",
+        cj.SeparableConv2D(64, 3, padding="same"),
+        (8, 56, 56, 64),
+    ),
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One forward convolution of a layer, as the peers write it: the kernel
+    ``params[param]`` in the grouped layout ``(*k, C / groups, F)`` (a
+    depthwise kernel ``(*k, C, m)`` is reshaped to ``(*k, 1, C * m)``), its
+    window arguments and explicit ``(left, right)`` padding."""
+
+    param: str
+    groups: int
+    strides: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    depthwise: bool = False
+
+    def kernel(self, params):
+        kernel = params[self.param]
+        if self.depthwise:
+            return kernel.reshape(*kernel.shape[:-2], 1, -1)
+        return kernel
+
+
+def _window(case, param, groups, depthwise=False):
+    """The step of the layer's own window (strides, padding, dilation)."""
+    spec = case.layer
+    return Step(
+        param,
+        groups,
+        spec.strides,
+        tuple(spec.paddings(case.spatial)),
+        spec.dilation_rate,
+        depthwise,
+    )
+
+
+def _pointwise(case, param):
+    """A dense 1 x 1 step."""
+    ones = (1,) * case.rank
+    return Step(param, 1, ones, ((0, 0),) * case.rank, ones)
+
+
+# Each forward layer family as its convolutions, in order, before the bias
+# (transposed layers are the peers' own branch).
+STEPS = {
+    "Conv": lambda case: (_window(case, "kernel", case.layer.groups),),
+    "DepthwiseConv": lambda case: (
+        _window(case, "kernel", case.channels, depthwise=True),
+    ),
+    "SeparableConv": lambda case: (
+        _window(case, "depthwise_kernel", case.channels, depthwise=True),
+        _pointwise(case, "pointwise_kernel"),
+    ),
+}
 
 
 def _normal(seed, shape):
@@ -216,30 +299,42 @@ def _ours(case, data, impl="auto"):
 
 
 def _lax(case, data):
-    """One ``lax.conv_general_dilated`` written by hand, with Keras's padding
-    and layout, plus the bias; transposed: the stride-dilated input against
-    the flipped, regrouped kernel."""
+    """One ``lax.conv_general_dilated`` per step (``STEPS``: the kernel
+    reshaped to ``(*k, 1, C * m)`` with ``feature_group_count=C`` for a
+    depthwise step), written by hand with Keras's padding and layout, plus
+    the bias; transposed: the stride-dilated input against the flipped,
+    regrouped kernel."""
     spec, rank = case.layer, case.rank
     ones = (1,) * rank
     axes = "DHW"[3 - rank :]
     layout = f"NC{axes}" if case.channels_first else f"N{axes}C"
-    padding = spec.paddings(case.spatial)
     bias_shape = (-1, *ones) if case.channels_first else (-1,)
+    dimension_numbers = (layout, f"{axes}IO", layout)
 
     def apply(p, x):
-        kernel = p["kernel"]
         if case.transposed:
-            kernel = reference.transpose_kernel(kernel, spec.groups)
-        y = lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=ones if case.transposed else spec.strides,
-            padding=padding,
-            lhs_dilation=spec.strides if case.transposed else ones,
-            rhs_dilation=spec.dilation_rate,
-            dimension_numbers=(layout, f"{axes}IO", layout),
-            feature_group_count=spec.groups,
-        )
+            y = lax.conv_general_dilated(
+                x,
+                reference.transpose_kernel(p["kernel"], spec.groups),
+                window_strides=ones,
+                padding=spec.paddings(case.spatial),
+                lhs_dilation=spec.strides,
+                rhs_dilation=spec.dilation_rate,
+                dimension_numbers=dimension_numbers,
+                feature_group_count=spec.groups,
+            )
+        else:
+            y = x
+            for step in STEPS[case.family](case):
+                y = lax.conv_general_dilated(
+                    y,
+                    step.kernel(p),
+                    window_strides=step.strides,
+                    padding=step.padding,
+                    rhs_dilation=step.dilation,
+                    dimension_numbers=dimension_numbers,
+                    feature_group_count=step.groups,
+                )
         return y + p["bias"].reshape(bias_shape)
 
     return _jax_passes(apply, data["params"], data["x"], data["t"])
@@ -253,10 +348,11 @@ def _keras(case, data):
     cls = getattr(keras.layers, type(case.layer).__name__)
     layer = cls.from_config(case.layer.get_config())  # our configs are Keras's
     layer.build(case.input_shape)
-    layer.set_weights([np.asarray(data["params"][n]) for n in ("kernel", "bias")])
+    names = [w.name for w in layer.trainable_weights]  # Keras's weight order
+    layer.set_weights([np.asarray(data["params"][n]) for n in names])
 
     def apply(p, x):
-        y, _ = layer.stateless_call([p["kernel"], p["bias"]], [], x)
+        y, _ = layer.stateless_call([p[n] for n in names], [], x)
         return y
 
     return _jax_passes(apply, data["params"], data["x"], data["t"])
@@ -265,33 +361,46 @@ def _keras(case, data):
 def _flax(case, data):
     from flax import nnx
 
-    spec, rank = case.layer, case.rank
-    common = dict(
-        strides=spec.strides,
-        padding=spec.padding.upper(),
-        kernel_dilation=spec.dilation_rate,
-        kernel_init=nnx.initializers.zeros_init(),
-        rngs=nnx.Rngs(0),
-    )
-    kernel = data["params"]["kernel"]
+    spec, rank, params = case.layer, case.rank, data["params"]
+    zeros = nnx.initializers.zeros_init()
     if case.transposed:
         if spec.groups > 1:
             return None  # nnx.ConvTranspose has no groups
         module = nnx.ConvTranspose(
-            case.channels, spec.filters, spec.kernel_size, **common
-        )
-        # Flax: (*k, C, F), applied unflipped to the dilated input
-        kernel = reference.transpose_kernel(kernel, 1)
-    else:
-        module = nnx.Conv(
             case.channels,
             spec.filters,
             spec.kernel_size,
-            feature_group_count=spec.groups,
-            **common,
+            strides=spec.strides,
+            padding=spec.padding.upper(),
+            kernel_dilation=spec.dilation_rate,
+            kernel_init=zeros,
+            rngs=nnx.Rngs(0),
         )
-    module.kernel.value = jnp.asarray(kernel)
-    module.bias.value = jnp.asarray(data["params"]["bias"])
+        # Flax: (*k, C, F), applied unflipped to the dilated input
+        module.kernel.value = reference.transpose_kernel(params["kernel"], 1)
+        module.bias.value = jnp.asarray(params["bias"])
+    else:  # one nnx.Conv per step, the bias on the last
+        modules, channels = [], case.channels
+        steps = STEPS[case.family](case)
+        for i, step in enumerate(steps):
+            kernel = step.kernel(params)
+            conv = nnx.Conv(
+                channels,
+                kernel.shape[-1],
+                kernel.shape[:-2],
+                strides=step.strides,
+                padding=step.padding,
+                kernel_dilation=step.dilation,
+                feature_group_count=step.groups,
+                use_bias=i == len(steps) - 1,
+                kernel_init=zeros,
+                rngs=nnx.Rngs(0),
+            )
+            conv.kernel.value = jnp.asarray(kernel)
+            modules.append(conv)
+            channels = kernel.shape[-1]
+        conv.bias.value = jnp.asarray(params["bias"])
+        module = modules[0] if len(modules) == 1 else nnx.Sequential(*modules)
     graphdef, state = nnx.split(module)
     first = case.channels_first
 
@@ -305,57 +414,83 @@ def _flax(case, data):
     return _jax_passes(apply, state, data["x"], data["t"])
 
 
-def _torch_padding(case):
-    """``(module kwargs, explicit pad)``: PyTorch's ``padding`` (and
-    ``output_padding``) giving Keras's padding, and the ``F.pad`` argument
-    to apply first where the module cannot (asymmetric padding of a forward
-    convolution); None where PyTorch cannot express it."""
-    spec, pads = case.layer, case.layer.paddings(case.spatial)
-    if case.transposed:
-        # padding p and output_padding q pad the stride-dilated input by
-        # d * (k - 1) - p on the left and q more on the right.
-        padding, extra = [], []
-        for k, s, d, (left, right) in zip(
-            spec.kernel_size, spec.strides, spec.dilation_rate, pads, strict=True
-        ):
-            p, q = d * (k - 1) - left, right - left
-            if p < 0 or not 0 <= q < max(s, d):
-                return None
-            padding.append(p)
-            extra.append(q)
-        return {"padding": tuple(padding), "output_padding": tuple(extra)}, None
+def _torch_padding(pads):
+    """``(module kwargs, explicit pad)`` of a forward convolution:
+    PyTorch's ``padding`` giving the ``(left, right)`` pads, and the
+    ``F.pad`` argument to apply first where the module cannot (asymmetric
+    padding)."""
     if all(left == right for left, right in pads):
         return {"padding": tuple(left for left, _ in pads)}, None
     return {"padding": 0}, [p for pair in reversed(pads) for p in pair]
+
+
+def _torch_transpose_padding(case):
+    """PyTorch's ``padding`` and ``output_padding`` giving Keras's padding
+    of a transposed convolution; None where PyTorch cannot express it."""
+    spec, pads = case.layer, case.layer.paddings(case.spatial)
+    # padding p and output_padding q pad the stride-dilated input by
+    # d * (k - 1) - p on the left and q more on the right.
+    padding, extra = [], []
+    for k, s, d, (left, right) in zip(
+        spec.kernel_size, spec.strides, spec.dilation_rate, pads, strict=True
+    ):
+        p, q = d * (k - 1) - left, right - left
+        if p < 0 or not 0 <= q < max(s, d):
+            return None
+        padding.append(p)
+        extra.append(q)
+    return {"padding": tuple(padding), "output_padding": tuple(extra)}
 
 
 def _torch(case, data):
     import torch
 
     torch.set_num_threads(2)
-    padding = _torch_padding(case)
-    if padding is None:
-        return None
-    kwargs, pre_pad = padding
-    spec, rank = case.layer, case.rank
-    kind = "ConvTranspose" if case.transposed else "Conv"
-    module = getattr(torch.nn, f"{kind}{rank}d")(
-        case.channels,
-        spec.filters,
-        spec.kernel_size,
-        stride=spec.strides,
-        dilation=spec.dilation_rate,
-        groups=spec.groups,
-        **kwargs,
-    )
-    # Keras (*k, C / g, F) -> (F, C / g, *k); transposed (*k, F / g, C) ->
-    # (C, F / g, *k): the same permutation.
-    weight = np.asarray(data["params"]["kernel"]).transpose(
-        rank + 1, rank, *range(rank)
-    )
+    spec, rank, params = case.layer, case.rank, data["params"]
+
+    def weight(kernel):
+        # Keras (*k, C / g, F) -> (F, C / g, *k); transposed (*k, F / g, C)
+        # -> (C, F / g, *k): the same permutation.
+        w = np.asarray(kernel).transpose(rank + 1, rank, *range(rank))
+        return torch.from_numpy(np.ascontiguousarray(w))
+
+    layers = []  # (F.pad argument or None, module, weight)
+    if case.transposed:
+        kwargs = _torch_transpose_padding(case)
+        if kwargs is None:
+            return None
+        module = getattr(torch.nn, f"ConvTranspose{rank}d")(
+            case.channels,
+            spec.filters,
+            spec.kernel_size,
+            stride=spec.strides,
+            dilation=spec.dilation_rate,
+            groups=spec.groups,
+            **kwargs,
+        )
+        layers.append((None, module, weight(params["kernel"])))
+    else:  # one Conv per step, the bias on the last
+        channels, steps = case.channels, STEPS[case.family](case)
+        for i, step in enumerate(steps):
+            kernel = step.kernel(params)
+            kwargs, pre_pad = _torch_padding(step.padding)
+            module = getattr(torch.nn, f"Conv{rank}d")(
+                channels,
+                kernel.shape[-1],
+                kernel.shape[:-2],
+                stride=step.strides,
+                dilation=step.dilation,
+                groups=step.groups,
+                bias=i == len(steps) - 1,
+                **kwargs,
+            )
+            layers.append((pre_pad, module, weight(kernel)))
+            channels = kernel.shape[-1]
     with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-        module.bias.copy_(torch.from_numpy(np.array(data["params"]["bias"])))
+        for _, module, w in layers:
+            module.weight.copy_(w)
+        layers[-1][1].bias.copy_(torch.from_numpy(np.array(params["bias"])))
+    modules = torch.nn.ModuleList(m for _, m, _ in layers)
     last = not case.channels_first
     x = torch.from_numpy(np.array(data["x"])).requires_grad_(True)  # writable
     target = torch.from_numpy(np.array(data["t"]))
@@ -363,10 +498,11 @@ def _torch(case, data):
     def apply(x):
         if last:  # PyTorch convolutions are channels-first
             x = x.permute(_to_channels_first(rank))
-        if pre_pad is not None:
-            x = torch.nn.functional.pad(x, pre_pad)
-        y = module(x)
-        return y.permute(_to_channels_last(rank)) if last else y
+        for pre_pad, module, _ in layers:
+            if pre_pad is not None:
+                x = torch.nn.functional.pad(x, pre_pad)
+            x = module(x)
+        return x.permute(_to_channels_last(rank)) if last else x
 
     def fwd():
         with torch.no_grad():
@@ -374,7 +510,7 @@ def _torch(case, data):
 
     def backward(loss):
         def run():
-            module.zero_grad(set_to_none=True)
+            modules.zero_grad(set_to_none=True)
             x.grad = None
             value = loss(apply(x))
             value.backward()
@@ -478,7 +614,7 @@ def bench_case(case, rounds, peers):
             result["max_rel_diff"] = diff = max_rel_diff(runs)
             if max(diff.values()) > 1e-4:
                 print(f"  WARNING {case.name}: peers disagree with ours: {diff}")
-            if case.layer.groups == 1 and not case.transposed:
+            if case.dense:
                 runs["jnp.dot"] = _dot_run(case)
         ms, ratio = interleaved(runs, rounds)
         result[mode] = {
