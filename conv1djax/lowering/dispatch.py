@@ -43,7 +43,13 @@ from __future__ import annotations
 import jax
 from jax import lax
 
-from conv1djax.lowering import blockdiag, choose, fft, layout, ncw, reference, shift
+import conv1djax.lowering.blockdiag as blockdiag
+import conv1djax.lowering.choose as choose
+import conv1djax.lowering.fft as fft
+import conv1djax.lowering.layout as layout
+import conv1djax.lowering.ncw as ncw
+import conv1djax.lowering.reference as reference
+import conv1djax.lowering.shift as shift
 from conv1djax.lowering.rewrites import (
     depth_as_batch,
     polyphase_transpose,

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from conv1djax.lowering import adjoint
+import conv1djax.lowering.adjoint as adjoint
 
 
 def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from conv1djax.lowering import layout
+import conv1djax.lowering.layout as layout
 from conv1djax.lowering.layout import Pads
 
 

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from conv1djax.lowering import layout, reference
+import conv1djax.lowering.layout as layout
+import conv1djax.lowering.reference as reference
 
 
 def space_to_depth(

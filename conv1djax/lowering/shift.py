@@ -36,7 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from conv1djax.lowering import adjoint, layout, reference
+import conv1djax.lowering.adjoint as adjoint
+import conv1djax.lowering.layout as layout
+import conv1djax.lowering.reference as reference
 
 # The depthwise kernel gradient is one reduction over (batch, *spatial) per
 # kernel position. Up to this many positions they are unrolled; beyond,
