@@ -92,7 +92,7 @@ class _SeparableConv(ConvBase):
         ones = (1,) * self.rank
         return lowering.conv(
             y,
-            jnp.asarray(params["pointwise_kernel"]),
+            jnp.asarray(params["pointwise_kernel"], y.dtype),  # as Keras casts it
             strides=ones,
             padding=((0, 0),) * self.rank,
             dilation_rate=ones,
