@@ -50,7 +50,12 @@ def weight_attribute(layer, weight: str, kind: str) -> str:
     return f"{base}_{kind}"
 
 
-def _check_shape_entries(input_shape) -> tuple[int | None, ...]:
+def check_shape_entries(input_shape) -> tuple[int | None, ...]:
+    """``input_shape`` as a tuple of ints and Nones.
+
+    Raises:
+      TypeError: for anything else, echoing it.
+    """
     if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
         raise TypeError(
             f"`input_shape` must be a tuple of ints (or None for unknown "
@@ -76,7 +81,7 @@ def split_input_shape(input_shape, data_format: str, rank: int, layer_name: str)
         count.
       TypeError: when ``input_shape`` is not a sequence of ints and Nones.
     """
-    shape = _check_shape_entries(input_shape)
+    shape = check_shape_entries(input_shape)
     if len(shape) < rank + 2:
         axes = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}[rank]
         layout = (

@@ -31,7 +31,7 @@ import numpy as np
 from conv1djax import _validation
 from conv1djax.layers.base import (
     Configurable,
-    _check_shape_entries,
+    check_shape_entries,
     output_shape,
     split_input_shape,
 )
@@ -185,7 +185,7 @@ class _Reshaping(Configurable):
     def _split(self, input_shape):
         """``(batch_shape, spatial, channels)``; the channel count may be
         unknown (None), unlike a convolution's."""
-        shape = _check_shape_entries(input_shape)
+        shape = check_shape_entries(input_shape)
         rank = self.rank
         if len(shape) < rank + 2:  # the shared, layout-naming error
             split_input_shape(shape, self._format, rank, type(self).__name__)
