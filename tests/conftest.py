@@ -95,20 +95,33 @@ def pair_values_and_vjps(fn_a, fn_b, args, ct):
     return results
 
 
-def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL):
+def keras_weight_names(klayer):
+    """Keras's weight names ("kernel", "depthwise_kernel", ...), in the order
+    of the layer's trainable variables (``stateless_call``'s order)."""
+    return [w.path.split("/")[-1] for w in klayer.trainable_variables]
+
+
+def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL, keras_input=None):
     """Compares ``spec.apply`` with a built Keras layer holding the same
-    weights: forward values and the VJP w.r.t. (x, kernel, bias). Keras takes
+    weights (matched by Keras's weight names): forward values and the VJP
+    w.r.t. the input and every param, in one compiled program. Keras takes
     one batch axis, so ``x``'s ``batch`` axes are flattened for it and its
-    output reshaped back. Returns our output."""
+    output reshaped back; ``keras_input`` maps our input to Keras's first.
+    Returns our output."""
     names = sorted(params)
+    knames = keras_weight_names(klayer)
+    assert sorted(knames) == names, (knames, names)
 
     def ours(x, *ws):
         return spec.apply(dict(zip(names, ws, strict=True)), x)
 
     def theirs(x, *ws):
         weights = dict(zip(names, ws, strict=True))
-        tv = [weights["kernel"]] + ([weights["bias"]] if "bias" in weights else [])
-        y, _ = klayer.stateless_call(tv, [], x.reshape((-1, *x.shape[len(batch) :])))
+        if keras_input is not None:
+            x = keras_input(x)
+        y, _ = klayer.stateless_call(
+            [weights[n] for n in knames], [], x.reshape((-1, *x.shape[len(batch) :]))
+        )
         return y.reshape((*batch, *y.shape[1:]))
 
     args = [x] + [params[n] for n in names]

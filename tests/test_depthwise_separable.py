@@ -42,7 +42,8 @@ import conv1djax as cj
 from conftest import (
     FAST_COMPILE,
     assert_close,
-    pair_values_and_vjps,
+    compare_with_keras,
+    keras_weight_names,
     specs_values_and_vjps,
 )
 
@@ -260,11 +261,6 @@ def _keras_initializer(klayer, weight):
     }[weight]
 
 
-def _keras_names(klayer):
-    """Keras's weight names, in the order of its trainable variables."""
-    return [w.path.split("/")[-1] for w in klayer.trainable_variables]
-
-
 def _check_keras_weights(klayer, params):
     """Keras's weights have our params' names, shapes and values."""
     weights = {w.path.split("/")[-1]: np.asarray(w) for w in klayer.weights}
@@ -313,39 +309,6 @@ def _params(spec, shape, seed):
     }
 
 
-def _compare(spec, klayer, params, x, batch, keras_input=None):
-    """Our ``spec.apply`` against a built Keras layer holding the same
-    weights, matched by Keras's weight names: values and the VJP w.r.t. the
-    input and every param, in one compiled program. ``keras_input`` maps our
-    input to Keras's (before the batch axes are flattened). Returns our
-    output."""
-    names = sorted(params)
-    knames = _keras_names(klayer)
-    assert sorted(knames) == names, (knames, names)
-
-    def ours(x, *ws):
-        return spec.apply(dict(zip(names, ws, strict=True)), x)
-
-    def theirs(x, *ws):
-        weights = dict(zip(names, ws, strict=True))
-        if keras_input is not None:
-            x = keras_input(x)
-        y, _ = klayer.stateless_call(
-            [weights[n] for n in knames], [], x.reshape((-1, *x.shape[len(batch) :]))
-        )
-        return y.reshape((*batch, *y.shape[1:]))
-
-    args = [x] + [params[n] for n in names]
-    ct = _data(1, jax.eval_shape(ours, *args).shape)
-    (y, grads), (y_k, grads_k) = pair_values_and_vjps(ours, theirs, args, ct)
-    assert y.shape == y_k.shape
-    assert y.dtype == y_k.dtype
-    assert_close(y, y_k)
-    for name, g, g_k in zip(["x", *names], grads, grads_k, strict=True):
-        assert_close(g, g_k, err_msg=f"VJP w.r.t. {name}")
-    return y
-
-
 def _raises(exc, *fragments):
     """``pytest.raises`` for a message containing the ``fragments`` verbatim,
     in order."""
@@ -361,7 +324,7 @@ def _check_sweep_case(cls, seed):
     shape = _shape(batch, spatial, channels, spec.data_format)
     params = _params(spec, shape, seed)
     klayer = _keras_layer(cls, config, _keras_shape(batch, shape), params)
-    y = _compare(spec, klayer, params, _data(seed, shape), batch)
+    y = compare_with_keras(spec, klayer, params, _data(seed, shape), batch)
     assert y.shape == spec.compute_output_shape(shape)
 
 
@@ -418,7 +381,7 @@ def test_edge_configs_values_and_vjps_match_keras(
     shape = _shape(batch, spatial, channels, spec.data_format)
     params = _params(spec, shape, 9)
     klayer = _keras_layer(cls, config, _keras_shape(batch, shape), params)
-    y = _compare(spec, klayer, params, _data(9, shape), batch)
+    y = compare_with_keras(spec, klayer, params, _data(9, shape), batch)
     assert y.shape == spec.compute_output_shape(shape)
 
 
@@ -460,7 +423,7 @@ def test_separable_kernels_of_other_dtypes_are_cast_as_keras_casts_them(cls):
     as_f32 = {k: jnp.asarray(v, jnp.float32) for k, v in mixed.items()}
     expected = spec.apply(as_f32, x)
     klayer = _keras_layer(cls, config, shape, as_f32)
-    keras_names = _keras_names(klayer)
+    keras_names = keras_weight_names(klayer)
     y_keras, _ = klayer.stateless_call([mixed[n] for n in keras_names], [], x)
     assert y_keras.dtype == jnp.float32
     assert_close(y_keras, expected)
@@ -535,7 +498,7 @@ def test_causal_equals_keras_valid_on_the_left_padded_input(
     amount = (k - 1) * d
     padded = _shape(batch, (steps + amount,), channels, spec.data_format)
     klayer = _keras_layer(cls, valid, _keras_shape(batch, padded), params)
-    y = _compare(
+    y = compare_with_keras(
         spec,
         klayer,
         params,
