@@ -11,14 +11,13 @@ import jax.numpy as jnp
 
 from conv1djax import (
     _validation,
-    activations,
     constraints,
     initializers,
     lowering,
     regularizers,
 )
 from conv1djax.layers.base import ConvBase
-from conv1djax.layers.depthwise import depthwise_conv
+from conv1djax.layers.depthwise import _DepthwiseConv, depthwise_conv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,18 +45,12 @@ class _SeparableConv(ConvBase):
     bias_constraint: Any = None
     impl: str = "auto"
 
+    # The depthwise layer's objects, and the pointwise kernel's.
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
-        "depthwise_initializer": initializers,
+        **_DepthwiseConv._REGISTRIES,
         "pointwise_initializer": initializers,
-        "bias_initializer": initializers,
-        "depthwise_regularizer": regularizers,
         "pointwise_regularizer": regularizers,
-        "bias_regularizer": regularizers,
-        "activity_regularizer": regularizers,
-        "depthwise_constraint": constraints,
         "pointwise_constraint": constraints,
-        "bias_constraint": constraints,
-        "activation": activations,
     }
     _COMPUTE_PARAM: ClassVar[str] = "depthwise_kernel"
 

@@ -101,9 +101,7 @@ def core_conv(
             x, kernel, strides=strides, padding=padding, groups=groups
         )
         padding, strides = ((0, 0),) * rank, (1,) * rank
-    if any(lo < 0 or hi < 0 for lo, hi in padding):  # crop first: cores pad only
-        x = layout.pad_spatial(x, tuple((min(lo, 0), min(hi, 0)) for lo, hi in padding))
-        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    x, padding = layout.crop_negative(x, padding)
     if core == "shift":
         return shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
     if core == "fft":

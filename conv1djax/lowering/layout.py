@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-Pads = tuple[tuple[int, int], ...]
+from conv1djax.shapes import Pads
 
 _SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 
@@ -38,6 +38,15 @@ def pad_spatial(x: jax.Array, pads: Pads) -> jax.Array:
     zero = jnp.zeros((), x.dtype)
     config = ((0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0))
     return lax.pad(x, zero, config)
+
+
+def crop_negative(x: jax.Array, pads: Pads) -> tuple[jax.Array, Pads]:
+    """Applies the negative parts of ``pads`` (crops) to ``x`` and returns
+    it with the padding left to apply, all >= 0: the cores pad only."""
+    if all(lo >= 0 and hi >= 0 for lo, hi in pads):
+        return x, pads
+    x = pad_spatial(x, tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads))
+    return x, tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
 
 
 def to_channels_last(x: jax.Array) -> jax.Array:

@@ -170,9 +170,7 @@ def _conv_jvp(padding, dilation, groups, primals, tangents):
 
 
 def _conv_any_padding(x, kernel, padding, dilation, groups):
-    if any(lo < 0 or hi < 0 for lo, hi in padding):
-        x = layout.pad_spatial(x, tuple((min(lo, 0), min(hi, 0)) for lo, hi in padding))
-        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    x, padding = layout.crop_negative(x, padding)
     return _conv(x, kernel, padding, dilation, groups)
 
 
