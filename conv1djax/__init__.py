@@ -11,8 +11,10 @@ from conv1djax import activations as activations
 from conv1djax import constraints as constraints
 from conv1djax import initializers as initializers
 from conv1djax import parallel as parallel
+from conv1djax import protocol as protocol
 from conv1djax import regularizers as regularizers
 from conv1djax.layers.activation import Activation as Activation
+from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
 from conv1djax.layers.conv import Conv2D as Conv2D
 from conv1djax.layers.conv import Conv3D as Conv3D
@@ -45,6 +47,18 @@ from conv1djax.layers.conv_transpose import (
 )
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
+from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
+from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
+from conv1djax.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
+from conv1djax.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
+from conv1djax.layers.pooling import GlobalAveragePooling3D as GlobalAveragePooling3D
+from conv1djax.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
+from conv1djax.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
+from conv1djax.layers.pooling import GlobalMaxPooling3D as GlobalMaxPooling3D
+from conv1djax.layers.pooling import MaxPooling1D as MaxPooling1D
+from conv1djax.layers.pooling import MaxPooling2D as MaxPooling2D
+from conv1djax.layers.pooling import MaxPooling3D as MaxPooling3D
 from conv1djax.layers.reshaping import Cropping1D as Cropping1D
 from conv1djax.layers.reshaping import Cropping2D as Cropping2D
 from conv1djax.layers.reshaping import Cropping3D as Cropping3D
@@ -56,7 +70,12 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.models import Parallel as Parallel
+from conv1djax.models import Residual as Residual
 from conv1djax.models import Sequential as Sequential
+from conv1djax.protocol import Layer as Layer
+from conv1djax.protocol import call_layer as call_layer
+from conv1djax.protocol import summary as summary
 from conv1djax.shapes import conv_output_length as conv_output_length
 from conv1djax.shapes import (
     conv_transpose_output_length as conv_transpose_output_length,
@@ -73,6 +92,9 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Activation",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
     "Conv1D",
     "Conv1DTranspose",
     "Conv2D",
@@ -84,7 +106,20 @@ __all__ = [
     "Cropping3D",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "GradCheckReport",
+    "Lambda",
+    "Layer",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "Parallel",
+    "Residual",
     "SeparableConv1D",
     "SeparableConv2D",
     "Sequential",
@@ -97,6 +132,7 @@ __all__ = [
     "activations",
     "apply_constraints",
     "apply_with_activity",
+    "call_layer",
     "check_gradients",
     "constraints",
     "conv1d_apply",
@@ -117,6 +153,8 @@ __all__ = [
     "make_eval_step",
     "make_train_step",
     "parallel",
+    "protocol",
     "regularization_loss",
     "regularizers",
+    "summary",
 ]

@@ -30,7 +30,7 @@ def _as_int(value, name: str) -> int:
         ) from None
 
 
-def _shown(values: tuple[int, ...]):
+def shown(values: tuple[int, ...]):
     """A per-axis tuple as the user most likely wrote it: an int in 1-D."""
     return values[0] if len(values) == 1 else values
 
@@ -43,17 +43,22 @@ def positive_int(value, name: str) -> int:
     return value
 
 
-def int_tuple(value, name: str, rank: int, *, minimum: int = 1) -> tuple[int, ...]:
-    """Normalises an int or a ``rank``-sequence of ints to a ``rank``-tuple.
+def int_tuple(
+    value, name: str, rank: int, *, minimum: int = 1, what: str = "convolution"
+) -> tuple[int, ...]:
+    """Normalises an int or a ``rank``-sequence (or 1-D array) of ints to a
+    ``rank``-tuple; ``what`` names the layer kind in errors.
 
     An int is used for every axis, as Keras does.
     """
+    if hasattr(value, "__array__") and getattr(value, "ndim", 0) >= 1:
+        value = tuple(value.tolist())
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != rank:
             ints = "1 int" if rank == 1 else f"{rank} ints"
             raise ValueError(
                 f"`{name}` must be an int or a tuple of {ints} for a {rank}-D "
-                f"convolution; received {name}={tuple(value)!r} of length "
+                f"{what}; received {name}={tuple(value)!r} of length "
                 f"{len(value)}."
             )
         items = tuple(value)
@@ -132,8 +137,8 @@ def output_padding(value, strides: tuple[int, ...]) -> tuple[int, ...] | None:
             where = "" if len(strides) == 1 else f" on axis {axis}"
             raise ValueError(
                 f"`output_padding` must be smaller than `strides`{where}; "
-                f"received output_padding={_shown(values)} with "
-                f"strides={_shown(strides)}."
+                f"received output_padding={shown(values)} with "
+                f"strides={shown(strides)}."
             )
     return values
 
@@ -144,6 +149,6 @@ def strides_and_dilation(strides: tuple[int, ...], dilation_rate: tuple[int, ...
     if max(strides) > 1 and max(dilation_rate) > 1:
         raise ValueError(
             "`strides > 1` is not supported together with `dilation_rate > 1`; "
-            f"received strides={_shown(strides)} and "
-            f"dilation_rate={_shown(dilation_rate)}."
+            f"received strides={shown(strides)} and "
+            f"dilation_rate={shown(dilation_rate)}."
         )

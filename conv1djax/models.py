@@ -1,68 +1,92 @@
-"""Models: ``Sequential``, a stack of layers.
+"""Composite layers: ``Sequential`` (a stack), ``Residual`` (a skip
+connection) and ``Parallel`` (branches merged), and the Keras-like summary
+table of a model of any depth.
 
-A layer is any hashable object with
-
-- ``init(key, input_shape, *, dtype) -> dict`` of params (``{}`` for none),
-- ``apply(params, x) -> y``,
-- ``compute_output_shape(input_shape) -> tuple``,
-
-and optionally ``count_params(input_shape)``, an ``activity_regularizer``, and
-per-weight ``<name>_regularizer`` / ``<name>_constraint`` attributes (see
-:mod:`conv1djax.training`). The conv specs are layers; so are
-:class:`~conv1djax.Activation` and :class:`Sequential` itself, so models nest.
+Each composite follows :mod:`conv1djax.protocol`: it declares its sub-layers
+in ``sublayers()`` and runs them through ``call``, so regularizers,
+constraints and activity regularizers inside it, at any depth, reach
+training. They nest in each other freely; ``model.summary(input_shape)``
+lists them at every depth.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-_LAYER_METHODS = ("init", "apply", "compute_output_shape")
+from conv1djax import protocol
+from conv1djax.protocol import call_layer
 
 
-def _check_layer(layer, index: int) -> None:
-    missing = [m for m in _LAYER_METHODS if not callable(getattr(layer, m, None))]
-    if missing:
+def _layers_arg(layers, cls: str, arg: str) -> tuple:
+    if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
         raise TypeError(
-            f"Sequential layer {index} ({layer!r}) is not a layer: it lacks "
-            f"{', '.join(missing)}. A layer needs init, apply and "
-            "compute_output_shape, as cj.Conv1D and cj.Activation have."
+            f"`{arg}` of {cls} must be a list or tuple of layers; received "
+            f"{layers!r} of type {type(layers).__name__}."
         )
-    try:
-        hash(layer)
-    except TypeError:
+    for i, layer in enumerate(layers):
+        protocol.check_layer(layer, f"`{arg}[{i}]` of {cls}")
+    return tuple(layers)
+
+
+def _one_list(cls: str, arg: str, extra: tuple) -> None:
+    if extra:
         raise TypeError(
-            f"Sequential layer {index} ({layer!r}) must be hashable, so that the "
-            "model can be a static argument of jax.jit."
-        ) from None
+            f"{cls} takes one list of layers; received {len(extra) + 1} "
+            f"positional arguments. Write cj.{cls}([layer_a, layer_b, ...])."
+        )
 
 
-def _snake(name: str) -> str:
-    """Keras's layer-name rule: Conv1DTranspose -> conv1d_transpose."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+class _Composite(protocol.Layer):
+    """What the composites share: ``init`` of the sub-layers and
+    ``count_params``; a subclass declares ``sublayers`` and
+    ``sublayer_input_shapes``."""
+
+    def sublayers(self) -> dict:
+        raise NotImplementedError
+
+    def sublayer_input_shapes(self, input_shape) -> dict:
+        raise NotImplementedError
+
+    def _init_sublayers(self, key, input_shape, dtype) -> dict:
+        """``{key: params}`` of every sub-layer, each checked."""
+        subs = self.sublayers()
+        shapes = self.sublayer_input_shapes(input_shape)
+        keys = jax.random.split(key, max(len(subs), 1))
+        return {
+            k: protocol.init_checked(
+                sub, rng, shapes[k], dtype, f"{type(self).__name__} sub-layer {k!r}"
+            )
+            for rng, (k, sub) in zip(keys, subs.items(), strict=False)
+        }
+
+    def count_params(self, input_shape) -> int:
+        """The number of scalars in the params for ``input_shape``."""
+        shapes = self.sublayer_input_shapes(input_shape)
+        return sum(
+            protocol.count_params(sub, shapes[k]) for k, sub in self.sublayers().items()
+        )
 
 
 @dataclasses.dataclass(frozen=True, init=False)
-class Sequential:
+class Sequential(_Composite):
     """A stack of layers, each feeding the next; immutable and hashable.
 
-    ``params`` is a list: ``params[i]`` is layer ``i``'s dict (``{}`` for a
-    parameter-free layer).
+    ``params`` is a list: ``params[i]`` is layer ``i``'s (a dict, ``{}`` for a
+    parameter-free layer, or a composite's own structure).
 
     Args:
-      layers: a sequence of layers (conv specs, :class:`Activation`, nested
-        :class:`Sequential`, or any object with ``init``, ``apply`` and
-        ``compute_output_shape``).
+      layers: a list or tuple of layers (conv specs, :class:`Activation`,
+        composites, or any object following :mod:`conv1djax.protocol`).
+      name: optional, used by summaries.
 
     Raises:
-      TypeError: for an entry that is not a layer or is not hashable.
+      TypeError: for an entry that is not a layer or is not hashable, or for
+        layers passed as separate arguments.
 
     Example usage:
 
@@ -81,28 +105,22 @@ class Sequential:
 
     layers: tuple
 
-    def __init__(self, layers: Sequence):
-        if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
-            raise TypeError(
-                f"`layers` must be a list or tuple of layers; received {layers!r}."
-            )
-        for i, layer in enumerate(layers):
-            _check_layer(layer, i)
-        object.__setattr__(self, "layers", tuple(layers))
-
-    def _check_params(self, params) -> None:
-        if not isinstance(params, Sequence) or len(params) != len(self.layers):
-            got = len(params) if isinstance(params, Sequence) else type(params).__name__
+    def __init__(self, layers: Sequence, *extra, name: str | None = None):
+        _one_list("Sequential", "layers", extra)
+        object.__setattr__(self, "layers", _layers_arg(layers, "Sequential", "layers"))
+        object.__setattr__(self, "name", name)
+        self.__post_init__()
+        named = [layer.name for layer in self.layers if getattr(layer, "name", None)]
+        duplicates = sorted({n for n in named if named.count(n) > 1})
+        if duplicates:
             raise ValueError(
-                f"Sequential params must be a list with one entry per layer "
-                f"({len(self.layers)}); received {got}."
+                f"The layers of a Sequential must have unique names; {duplicates} "
+                "is used more than once."
             )
-        for i, p in enumerate(params):
-            if not isinstance(p, Mapping | list | tuple):
-                raise ValueError(
-                    f"params[{i}] for layer {i} ({type(self.layers[i]).__name__}) "
-                    f"must be a dict; received {type(p).__name__}."
-                )
+
+    def sublayers(self) -> dict[int, Any]:
+        """``{i: layers[i]}``: layer ``i``'s params are ``params[i]``."""
+        return dict(enumerate(self.layers))
 
     def layer_input_shapes(self, input_shape) -> list[tuple]:
         """The input shape each layer sees, then the model's output shape."""
@@ -111,76 +129,250 @@ class Sequential:
             shapes.append(tuple(layer.compute_output_shape(shapes[-1])))
         return shapes
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> list:
-        """Creates every layer's params, inferring each layer's input shape."""
-        keys = jax.random.split(key, max(len(self.layers), 1))
-        shapes = self.layer_input_shapes(input_shape)
-        return [
-            layer.init(k, shape, dtype=dtype)
-            for layer, k, shape in zip(self.layers, keys, shapes, strict=False)
-        ]
+    def sublayer_input_shapes(self, input_shape) -> dict[int, tuple]:
+        return dict(enumerate(self.layer_input_shapes(input_shape)[:-1]))
 
-    def apply(self, params, x):
-        """Runs the layers in order."""
-        self._check_params(params)
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> list:
+        """Creates every layer's params, inferring each layer's input shape.
+
+        Raises:
+          ValueError: when a layer's ``init`` returns params training could
+            not walk (a leaf's must be a dict), naming the layer.
+        """
+        return list(self._init_sublayers(key, input_shape, dtype).values())
+
+    def apply(self, params, x, *, call=call_layer):
+        """Runs the layers in order (each through ``call``)."""
+        protocol.split_params(self, params)
         for layer, p in zip(self.layers, params, strict=True):
-            x = layer.apply(p, x)
+            x = call(layer, p, x)
         return x
 
     def compute_output_shape(self, input_shape):
         """The model's output shape for ``input_shape``."""
         return self.layer_input_shapes(input_shape)[-1]
 
-    def count_params(self, input_shape) -> int:
-        """The number of scalars in the params for ``input_shape``."""
-        shapes = self.layer_input_shapes(input_shape)
-        return sum(
-            _count(layer, shape)
-            for layer, shape in zip(self.layers, shapes, strict=False)
-        )
 
-    def summary(self, input_shape, print_fn: Callable[[str], Any] = print) -> str:
-        """Prints (with ``print_fn``) and returns a Keras-like table of the
-        layers, their output shapes and parameter counts.
+# ---- merging ----------------------------------------------------------------
 
-        >>> import conv1djax as cj
-        >>> _ = cj.Sequential([cj.Conv1D(4, 3), cj.Activation("relu")]).summary(
-        ...     (None, 10, 2))
-        Layer (type)              Output Shape   Param #
-        ================================================
-        conv1d (Conv1D)           (None, 8, 4)        28
-        activation (Activation)   (None, 8, 4)         0
-        ================================================
-        Total params: 28
-        """
-        shapes = self.layer_input_shapes(input_shape)
-        rows, seen = [], {}
-        for layer, shape, out in zip(self.layers, shapes, shapes[1:], strict=False):
-            base = _snake(type(layer).__name__)
-            n = seen.get(base, 0)
-            seen[base] = n + 1
-            name = base if n == 0 else f"{base}_{n}"
-            rows.append(
-                (
-                    f"{name} ({type(layer).__name__})",
-                    str(out),
-                    f"{_count(layer, shape):,}",
-                )
+MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concat")
+
+
+def _merged_shape(shapes: Sequence[tuple], merge: str, axis: int, who: str) -> tuple:
+    """The shape ``merge`` makes of branch outputs of ``shapes`` (None
+    entries unknown): equal shapes, or equal but along ``axis`` for
+    ``"concat"``.
+
+    Raises:
+      ValueError: naming ``who`` and the shapes that do not fit.
+    """
+    shapes = [tuple(s) for s in shapes]
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1:
+        raise ValueError(f"{who} needs outputs of one rank to {merge}; got {shapes}.")
+    (rank,) = ranks
+    along = None
+    if merge == "concat":
+        if not -rank <= axis < rank:
+            raise ValueError(
+                f"{who}: `axis`={axis} is out of range for outputs of rank {rank}."
             )
-        w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 3
-        w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 3
-        w2 = max([len("Param #")] + [len(r[2]) for r in rows])
-        rule = "=" * (w0 + w1 + w2)
-        lines = [f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>{w2}}", rule]
-        lines += [f"{a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
-        lines += [rule, f"Total params: {self.count_params(input_shape):,}"]
-        text = "\n".join(lines)
-        print_fn(text)
-        return text
+        along = axis % rank
+    merged = []
+    for i, dims in enumerate(zip(*shapes, strict=True)):
+        if i == along:
+            merged.append(None if None in dims else sum(dims))
+            continue
+        known = {d for d in dims if d is not None}
+        if len(known) > 1:
+            what = (
+                f"along every axis but {axis} to concatenate"
+                if merge == "concat"
+                else f"to {merge}"
+            )
+            hint = (
+                " Give the Residual a shortcut layer (a 1x1 convolution, say) "
+                "that maps the input to the inner output's shape."
+                if who.startswith("Residual")
+                else ""
+            )
+            raise ValueError(f"{who} needs equal shapes {what}; got {shapes}.{hint}")
+        merged.append(known.pop() if known else None)
+    return tuple(merged)
 
 
-def _count(layer, input_shape) -> int:
-    if hasattr(layer, "count_params"):
-        return int(layer.count_params(input_shape))
-    params = jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape))
-    return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+def _merge(ys: Sequence[jax.Array], merge: str, axis: int) -> jax.Array:
+    if merge == "concat":
+        return jnp.concatenate(ys, axis=axis)
+    if merge == "subtract":
+        return ys[0] - ys[1]
+    if merge == "average":
+        return sum(ys[1:], ys[0]) / len(ys)
+    op = {"add": jnp.add, "multiply": jnp.multiply, "maximum": jnp.maximum,
+          "minimum": jnp.minimum}[merge]  # fmt: skip
+    out = ys[0]
+    for y in ys[1:]:
+        out = op(out, y)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Residual(_Composite):
+    """A skip connection: ``inner(x) + x``, or ``inner(x) + shortcut(x)``.
+
+    Args:
+      inner: the layer (often a :class:`Sequential`) on the main path.
+      shortcut: None (the identity), or a layer mapping the input to the
+        inner output's shape, such as a 1x1 ``Conv1D`` when the channel
+        counts differ.
+      name: optional, used by summaries.
+
+    Params are ``{"inner": ..., "shortcut": ...}`` (no ``"shortcut"`` for
+    the identity).
+
+    Raises:
+      TypeError: when ``inner`` or ``shortcut`` is not a layer.
+      ValueError (at ``init``, ``apply``, ``compute_output_shape``): when
+        the two paths' shapes differ.
+
+    Example usage:
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> block = cj.Residual(cj.Conv1D(8, 3, padding="causal"),
+    ...                     shortcut=cj.Conv1D(8, 1))
+    >>> params = block.init(jax.random.key(0), (None, 16, 2))
+    >>> sorted(params), block.apply(params, jnp.ones((4, 16, 2))).shape
+    (['inner', 'shortcut'], (4, 16, 8))
+    """
+
+    inner: Any
+    shortcut: Any = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        protocol.check_layer(self.inner, "`inner` of Residual")
+        if self.shortcut is not None:
+            protocol.check_layer(self.shortcut, "`shortcut` of Residual")
+
+    def sublayers(self) -> dict[str, Any]:
+        """``{"inner": inner, "shortcut": shortcut}`` (the latter if set)."""
+        subs = {"inner": self.inner}
+        if self.shortcut is not None:
+            subs["shortcut"] = self.shortcut
+        return subs
+
+    def sublayer_input_shapes(self, input_shape) -> dict[str, tuple]:
+        return {key: tuple(input_shape) for key in self.sublayers()}
+
+    def compute_output_shape(self, input_shape):
+        """The inner output's shape, checked against the shortcut's."""
+        inner = self.inner.compute_output_shape(input_shape)
+        skip = (
+            tuple(input_shape)
+            if self.shortcut is None
+            else self.shortcut.compute_output_shape(input_shape)
+        )
+        return _merged_shape([inner, skip], "add", -1, "Residual")
+
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
+        """``{"inner": ..., "shortcut": ...}``, the shapes checked first."""
+        self.compute_output_shape(input_shape)
+        return self._init_sublayers(key, input_shape, dtype)
+
+    def apply(self, params, x, *, call=call_layer):
+        """``inner(x) + shortcut(x)`` (each through ``call``)."""
+        protocol.split_params(self, params)
+        x = jnp.asarray(x)
+        y = call(self.inner, params["inner"], x)
+        skip = (
+            x if self.shortcut is None else call(self.shortcut, params["shortcut"], x)
+        )
+        _merged_shape([jnp.shape(y), jnp.shape(skip)], "add", -1, "Residual")
+        return y + skip
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Parallel(_Composite):
+    """Branches that see the same input, their outputs merged: WaveNet's
+    gated units (``merge="multiply"`` of a tanh and a sigmoid branch),
+    Inception-style blocks (``merge="concat"``).
+
+    Args:
+      branches: a list or tuple of two or more layers.
+      merge: "add", "subtract" (two branches), "multiply", "average",
+        "maximum", "minimum" (Keras's merging layers; equal shapes) or
+        "concat" (along ``axis``).
+      axis: the axis "concat" joins along (-1, the channels of
+        channels-last outputs; 1 for channels-first).
+      name: optional, used by summaries.
+
+    Params are a list, one entry per branch.
+
+    Example usage:
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> gated = cj.Parallel([cj.Conv1D(4, 2, padding="causal", activation="tanh"),
+    ...                      cj.Conv1D(4, 2, padding="causal", activation="sigmoid")],
+    ...                     merge="multiply")
+    >>> params = gated.init(jax.random.key(0), (None, 16, 3))
+    >>> gated.apply(params, jnp.ones((2, 16, 3))).shape
+    (2, 16, 4)
+    >>> cj.Parallel([cj.Conv1D(4, 1), cj.Conv1D(6, 3, padding="same")],
+    ...             merge="concat").compute_output_shape((None, 16, 3))
+    (None, 16, 10)
+    """
+
+    branches: tuple
+    merge: str = "add"
+    axis: int = -1
+
+    def __init__(
+        self, branches: Sequence, *extra, merge: str = "add", axis: int = -1,
+        name: str | None = None,
+    ):  # fmt: skip
+        _one_list("Parallel", "branches", extra)
+        branches = _layers_arg(branches, "Parallel", "branches")
+        if len(branches) < 2:
+            raise ValueError(
+                f"Parallel needs two or more branches; received {len(branches)}."
+            )
+        if not (isinstance(merge, str) and merge.lower() in MERGES):
+            raise ValueError(
+                f"`merge` must be one of {', '.join(map(repr, MERGES))}; received "
+                f"merge={merge!r}."
+            )
+        merge = merge.lower()
+        if merge == "subtract" and len(branches) != 2:
+            raise ValueError(
+                f'merge="subtract" needs exactly two branches; received {len(branches)}.'
+            )
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"`axis` must be an int; received axis={axis!r}.")
+        for field, value in (("branches", branches), ("merge", merge), ("axis", axis),
+                             ("name", name)):  # fmt: skip
+            object.__setattr__(self, field, value)
+        self.__post_init__()
+
+    def sublayers(self) -> dict[int, Any]:
+        """``{i: branches[i]}``: branch ``i``'s params are ``params[i]``."""
+        return dict(enumerate(self.branches))
+
+    def sublayer_input_shapes(self, input_shape) -> dict[int, tuple]:
+        return {i: tuple(input_shape) for i in range(len(self.branches))}
+
+    def compute_output_shape(self, input_shape):
+        """The merged shape of the branch outputs, checked."""
+        outs = [b.compute_output_shape(input_shape) for b in self.branches]
+        return _merged_shape(outs, self.merge, self.axis, "Parallel")
+
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> list:
+        """One params entry per branch, the shapes checked first."""
+        self.compute_output_shape(input_shape)
+        return list(self._init_sublayers(key, input_shape, dtype).values())
+
+    def apply(self, params, x, *, call=call_layer):
+        """Every branch on ``x`` (each through ``call``), merged."""
+        protocol.split_params(self, params)
+        ys = [call(b, p, x) for b, p in zip(self.branches, params, strict=True)]
+        _merged_shape([jnp.shape(y) for y in ys], self.merge, self.axis, "Parallel")
+        return _merge(ys, self.merge, self.axis)

@@ -101,9 +101,13 @@ def _conv_length(length, kernel_size, strides, padding, dilation_rate, axis=None
     left, right = conv_padding(length, kernel_size, strides, padding, dilation_rate)
     k_eff = _effective_kernel(kernel_size, dilation_rate)
     out = (length + left + right - k_eff) // strides + 1
-    hint = ", a smaller kernel_size or dilation_rate"
-    if padding != "same":
-        hint += ", or padding='same'"
+    # "same" and "causal" outputs are as long as the input over the stride:
+    # only an empty input is too short, whatever the kernel.
+    hint = (
+        ""
+        if padding in ("same", "causal")
+        else ", a smaller kernel_size or dilation_rate, or padding='same'"
+    )
     return _check_positive(out, length, k_eff, f"padding={padding!r}", hint, axis)
 
 

@@ -7,62 +7,59 @@ attribute names: the param ``"kernel"`` uses ``kernel_regularizer`` /
 (such as ``"depthwise_kernel"``) uses ``<name>_regularizer`` /
 ``<name>_constraint``. A layer's ``activity_regularizer`` penalises its output,
 divided by the number of examples (Keras 3 divides by the batch size).
+
+Every function here walks a model to any depth through the composites'
+``sublayers()`` (:mod:`conv1djax.protocol`), and first checks that nothing
+it holds would be silently left out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from conv1djax import constraints, regularizers
-from conv1djax.layers.base import weight_attribute
-from conv1djax.models import Sequential
+from conv1djax import constraints, protocol, regularizers
+from conv1djax.protocol import weight_attribute
 
 
-def _layers_and_params(model_or_layer, params) -> list[tuple[Any, Any]]:
-    """Pairs every leaf layer with its params, through nested Sequentials."""
-    if isinstance(model_or_layer, Sequential):
-        model_or_layer._check_params(params)
-        pairs = []
-        for layer, p in zip(model_or_layer.layers, params, strict=True):
-            pairs += _layers_and_params(layer, p)
-        return pairs
-    if not isinstance(params, Mapping):
-        raise ValueError(
-            f"params for {type(model_or_layer).__name__} must be a dict; received "
-            f"{type(params).__name__}."
-        )
-    return [(model_or_layer, params)]
-
-
-def _objects(layer, params, kind: str) -> dict[str, Callable]:
-    """``{weight name: regularizer or constraint}`` for one layer."""
+def _objects(layer, own, kind: str) -> dict[str, Callable]:
+    """``{weight name: regularizer or constraint}`` for one layer's own
+    weights."""
     found = {}
-    for weight in params:
+    for weight in own:
         obj = getattr(layer, weight_attribute(layer, weight, kind), None)
         if obj is not None:
             found[weight] = obj
     return found
 
 
+def _term_name(layer, weight: str, kind: str, path: str) -> str:
+    """How errors name a weight's term: "kernel_regularizer of Conv1D", with
+    the params path below the top."""
+    name = f"{weight_attribute(layer, weight, kind)} of {type(layer).__name__}"
+    return name if path == "params" else f"{name} at {path}"
+
+
 def regularization_loss(model_or_layer, params) -> jax.Array:
-    """The sum of every kernel and bias regularizer's penalty.
+    """The sum of every weight regularizer's penalty, at every depth.
 
     Args:
-      model_or_layer: a layer spec or a :class:`Sequential`.
-      params: its params (a dict, or a list of them for a Sequential).
+      model_or_layer: a layer or a composite (:class:`~conv1djax.Sequential`,
+        :class:`~conv1djax.Residual`, a user's; see
+        :mod:`conv1djax.protocol`).
+      params: its params.
 
     Returns:
       A float32 scalar (0.0 when nothing is regularized).
 
     Raises:
-      ValueError: when params do not match the model, or a regularizer
-        returns a non-scalar.
+      ValueError: when params do not match the model, a regularizer
+        returns a non-scalar, or a layer holds regularized layers it does not
+        declare.
 
     >>> import jax.numpy as jnp, conv1djax as cj
     >>> layer = cj.Conv1D(2, 3, kernel_regularizer=cj.regularizers.L2(0.5))
@@ -70,28 +67,30 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
     ...                                      "bias": jnp.ones(2)}))
     3.0
     """
+    protocol.check_model(model_or_layer)
     total = jnp.zeros((), jnp.float32)
-    for layer, p in _layers_and_params(model_or_layer, params):
-        for weight, reg in _objects(layer, p, "regularizer").items():
-            name = f"{weight_attribute(layer, weight, 'regularizer')} of {type(layer).__name__}"
-            penalty = regularizers.validate_penalty(reg(p[weight]), name)
+    for layer, own, path in protocol.walk(model_or_layer, params):
+        for weight, reg in _objects(layer, own, "regularizer").items():
+            name = _term_name(layer, weight, "regularizer", path)
+            penalty = regularizers.validate_penalty(reg(own[weight]), name)
             total = total + jnp.asarray(penalty, jnp.float32)
     return total
 
 
 def apply_constraints(model_or_layer, params):
-    """Projects params with every kernel and bias constraint.
+    """Projects params with every weight constraint, at every depth.
 
     Args:
-      model_or_layer: a layer spec or a :class:`Sequential`.
+      model_or_layer: a layer or a composite.
       params: its params.
 
     Returns:
       params of the same structure, constrained weights projected.
 
     Raises:
-      ValueError: when a constraint changes a weight's shape or dtype, or
-        params do not match the model.
+      ValueError: when a constraint changes a weight's shape or dtype,
+        params do not match the model, or a layer holds constrained layers it
+        does not declare.
 
     >>> import jax.numpy as jnp, conv1djax as cj
     >>> layer = cj.Conv1D(1, 2, use_bias=False, kernel_constraint="non_neg")
@@ -100,79 +99,101 @@ def apply_constraints(model_or_layer, params):
     <BLANKLINE>
            [[2.]]], dtype=float32)}
     """
-    if isinstance(model_or_layer, Sequential):
-        model_or_layer._check_params(params)
-        return [
-            apply_constraints(layer, p)
-            for layer, p in zip(model_or_layer.layers, params, strict=True)
-        ]
-    ((layer, p),) = _layers_and_params(model_or_layer, params)
-    projected = dict(p)
-    for weight, constraint in _objects(layer, p, "constraint").items():
-        name = (
-            f"{weight_attribute(layer, weight, 'constraint')} of {type(layer).__name__}"
-        )
-        projected[weight] = constraints.validate_projection(
-            p[weight], constraint(p[weight]), name
-        )
-    return projected
+    protocol.check_model(model_or_layer)
+
+    def project(layer, own, path):
+        projected = dict(own)
+        for weight, constraint in _objects(layer, own, "constraint").items():
+            name = _term_name(layer, weight, "constraint", path)
+            projected[weight] = constraints.validate_projection(
+                own[weight], constraint(own[weight]), name
+            )
+        return projected
+
+    return protocol.map_own(project, model_or_layer, params)
 
 
-def _activity_penalty(layer, y, rank: int) -> jax.Array:
-    reg = getattr(layer, "activity_regularizer", None)
-    if reg is None:
-        return jnp.zeros((), jnp.float32)
-    name = f"activity_regularizer of {type(layer).__name__}"
-    penalty = jnp.asarray(regularizers.validate_penalty(reg(y), name), jnp.float32)
-    # Keras 3 divides by the batch size; with several batch axes, by the
-    # number of examples: all axes but the `rank` spatial ones and channels.
-    batch_axes = jnp.shape(y)[: max(jnp.ndim(y) - rank - 1, 1)]
-    return penalty / max(math.prod(batch_axes), 1)
+class _ActivityCollector:
+    """Runs a model through ``call`` at every depth, collecting each
+    layer's activity penalty with its output's shape; the number of batch
+    axes is the input's rank less the first convolution's spatial rank and
+    channel axis (batch axes are kept by every layer)."""
+
+    def __init__(self, num_batch: int | None):
+        self.num_batch = num_batch
+        self.terms: list[tuple[jax.Array, tuple]] = []
+
+    def run(self, layer, params, x):
+        subs = protocol.sublayers(layer)
+        if subs and protocol.takes_call(layer):
+            called = set()
+
+            def call(sub, p, v):
+                called.update(k for k, s in subs.items() if s is sub)
+                return self.run(sub, p, v)
+
+            y = layer.apply(params, x, call=call)
+            for key, sub in subs.items():
+                if key not in called and protocol.has_terms(sub, activity_only=True):
+                    raise ValueError(
+                        f"{type(layer).__name__}.apply did not run its sub-layer "
+                        f"{key!r} ({type(sub).__name__}) through `call`, so its "
+                        "activity regularizer would be lost: run it as "
+                        "`call(layer, params[key], x)`."
+                    )
+        else:
+            rank = getattr(layer, "rank", None)
+            if self.num_batch is None and rank is not None and not subs:
+                self.num_batch = max(jnp.ndim(x) - rank - 1, 1)
+            y = layer.apply(params, x)
+        reg = getattr(layer, "activity_regularizer", None)
+        if reg is not None:
+            name = f"activity_regularizer of {type(layer).__name__}"
+            penalty = regularizers.validate_penalty(reg(y), name)
+            self.terms.append((jnp.asarray(penalty, jnp.float32), jnp.shape(y)))
+        return y
+
+    def total(self) -> jax.Array:
+        # Keras 3 divides by the batch size; with several batch axes, by the
+        # number of examples.
+        num_batch = self.num_batch or 1
+        total = jnp.zeros((), jnp.float32)
+        for penalty, shape in self.terms:
+            total = total + penalty / max(math.prod(shape[:num_batch]), 1)
+        return total
 
 
 def apply_with_activity(
     model_or_layer, params, x, *, rank: int | None = None
 ) -> tuple[jax.Array, jax.Array]:
-    """Runs the model and sums every layer's activity penalty, intermediate
-    layers of nested Sequentials included.
+    """Runs the model and sums every layer's activity penalty, at every
+    depth (sub-layers run through the composites' ``call``).
 
     Each penalty is divided by the number of examples in its layer's output,
-    as Keras 3 divides by the batch size: the axes before the spatial ones
-    and the channels. A layer's spatial rank is its ``rank`` attribute (the
-    convolutions have one); a layer without one (``Activation``) takes the
-    rank of the layer before it in its Sequential (1 for a first layer).
+    as Keras 3 divides by the batch size: the product of the batch axes,
+    which every layer keeps. Their count is the input's rank less the
+    spatial ``rank`` and the channel axis; by default, the ``rank`` of the
+    first layer that has one (the convolutions and pooling layers do), else
+    one batch axis.
 
     Args:
-      model_or_layer: a layer spec or a :class:`~conv1djax.Sequential`.
+      model_or_layer: a layer or a composite.
       params: its params.
       x: an input.
-      rank: the spatial rank assumed for layers without a ``rank``
-        attribute; by default that of the preceding layer, else 1.
+      rank: the input's spatial rank, when the default does not fit.
 
     Returns:
       ``(y, activity_loss)``.
+
+    Raises:
+      ValueError: when a composite does not pass a sub-layer with an
+        activity regularizer through ``call`` (see :mod:`conv1djax.protocol`).
     """
-    rank = getattr(model_or_layer, "rank", rank)
-    if isinstance(model_or_layer, Sequential):
-        model_or_layer._check_params(params)
-        total = jnp.zeros((), jnp.float32)
-        for layer, p in zip(model_or_layer.layers, params, strict=True):
-            x, penalty = apply_with_activity(layer, p, x, rank=rank)
-            total = total + penalty
-            rank = _output_rank(layer, rank)
-        return x, total
-    y = model_or_layer.apply(params, x)
-    return y, _activity_penalty(model_or_layer, y, 1 if rank is None else rank)
-
-
-def _output_rank(layer, rank: int | None) -> int | None:
-    """The spatial rank of a layer's output: its own, a Sequential's last
-    layer's, or the one it was given."""
-    if isinstance(layer, Sequential):
-        for inner in layer.layers:
-            rank = _output_rank(inner, rank)
-        return rank
-    return getattr(layer, "rank", rank)
+    protocol.check_model(model_or_layer)
+    num_batch = None if rank is None else max(jnp.ndim(x) - rank - 1, 1)
+    collector = _ActivityCollector(num_batch)
+    y = collector.run(model_or_layer, params, x)
+    return y, collector.total()
 
 
 def _check_scalar_loss(value, loss_fn) -> jax.Array:
@@ -197,14 +218,6 @@ def _objective(model, loss_fn, params, x, y_true):
     }
 
 
-def _check_model(model) -> None:
-    if not all(callable(getattr(model, m, None)) for m in ("init", "apply")):
-        raise TypeError(
-            f"`model` must be a layer or a Sequential (with init and apply); "
-            f"received {model!r}."
-        )
-
-
 def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Callable):
     """Builds a jit-compiled training step.
 
@@ -213,7 +226,7 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
     updated params with every constraint.
 
     Args:
-      model: a layer spec or a :class:`Sequential`.
+      model: a layer or a composite (any depth; :mod:`conv1djax.protocol`).
       optimizer: any optax ``GradientTransformation`` (chains and schedules
         included).
       loss_fn: ``(y_pred, y_true) -> scalar``.
@@ -224,8 +237,10 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
       the update.
 
     Raises:
-      TypeError: for a model without init/apply or an optimizer without
+      TypeError: for a model that is not a layer or an optimizer without
         init/update.
+      ValueError: for a model holding regularized or constrained layers it
+        does not declare (see :mod:`conv1djax.protocol`).
       ValueError (when the step is traced): for a non-scalar loss, params
         that do not match the model, or a constraint that changes a shape.
 
@@ -239,7 +254,7 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
     >>> loss.shape
     ()
     """
-    _check_model(model)
+    protocol.check_model(model)
     if not (
         callable(getattr(optimizer, "init", None))
         and callable(getattr(optimizer, "update", None))
@@ -269,7 +284,7 @@ def make_eval_step(model, loss_fn: Callable):
       objective the train step reports), ``"task_loss"``,
       ``"regularization_loss"`` and ``"activity_loss"``.
     """
-    _check_model(model)
+    protocol.check_model(model)
 
     def evaluate(params, x, y_true):
         total, parts = _objective(model, loss_fn, params, x, y_true)
@@ -333,7 +348,7 @@ def check_gradients(
     the backend supports it (so tolerances can be tight), else in float32.
 
     Args:
-      model_or_layer: a layer spec or a :class:`Sequential`.
+      model_or_layer: a layer or a composite.
       params: its params.
       x: an input.
       order: highest derivative order to check.

@@ -135,6 +135,38 @@ def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL, keras_input=No
     return y
 
 
+def keras_parameter_free(klayer, shape, num_batch):
+    """A parameter-free Keras layer as a function of inputs of ``shape``
+    with ``num_batch`` batch axes (flattened into Keras's one)."""
+    klayer.build((None, *shape[num_batch:]))
+
+    def fn(x):
+        y, _ = klayer.stateless_call([], [], x.reshape((-1, *x.shape[num_batch:])))
+        return y.reshape((*x.shape[:num_batch], *y.shape[1:]))
+
+    return fn
+
+
+def pairs_values_and_input_vjps(pairs, xs, seed=1):
+    """Outputs and input VJPs of each ``(ours, theirs)`` function pair, all
+    in one jitted program."""
+    cts = [
+        normal(seed + i, jax.eval_shape(f, x).shape)
+        for i, ((f, _), x) in enumerate(zip(pairs, xs, strict=True))
+    ]
+
+    def run(xs, cts):
+        results = []
+        for (ours, theirs), x, ct in zip(pairs, xs, cts, strict=True):
+            for fn in (ours, theirs):
+                y, vjp = jax.vjp(fn, x)
+                results.append((y, vjp(ct)[0]))
+        return results
+
+    results = jax.jit(run, compiler_options=FAST_COMPILE)(xs, cts)
+    return list(zip(results[::2], results[1::2], strict=True))
+
+
 @functools.partial(jax.jit, static_argnums=(0,), compiler_options=FAST_COMPILE)
 def specs_values_and_vjps(specs, params, x, ct):
     """Each spec's output and VJP w.r.t. (x, params), one program."""

@@ -30,7 +30,12 @@ import numpy as np
 import pytest
 
 import conv1djax as cj
-from conftest import FAST_COMPILE, assert_close, normal
+from conftest import (
+    assert_close,
+    keras_parameter_free,
+    normal,
+    pairs_values_and_input_vjps,
+)
 from conv1djax.layers.base import KERAS_ONLY_KEYS
 from conv1djax.layers.reshaping import (
     Cropping1D,
@@ -67,8 +72,8 @@ def _kcls(cls):
 
 def _keras_view(cfg):
     """A config as JSON would carry it (tuples as lists), less Keras's
-    object keys."""
-    cfg = {k: v for k, v in cfg.items() if k not in KERAS_ONLY_KEYS}
+    object keys and the name (Keras numbers the layers it makes)."""
+    cfg = {k: v for k, v in cfg.items() if k not in KERAS_ONLY_KEYS | {"name"}}
     return json.loads(json.dumps(cfg))
 
 
@@ -161,38 +166,6 @@ def _cases(cls):
 SWEEP = {cls: _cases(cls) for cls in CLASSES}
 
 
-def _keras_fn(klayer, shape, num_batch):
-    """The Keras layer over inputs of ``shape``, with ``num_batch`` batch
-    axes (flattened into Keras's one)."""
-    klayer.build((None, *shape[num_batch:]))
-
-    def fn(x):
-        y, _ = klayer.stateless_call([], [], x.reshape((-1, *x.shape[num_batch:])))
-        return y.reshape((*x.shape[:num_batch], *y.shape[1:]))
-
-    return fn
-
-
-def _values_and_vjps(pairs, xs, seed=1):
-    """Outputs and input VJPs of each ``(ours, theirs)`` function pair, all
-    in one jitted program."""
-    cts = [
-        normal(seed + i, jax.eval_shape(f, x).shape)
-        for i, ((f, _), x) in enumerate(zip(pairs, xs, strict=True))
-    ]
-
-    def run(xs, cts):
-        results = []
-        for (ours, theirs), x, ct in zip(pairs, xs, cts, strict=True):
-            for fn in (ours, theirs):
-                y, vjp = jax.vjp(fn, x)
-                results.append((y, vjp(ct)[0]))
-        return results
-
-    results = jax.jit(run, compiler_options=FAST_COMPILE)(xs, cts)
-    return list(zip(results[::2], results[1::2], strict=True))
-
-
 # ---- the oracle sweep -------------------------------------------------------
 
 
@@ -202,10 +175,12 @@ def test_sweep_matches_keras(cls):
     pairs, xs = [], []
     for i, (kwargs, _, spec, shape, nb) in enumerate(cases):
         klayer = _kcls(cls)(**kwargs)
-        pairs.append((lambda x, s=spec: s.apply({}, x), _keras_fn(klayer, shape, nb)))
+        pairs.append(
+            (lambda x, s=spec: s.apply({}, x), keras_parameter_free(klayer, shape, nb))
+        )
         xs.append(normal(100 + i, shape))
     for (kwargs, _, spec, shape, _), ((y, g), (y_k, g_k)) in zip(
-        cases, _values_and_vjps(pairs, xs), strict=True
+        cases, pairs_values_and_input_vjps(pairs, xs), strict=True
     ):
         msg = f"{cls.__name__}(**{kwargs}) on {shape}"
         assert y.shape == y_k.shape == spec.compute_output_shape(shape), msg
@@ -238,12 +213,15 @@ def test_every_interpolation_both_formats(batch):
             )
             shape = _full_shape(spec, batch, (3, 4), 2)
             pairs.append(
-                (lambda x, s=spec: s.apply({}, x), _keras_fn(klayer, shape, len(batch)))
+                (
+                    lambda x, s=spec: s.apply({}, x),
+                    keras_parameter_free(klayer, shape, len(batch)),
+                )
             )
             xs.append(normal(200 + i, shape))
             specs.append(spec)
     for spec, x, ((y, g), (y_k, g_k)) in zip(
-        specs, xs, _values_and_vjps(pairs, xs), strict=True
+        specs, xs, pairs_values_and_input_vjps(pairs, xs), strict=True
     ):
         assert y.shape == y_k.shape == spec.compute_output_shape(x.shape), spec
         assert_close(y, y_k, err_msg=repr(spec))

@@ -232,7 +232,9 @@ def test_params_that_do_not_match_the_model():
     opt = optax.sgd(0.1)
     step = cj.make_train_step(model, opt, _mse)
     x, y = jnp.ones((2, 8, 1)), jnp.ones((2, 6, 2))
-    with pytest.raises(ValueError, match=r"one entry per layer \(2\); received 1"):
+    with pytest.raises(
+        ValueError, match=r"one entry per sub-layer \(2\); received a list of length 1"
+    ):
         step(params[:1], opt.init(params[:1]), x, y)
     bad = [{"kernel": jnp.ones((3, 4, 2)), "bias": jnp.ones(2)}, {}]
     with pytest.raises(
@@ -271,7 +273,9 @@ def test_unknown_names_and_bad_arguments():
         cj.Conv1D(2, 3, kernel_regularizer="l5")
     with pytest.raises(ValueError, match="`kernel_constraint`: 'max'"):
         cj.Conv1DTranspose(2, 3, kernel_constraint="max")
-    with pytest.raises(TypeError, match="Sequential layer 1 .* is not a layer"):
+    with pytest.raises(
+        TypeError, match=r"`layers\[1\]` of Sequential .* is not a layer"
+    ):
         cj.Sequential([cj.Conv1D(2, 3), "relu"])
     with pytest.raises(
         TypeError, match="`optimizer` must be an optax GradientTransformation"

@@ -9,10 +9,14 @@
 - :mod:`~conv1djax.layers.separable`: ``SeparableConv1D``, ``SeparableConv2D``.
 - :mod:`~conv1djax.layers.reshaping`: ``ZeroPadding1D/2D/3D``,
   ``Cropping1D/2D/3D``, ``UpSampling1D/2D/3D``.
-- :mod:`~conv1djax.layers.activation`: ``Activation``.
+- :mod:`~conv1djax.layers.pooling`: ``MaxPooling1D/2D/3D``,
+  ``AveragePooling1D/2D/3D``, ``GlobalMaxPooling1D/2D/3D``,
+  ``GlobalAveragePooling1D/2D/3D``.
+- :mod:`~conv1djax.layers.activation`: ``Activation``, ``Lambda``.
 """
 
 from conv1djax.layers.activation import Activation as Activation
+from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
 from conv1djax.layers.conv import Conv2D as Conv2D
 from conv1djax.layers.conv import Conv3D as Conv3D
@@ -21,6 +25,18 @@ from conv1djax.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from conv1djax.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
+from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
+from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
+from conv1djax.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
+from conv1djax.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
+from conv1djax.layers.pooling import GlobalAveragePooling3D as GlobalAveragePooling3D
+from conv1djax.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
+from conv1djax.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
+from conv1djax.layers.pooling import GlobalMaxPooling3D as GlobalMaxPooling3D
+from conv1djax.layers.pooling import MaxPooling1D as MaxPooling1D
+from conv1djax.layers.pooling import MaxPooling2D as MaxPooling2D
+from conv1djax.layers.pooling import MaxPooling3D as MaxPooling3D
 from conv1djax.layers.reshaping import Cropping1D as Cropping1D
 from conv1djax.layers.reshaping import Cropping2D as Cropping2D
 from conv1djax.layers.reshaping import Cropping3D as Cropping3D

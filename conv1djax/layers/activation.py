@@ -1,23 +1,29 @@
-"""``Activation``: a parameter-free layer applying an activation function."""
+"""The parameter-free function layers: ``Activation`` (a Keras activation)
+and ``Lambda`` (any function of the input)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
-import jax.numpy as jnp
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from conv1djax import activations, regularizers, shapes
+from conv1djax.layers.base import (
+    ParameterFree,
+    check_input,
+    check_no_params,
+    check_shape_entries,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class Activation:
+class Activation(ParameterFree):
     """A parameter-free layer applying an activation, Keras's ``Activation``.
 
     Args:
       activation: a Keras activation name or a callable.
       activity_regularizer: optional penalty on the output (a loss term).
+      name: optional, used by summaries.
 
     Example usage:
 
@@ -30,7 +36,13 @@ class Activation:
     activation: Any
     activity_regularizer: Any = None
 
+    _REGISTRIES: ClassVar = {
+        "activation": activations,
+        "activity_regularizer": regularizers,
+    }
+
     def __post_init__(self):
+        super().__post_init__()
         fn = activations.get(self.activation, "activation")
         if fn is None:
             raise ValueError("`activation` of an Activation layer must not be None.")
@@ -41,33 +53,79 @@ class Activation:
             regularizers.get(self.activity_regularizer, "activity_regularizer"),
         )
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
-        """Returns ``{}``: the layer has no params."""
-        del key, input_shape, dtype
-        return {}
-
     def apply(self, params, x):
         """Returns ``activation(x)``."""
-        if params:
-            raise ValueError(
-                f"An Activation layer has no params; received keys {sorted(params)}."
-            )
-        return self.activation(jnp.asarray(x))
+        check_no_params(self, params)
+        return self.activation(check_input(x, "Activation", params))
 
     def compute_output_shape(self, input_shape):
         """The input shape, or what the activation makes of it (``glu``)."""
-        return shapes.eval_output_shape(self.activation, input_shape)
+        return shapes.eval_output_shape(
+            self.activation, check_shape_entries(input_shape)
+        )
 
-    def count_params(self, input_shape) -> int:
-        del input_shape
-        return 0
 
-    def get_config(self) -> dict:
-        return {
-            "activation": activations.serialize(self.activation),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-        }
+@dataclasses.dataclass(frozen=True)
+class Lambda(ParameterFree):
+    """A parameter-free layer applying any function of its input, Keras's
+    ``Lambda``: for what the library does not provide (a reshape, a slice,
+    a ``jnp`` expression).
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]):
-        return cls(**config)
+    Args:
+      function: ``x -> y``, traceable by JAX; it must be hashable (a
+        function or a ``functools.partial`` of one is) so the layer can be a
+        static argument of ``jax.jit``.
+      output_shape: None (found by abstract evaluation, unknown entries
+        kept unknown), a tuple (the output shape but the first axis, which
+        is the input's, as in Keras), or a function ``input_shape ->
+        output_shape``.
+      name: optional, used by summaries.
+
+    Its config holds the function object itself, so it round-trips in the
+    same process only (Keras serialises the bytecode; conv1djax does not).
+
+    Example usage:
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> last = cj.Lambda(lambda x: x[..., -1:, :])  # the last step
+    >>> last.compute_output_shape((None, 16, 8))
+    (None, 1, 8)
+    >>> last.apply({}, jnp.ones((2, 16, 8))).shape
+    (2, 1, 8)
+    """
+
+    function: Callable
+    output_shape: Any = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not callable(self.function):
+            raise TypeError(
+                f"`function` of a Lambda layer must be callable; received "
+                f"{self.function!r} of type {type(self.function).__name__}."
+            )
+        try:
+            hash(self.function)
+        except TypeError:
+            raise TypeError(
+                f"`function` of a Lambda layer must be hashable; received "
+                f"{self.function!r}."
+            ) from None
+        out = self.output_shape
+        if out is not None and not callable(out):
+            object.__setattr__(self, "output_shape", check_shape_entries(out))
+
+    def apply(self, params, x):
+        """Returns ``function(x)``."""
+        check_no_params(self, params)
+        return self.function(x)
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for ``input_shape``, by ``output_shape`` or by
+        abstract evaluation."""
+        shape = check_shape_entries(input_shape)
+        if self.output_shape is None:
+            return shapes.eval_output_shape(self.function, shape)
+        if callable(self.output_shape):
+            return tuple(self.output_shape(shape))
+        return (*shape[:1], *self.output_shape)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from conv1djax import (
     _validation,
@@ -28,33 +29,21 @@ from conv1djax import (
     regularizers,
     shapes,
 )
+from conv1djax.protocol import Layer, weight_attribute
 
 # Keys of a Keras layer config that describe the Keras object rather than the
 # layer; ``from_config`` accepts and drops them, so a config exported by
-# ``keras.layers.Conv1D.get_config()`` loads directly.
-KERAS_ONLY_KEYS = frozenset({"name", "trainable", "dtype", "autocast"})
+# ``keras.layers.Conv1D.get_config()`` loads directly. (``name`` is kept.)
+KERAS_ONLY_KEYS = frozenset({"trainable", "dtype", "autocast"})
 _LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
 
 
-def weight_attribute(layer, weight: str, kind: str) -> str:
-    """The attribute of ``layer`` holding the ``kind`` ("initializer",
-    "regularizer", "constraint") of its param ``weight``, by Keras's names:
-    ``"kernel"`` -> ``kernel_<kind>``, ``"depthwise_kernel"`` ->
-    ``depthwise_<kind>``; a layer's ``_WEIGHT_PREFIXES`` overrides the rule
-    (a depthwise layer's ``"kernel"`` uses ``depthwise_<kind>``, as in
-    Keras)."""
-    prefixes = getattr(layer, "_WEIGHT_PREFIXES", {})
-    if weight in prefixes:
-        return f"{prefixes[weight]}_{kind}"
-    base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
-    return f"{base}_{kind}"
-
-
 def check_shape_entries(input_shape) -> tuple[int | None, ...]:
-    """``input_shape`` as a tuple of ints and Nones.
+    """``input_shape`` as a tuple of ints (>= 0) and Nones.
 
     Raises:
       TypeError: for anything else, echoing it.
+      ValueError: for a negative entry.
     """
     if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
         raise TypeError(
@@ -70,7 +59,13 @@ def check_shape_entries(input_shape) -> tuple[int | None, ...]:
                     f"`input_shape` entries must be ints or None; received "
                     f"{tuple(input_shape)!r}."
                 ) from None
-    return tuple(None if d is None else int(d) for d in input_shape)
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if any(d is not None and d < 0 for d in shape):
+        raise ValueError(
+            f"`input_shape` entries must be >= 0 (or None for unknown entries); "
+            f"received input_shape={shape}."
+        )
+    return shape
 
 
 def split_input_shape(input_shape, data_format: str, rank: int, layer_name: str):
@@ -174,6 +169,64 @@ def check_params(layer, params, expected: Mapping[str, tuple], context: str) -> 
             )
 
 
+def check_input(x, name: str, params=None) -> jax.Array:
+    """``x`` as an array, refusing what is not numeric data by its type (a
+    str, None, a dict: most often ``apply(x, params)`` swapped), before any
+    shape is read from it.
+
+    Raises:
+      TypeError: naming ``name``'s ``apply``, the type received and, when
+        ``params`` looks like the input, the swap.
+    """
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        return jnp.asarray(x)
+    ok = not (x is None or isinstance(x, str | bytes | Mapping))
+    if ok:
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):
+            ok = False
+        else:
+            ok = array.dtype.kind in "biufc"
+    if not ok:
+        swap = (
+            " It looks like the arguments are swapped: the call is apply(params, x)."
+            if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
+            else ""
+        )
+        shown = (
+            f"with the keys {list(x)}"
+            if isinstance(x, Mapping)
+            else f"({_short_repr(x)})"
+        )
+        raise TypeError(
+            f"{name}.apply takes an array `x` of numbers; received "
+            f"{type(x).__name__} {shown}.{swap}"
+        )
+    return jnp.asarray(array)
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_no_params(layer, params) -> None:
+    """Raises ``ValueError`` unless ``params`` is ``{}`` (what a
+    parameter-free layer's ``init`` returns)."""
+    if isinstance(params, Mapping) and not params:
+        return
+    got = (
+        f"a dict with the keys {list(params)}"
+        if isinstance(params, Mapping)
+        else f"{_short_repr(params)} of type {type(params).__name__}"
+    )
+    raise ValueError(
+        f"{type(layer).__name__} has no params: `params` must be {{}} (what init "
+        f"returns); received {got}."
+    )
+
+
 def as_input(x, kernel_dtype, name: str) -> jax.Array:
     """The input as an array of the kernel's dtype, as Keras casts it
     (integers included); complex inputs are refused."""
@@ -183,7 +236,7 @@ def as_input(x, kernel_dtype, name: str) -> jax.Array:
     return x.astype(kernel_dtype)
 
 
-class Configurable:
+class Configurable(Layer):
     """``get_config`` / ``from_config`` over a frozen dataclass's fields,
     in Keras's format, for the fields listed in ``_REGISTRIES`` serialised by
     their registry."""
@@ -229,6 +282,62 @@ class Configurable:
                 f"{config['lora_rank']!r} in the config."
             )
         return cls(**{k: v for k, v in config.items() if k in names})
+
+
+class ParameterFree(Configurable):
+    """A layer without params: ``init`` returns ``{}`` and ``count_params``
+    0, each after checking ``input_shape`` (so a bad one fails there, as for
+    the convolutions)."""
+
+    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
+        """Returns ``{}``: the layer has no params (``input_shape`` is
+        checked).
+
+        Raises:
+          ValueError, TypeError: as ``compute_output_shape``.
+        """
+        del key, dtype
+        self.compute_output_shape(input_shape)
+        return {}
+
+    def count_params(self, input_shape) -> int:
+        """0: the layer has no params (``input_shape`` is checked)."""
+        self.compute_output_shape(input_shape)
+        return 0
+
+
+class SpatialParameterFree(ParameterFree):
+    """A parameter-free layer over ``batch_shape + spatial + channels`` (or
+    channels first) inputs of ``rank`` spatial axes, whose channel count may
+    be unknown: the reshaping and pooling layers."""
+
+    rank: ClassVar[int]
+
+    @property
+    def _format(self) -> str:
+        # Cropping1D and UpSampling1D take no data_format in Keras 3.15.
+        return getattr(self, "data_format", "channels_last")
+
+    def _canonical_format(self) -> None:
+        object.__setattr__(
+            self, "data_format", _validation.data_format(self.data_format)
+        )
+
+    def _split(self, input_shape):
+        """``(batch_shape, spatial, channels)``; the channel count may be
+        unknown (None), unlike a convolution's."""
+        shape = check_shape_entries(input_shape)
+        rank = self.rank
+        if len(shape) < rank + 2:  # the shared, layout-naming error
+            split_input_shape(shape, self._format, rank, type(self).__name__)
+        nb = len(shape) - rank - 1
+        if self._format == "channels_last":
+            return shape[:nb], shape[nb:-1], shape[-1]
+        return shape[:nb], shape[nb + 1 :], shape[nb]
+
+    def _spatial_axes(self, num_batch: int) -> tuple[int, ...]:
+        first = num_batch if self._format == "channels_last" else num_batch + 1
+        return tuple(range(first, first + self.rank))
 
 
 def canonical_activation(value):
@@ -282,6 +391,7 @@ class ConvBase(Configurable):
     _COMPUTE_PARAM: ClassVar[str] = "kernel"
 
     def __post_init__(self):
+        super().__post_init__()
         name = type(self).__name__
         rank = self.rank
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
@@ -423,6 +533,7 @@ class ConvBase(Configurable):
           TypeError: for complex inputs or a non-floating kernel.
         """
         name = type(self).__name__
+        x = check_input(x, name, params)
         x_shape = tuple(jnp.shape(x))
         batch_shape, spatial, channels = self._split(x_shape)
         self._check_channels(channels, x_shape, at_apply=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -31,9 +31,10 @@ import numpy as np
 from conv1djax import _validation
 from conv1djax.layers.base import (
     Configurable,
-    check_shape_entries,
+    SpatialParameterFree,
+    check_input,
+    check_no_params,
     output_shape,
-    split_input_shape,
 )
 
 # What ``ops.image.resize`` offers on Keras's JAX backend, in Keras's order;
@@ -165,38 +166,10 @@ def upsampling_sizes(value, rank: int) -> tuple[int, ...]:
 # ---- the shared machinery ---------------------------------------------------------
 
 
-class _Reshaping(Configurable):
-    """Shapes, ``init``, ``apply`` and configs shared by the nine specs;
-    subclasses are frozen dataclasses with Keras's fields, set ``rank`` and
-    implement ``_lengths`` (output lengths, checked) and ``_call``."""
-
-    rank: ClassVar[int]
-
-    @property
-    def _format(self) -> str:
-        # Cropping1D and UpSampling1D take no data_format in Keras 3.15.
-        return getattr(self, "data_format", "channels_last")
-
-    def _canonical_format(self) -> None:
-        object.__setattr__(
-            self, "data_format", _validation.data_format(self.data_format)
-        )
-
-    def _split(self, input_shape):
-        """``(batch_shape, spatial, channels)``; the channel count may be
-        unknown (None), unlike a convolution's."""
-        shape = check_shape_entries(input_shape)
-        rank = self.rank
-        if len(shape) < rank + 2:  # the shared, layout-naming error
-            split_input_shape(shape, self._format, rank, type(self).__name__)
-        nb = len(shape) - rank - 1
-        if self._format == "channels_last":
-            return shape[:nb], shape[nb:-1], shape[-1]
-        return shape[:nb], shape[nb + 1 :], shape[nb]
-
-    def _spatial_axes(self, num_batch: int) -> range:
-        first = num_batch if self._format == "channels_last" else num_batch + 1
-        return range(first, first + self.rank)
+class _Reshaping(SpatialParameterFree):
+    """Shapes, ``apply`` and configs shared by the nine specs; subclasses are
+    frozen dataclasses with Keras's fields, set ``rank`` and implement
+    ``_lengths`` (output lengths, checked) and ``_call``."""
 
     def _lengths(self, spatial, input_shape) -> tuple[int | None, ...]:
         raise NotImplementedError
@@ -216,22 +189,6 @@ class _Reshaping(Configurable):
         lengths = self._lengths(spatial, input_shape)
         return output_shape(batch_shape, lengths, channels, self._format)
 
-    def count_params(self, input_shape) -> int:
-        """0: the layer has no params (``input_shape`` is checked)."""
-        self.compute_output_shape(input_shape)
-        return 0
-
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
-        """Returns ``{}``: the layer has no params. ``input_shape`` is checked,
-        so a bad one fails here, as for the convolutions.
-
-        Raises:
-          ValueError, TypeError: as ``compute_output_shape``.
-        """
-        del key, dtype
-        self.compute_output_shape(input_shape)
-        return {}
-
     def apply(self, params, x) -> jax.Array:
         """The padded, cropped or upsampled input, in the input's dtype.
 
@@ -240,17 +197,8 @@ class _Reshaping(Configurable):
             low a rank or one the cropping leaves nothing of (at trace time,
             under ``jax.jit`` too).
         """
-        if not isinstance(params, Mapping) or params:
-            got = (
-                f"a dict with the keys {list(params)}"
-                if isinstance(params, Mapping)
-                else f"{params!r} of type {type(params).__name__}"
-            )
-            raise ValueError(
-                f"{type(self).__name__} has no params: `params` must be {{}} "
-                f"(what init returns); received {got}."
-            )
-        x = jnp.asarray(x)
+        check_no_params(self, params)
+        x = check_input(x, type(self).__name__, params)
         batch_shape, spatial, _ = self._split(x.shape)
         self._lengths(spatial, x.shape)
         return self._call(x, len(batch_shape), spatial)
@@ -268,6 +216,7 @@ def _pad_or_crop_config(spec, name: str) -> dict[str, Any]:
 
 class _ZeroPadding(_Reshaping):
     def __post_init__(self):
+        super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("padding", side_pairs(self.padding, "padding", self.rank))
         self._canonical_format()
@@ -406,6 +355,7 @@ class ZeroPadding3D(_ZeroPadding):
 
 class _Cropping(_Reshaping):
     def __post_init__(self):
+        super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("cropping", side_pairs(self.cropping, "cropping", self.rank))
         if hasattr(self, "data_format"):
@@ -557,6 +507,7 @@ class Cropping3D(_Cropping):
 
 class _UpSampling(_Reshaping):
     def __post_init__(self):
+        super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("size", upsampling_sizes(self.size, self.rank))
         if hasattr(self, "data_format"):
@@ -664,7 +615,7 @@ class UpSampling1D(_UpSampling):
     def get_config(self) -> dict[str, Any]:
         """``{"size": int}``, Keras's format (its ``UpSampling1D`` takes an
         int only)."""
-        return {"size": self.size[0]}
+        return {"name": self.name, "size": self.size[0]}
 
 
 @dataclasses.dataclass(frozen=True)

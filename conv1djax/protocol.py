@@ -1,0 +1,486 @@
+"""The layer protocol: what a layer is, how a composite declares its
+sub-layers and where their params live, and the walks that training,
+summaries and checks make over a model of any depth.
+
+A **layer** is any hashable object with
+
+- ``init(key, input_shape, *, dtype=jnp.float32) -> params``,
+- ``apply(params, x) -> y``,
+- ``compute_output_shape(input_shape) -> tuple``,
+
+and optionally ``count_params(input_shape)``, a ``name``, a spatial ``rank``
+and its **training terms**: an ``activity_regularizer`` (a penalty on its
+output) and, per weight, a regularizer and a constraint by Keras's attribute
+names (:func:`weight_attribute`: the param ``"kernel"`` uses
+``kernel_regularizer`` / ``kernel_constraint``). A leaf layer's params are a
+dict of arrays (``{}`` for none).
+
+A **composite** layer holds other layers. It also has
+
+- ``sublayers() -> Mapping[key, layer]``: each sub-layer, keyed by where its
+  params live: ``params[key]`` (int keys into a list, as
+  :class:`~conv1djax.Sequential`'s; str keys into a dict, as
+  :class:`~conv1djax.Residual`'s). Entries of a dict not named there are the
+  composite's own weights, with training terms of their own;
+- ``apply(params, x, *, call=call_layer)``, which runs every sub-layer as
+  ``call(sub, params[key], x)``. Training passes its own ``call`` to collect
+  the sub-layers' activity penalties; anything else calls
+  :func:`call_layer`, which is ``sub.apply(params, x)``.
+
+Nothing is silently lost: a layer whose attributes hold layers with training
+terms that ``sublayers()`` does not declare, or a composite whose ``apply``
+takes no ``call`` while a sub-layer has an activity regularizer, is a
+``ValueError`` as soon as a train step, an eval step or a penalty is built
+from it (:func:`check_model`). Subclassing :class:`Layer` (optional) gives a
+frozen dataclass a Keras-style ``name``, registration as a static pytree (so
+a spec can be an argument of ``jax.jit`` without ``static_argnums``),
+``count_params`` and ``summary``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+
+_LAYER_METHODS = ("init", "apply", "compute_output_shape")
+
+
+def weight_attribute(layer, weight: str, kind: str) -> str:
+    """The attribute of ``layer`` holding the ``kind`` ("initializer",
+    "regularizer", "constraint") of its param ``weight``, by Keras's names:
+    ``"kernel"`` -> ``kernel_<kind>``, ``"depthwise_kernel"`` ->
+    ``depthwise_<kind>``; a layer's ``_WEIGHT_PREFIXES`` overrides the rule
+    (a depthwise layer's ``"kernel"`` uses ``depthwise_<kind>``, as in
+    Keras)."""
+    prefixes = getattr(layer, "_WEIGHT_PREFIXES", {})
+    if weight in prefixes:
+        return f"{prefixes[weight]}_{kind}"
+    base = weight[: -len("_kernel")] if weight.endswith("_kernel") else weight
+    return f"{base}_{kind}"
+
+
+def call_layer(layer, params, x):
+    """Runs ``layer.apply(params, x)``: the default ``call`` of a
+    composite's ``apply``."""
+    return layer.apply(params, x)
+
+
+def is_layer(obj) -> bool:
+    """Whether ``obj`` has a layer's three methods (a class does not count)."""
+    return not isinstance(obj, type) and all(
+        callable(getattr(obj, m, None)) for m in _LAYER_METHODS
+    )
+
+
+def check_layer(layer, where: str) -> None:
+    """Raises ``TypeError`` for an object that is not a hashable layer;
+    ``where`` says which argument it is ("`layers[2]` of Sequential")."""
+    if not is_layer(layer):
+        missing = [m for m in _LAYER_METHODS if not callable(getattr(layer, m, None))]
+        raise TypeError(
+            f"{where} ({layer!r}, of type {type(layer).__name__}) is not a layer: "
+            f"it lacks {', '.join(missing) or 'nothing but is a class; pass an instance'}"
+            ". A layer needs init, apply and compute_output_shape, as "
+            "cj.Conv1D and cj.Activation have."
+        )
+    try:
+        hash(layer)
+    except TypeError:
+        raise TypeError(
+            f"{where} ({layer!r}) must be hashable (a frozen dataclass, say), so "
+            "that a model can be a static argument of jax.jit."
+        ) from None
+
+
+def check_name(name) -> str | None:
+    """A layer ``name``: None (named by its class in summaries) or a
+    non-empty str without "/", as Keras requires."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(
+            f"`name` must be a str or None; received {name!r} of type "
+            f"{type(name).__name__}."
+        )
+    if not name or "/" in name:
+        raise ValueError(
+            f"`name` must be non-empty and contain no '/'; received {name!r}."
+        )
+    return name
+
+
+def sublayers(layer) -> dict:
+    """``{key: sub-layer}`` that ``layer`` declares (``{}`` for a leaf).
+
+    Raises:
+      TypeError: when ``sublayers()`` returns anything but a mapping of
+        layers.
+    """
+    declare = getattr(layer, "sublayers", None)
+    if not callable(declare):
+        return {}
+    subs = declare()
+    if not isinstance(subs, Mapping):
+        raise TypeError(
+            f"{type(layer).__name__}.sublayers() must return a dict of "
+            f"{{params key: layer}}; received {type(subs).__name__}."
+        )
+    for key, sub in subs.items():
+        check_layer(sub, f"sub-layer {key!r} of {type(layer).__name__}")
+    return dict(subs)
+
+
+def takes_call(layer) -> bool:
+    """Whether ``layer.apply`` accepts the ``call`` keyword."""
+    try:
+        parameters = inspect.signature(layer.apply).parameters
+    except (TypeError, ValueError):
+        return False
+    return "call" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def _attributes(layer) -> dict[str, Any]:
+    if dataclasses.is_dataclass(layer):
+        return {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
+    return dict(getattr(layer, "__dict__", {}))
+
+
+def own_terms(layer) -> dict[str, Any]:
+    """``{attribute: object}`` for the layer's own activity regularizer and
+    weight regularizers and constraints that are set."""
+    return {
+        name: value
+        for name, value in _attributes(layer).items()
+        if value is not None
+        and (name.endswith("_regularizer") or name.endswith("_constraint"))
+    }
+
+
+def _held_layers(layer) -> Iterator[tuple[str, Any]]:
+    """Layers held in ``layer``'s attributes, directly or in a list, tuple
+    or dict: ``(where, layer)``."""
+    for name, value in _attributes(layer).items():
+        if is_layer(value):
+            yield name, value
+        elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            for i, item in enumerate(value):
+                if is_layer(item):
+                    yield f"{name}[{i}]", item
+        elif isinstance(value, Mapping):
+            for k, item in value.items():
+                if is_layer(item):
+                    yield f"{name}[{k!r}]", item
+
+
+def has_terms(layer, *, activity_only: bool = False) -> bool:
+    """Whether ``layer`` or any layer it holds, at any depth, has training
+    terms (only activity regularizers with ``activity_only``)."""
+    terms = own_terms(layer)
+    if activity_only:
+        terms = {k: v for k, v in terms.items() if k == "activity_regularizer"}
+    if terms:
+        return True
+    held = list(sublayers(layer).values()) + [sub for _, sub in _held_layers(layer)]
+    return any(has_terms(sub, activity_only=activity_only) for sub in held)
+
+
+def check_model(model, where: str = "`model`") -> None:
+    """Checks that every training term of ``model``, at any depth, is
+    reachable.
+
+    Raises:
+      TypeError: for something that is not a layer.
+      ValueError: for a layer holding layers with training terms that it
+        does not declare in ``sublayers()``, or a composite whose ``apply``
+        cannot pass the activity regularizers of its sub-layers on (no
+        ``call`` keyword).
+    """
+    check_layer(model, where)
+    declared = sublayers(model)
+    ids = {id(sub) for sub in declared.values()}
+    cls = type(model).__name__
+    for attr, held in _held_layers(model):
+        if id(held) not in ids and has_terms(held):
+            raise ValueError(
+                f"{cls} holds a layer with regularizers or constraints "
+                f"({type(held).__name__} at `{attr}`) that it does not declare, so "
+                f"training would silently drop them. Give {cls} a `sublayers()` "
+                f"method returning {{params key: layer}} (e.g. {{'{attr}': "
+                f"self.{attr}}} if its params are under that key), and run each "
+                "sub-layer as `call(layer, params[key], x)` in "
+                "`apply(self, params, x, *, call=cj.call_layer)`."
+            )
+    if declared and not takes_call(model):
+        for key, sub in declared.items():
+            if has_terms(sub, activity_only=True):
+                raise ValueError(
+                    f"{cls}.apply takes no `call` keyword, so the activity "
+                    f"regularizer of its sub-layer {key!r} ({type(sub).__name__}) "
+                    f"cannot reach the objective. Define `apply(self, params, x, *, "
+                    f"call=cj.call_layer)` and run each sub-layer as "
+                    f"`call(layer, params[key], x)`."
+                )
+    for key, sub in declared.items():
+        check_model(sub, f"sub-layer {key!r} of {cls}")
+
+
+def _describe(params) -> str:
+    if isinstance(params, Mapping):
+        return f"a dict with the keys {list(params)}"
+    if isinstance(params, list | tuple):
+        return f"a {type(params).__name__} of length {len(params)}"
+    return f"a {type(params).__name__}"
+
+
+def split_params(layer, params, path: str = "params") -> tuple[dict, dict]:
+    """``(own weights, {key: sub-layer params})`` of a layer's params.
+
+    Raises:
+      ValueError: naming ``path`` when params are not a dict (a leaf), or
+        lack a declared sub-layer's key (a composite).
+    """
+    subs = sublayers(layer)
+    cls = type(layer).__name__
+    if not subs:
+        if not isinstance(params, Mapping):
+            raise ValueError(
+                f"{path} for {cls} must be a dict of arrays ({{}} for none); "
+                f"received {_describe(params)}."
+            )
+        return dict(params), {}
+    keys = list(subs)
+    if isinstance(params, Mapping):
+        missing = [k for k in keys if k not in params]
+        own = {k: v for k, v in params.items() if k not in subs}
+    elif isinstance(params, list | tuple):
+        missing = [k for k in keys if not (isinstance(k, int) and 0 <= k < len(params))]
+        if not missing and len(params) != len(keys):
+            missing = [f"exactly {len(keys)} entries"]
+        own = {}
+    else:
+        missing, own = keys, {}
+    if missing and keys == list(range(len(keys))):
+        raise ValueError(
+            f"{path} for {cls} must be a list with one entry per sub-layer "
+            f"({len(keys)}); received {_describe(params)}."
+        )
+    if missing:
+        raise ValueError(
+            f"{path} for {cls} must hold its sub-layers' params under the keys "
+            f"{keys}; received {_describe(params)} (missing {missing})."
+        )
+    return own, {k: params[k] for k in keys}
+
+
+def check_params(layer, params, path: str = "params") -> None:
+    """Checks the structure of ``params`` against ``layer`` at every depth
+    (what :func:`split_params` checks, recursively)."""
+    _, subs = split_params(layer, params, path)
+    for key, sub in sublayers(layer).items():
+        check_params(sub, subs[key], f"{path}[{key!r}]")
+
+
+def init_checked(layer, key, input_shape, dtype, where: str):
+    """``layer.init(...)``, its params' structure checked, so that a layer
+    returning something training cannot walk fails here, not in a trace."""
+    params = layer.init(key, input_shape, dtype=dtype)
+    check_params(layer, params, f"the params {where} ({type(layer).__name__}) returned")
+    return params
+
+
+def walk(layer, params, path: str = "params") -> Iterator[tuple[Any, dict, str]]:
+    """Yields ``(layer, own weights, path)`` for ``layer`` and every layer
+    below it, depth first."""
+    own, subs = split_params(layer, params, path)
+    yield layer, own, path
+    for key, sub in sublayers(layer).items():
+        yield from walk(sub, subs[key], f"{path}[{key!r}]")
+
+
+def map_own(fn, layer, params, path: str = "params"):
+    """Rebuilds ``params`` with every layer's own weights replaced by
+    ``fn(layer, own weights, path)``, the structure kept."""
+    own, subs = split_params(layer, params, path)
+    new_own = fn(layer, own, path)
+    new_subs = {
+        key: map_own(fn, sub, subs[key], f"{path}[{key!r}]")
+        for key, sub in sublayers(layer).items()
+    }
+    if isinstance(params, list | tuple):
+        return type(params)(new_subs[i] for i in range(len(params)))
+    return {**params, **new_own, **new_subs}
+
+
+def count_params(layer, input_shape) -> int:
+    """The number of scalars in ``layer``'s params for ``input_shape``: its
+    own ``count_params``, else counted from an abstract ``init``."""
+    if callable(getattr(layer, "count_params", None)):
+        return int(layer.count_params(input_shape))
+    return _count_from_init(layer, input_shape)
+
+
+def _count_from_init(layer, input_shape) -> int:
+    params = jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape))
+    return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+
+
+def sublayer_input_shapes(layer, input_shape) -> dict:
+    """``{key: input shape}`` of each declared sub-layer for the composite's
+    ``input_shape``: its own ``sublayer_input_shapes`` method, else found by
+    abstract evaluation through ``call`` (unknown entries evaluated at two
+    stand-in lengths, as :func:`conv1djax.shapes.eval_output_shape` does);
+    sub-layers it cannot see are left out."""
+    if callable(getattr(layer, "sublayer_input_shapes", None)):
+        return dict(layer.sublayer_input_shapes(input_shape))
+    subs = sublayers(layer)
+    if not subs or not takes_call(layer):
+        return {}
+
+    def record(stand_in):
+        shape = tuple(stand_in if d is None else d for d in input_shape)
+        seen = {}
+
+        def call(sub, params, x):
+            key = next((k for k, s in subs.items() if s is sub and k not in seen), None)
+            if key is not None:
+                seen[key] = tuple(jax.numpy.shape(x))
+            return sub.apply(params, x)
+
+        def run():
+            params = layer.init(jax.random.key(0), shape)
+            return layer.apply(params, jax.numpy.zeros(shape), call=call)
+
+        jax.eval_shape(run)
+        return seen
+
+    try:
+        low, high = record(2), record(4)
+    except Exception:  # a summary must not fail on a layer it cannot trace
+        return {}
+    return {
+        key: tuple(
+            a if a == b else None for a, b in zip(low[key], high[key], strict=True)
+        )
+        for key in low
+        if key in high
+    }
+
+
+def _snake(name: str) -> str:
+    """Keras's layer-name rule: Conv1DTranspose -> conv1d_transpose."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def summary(layer, input_shape, print_fn: Callable[[str], Any] = print) -> str:
+    """Prints (with ``print_fn``) and returns a Keras-like table of a
+    model's layers at every depth (sub-layers indented under their
+    composite), their output shapes and parameter counts; a leaf layer is
+    one row.
+
+    >>> import conv1djax as cj
+    >>> _ = cj.summary(cj.Sequential([cj.Conv1D(4, 3), cj.Activation("relu")]),
+    ...                (None, 10, 2))
+    Layer (type)              Output Shape   Param #
+    ================================================
+    conv1d (Conv1D)           (None, 8, 4)        28
+    activation (Activation)   (None, 8, 4)         0
+    ================================================
+    Total params: 28
+    """
+    rows: list[tuple[str, str, str]] = []
+    _summary_rows(layer, input_shape, -1 if sublayers(layer) else 0, {}, rows)
+    w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 3
+    w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 3
+    w2 = max([len("Param #")] + [len(r[2]) for r in rows])
+    rule = "=" * (w0 + w1 + w2)
+    lines = [f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>{w2}}", rule]
+    lines += [f"{a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
+    lines += [rule, f"Total params: {count_params(layer, input_shape):,}"]
+    text = "\n".join(lines)
+    print_fn(text)
+    return text
+
+
+def _summary_rows(layer, input_shape, depth: int, seen: dict, rows: list) -> None:
+    """Appends ``layer``'s row (unless ``depth`` < 0, the model itself) and
+    its sub-layers' rows, indented by depth; unnamed layers get Keras's
+    names (``conv1d``, ``conv1d_1``, ...), counted over the whole table."""
+    if depth >= 0:
+        name = getattr(layer, "name", None)
+        if name is None:
+            base = _snake(type(layer).__name__)
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            name = base if n == 0 else f"{base}_{n}"
+        if input_shape is None:
+            out, count = "?", "?"
+        else:
+            out = str(tuple(layer.compute_output_shape(input_shape)))
+            count = f"{count_params(layer, input_shape):,}"
+        rows.append((f"{'  ' * depth}{name} ({type(layer).__name__})", out, count))
+    subs = sublayers(layer)
+    if not subs:
+        return
+    shapes = {} if input_shape is None else sublayer_input_shapes(layer, input_shape)
+    for key, sub in subs.items():
+        _summary_rows(sub, shapes.get(key), depth + 1, seen, rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """An optional base for layers written as frozen dataclasses.
+
+    It adds a keyword-only ``name`` (used by summaries, kept out of equality
+    and hashing, so equal layers are equal specs whatever their names),
+    registers the class as a static pytree (a spec can then be passed to a
+    ``jax.jit``-compiled function as a plain argument) and gives
+    ``count_params``.
+
+    Example usage, a user's parameter-free layer:
+
+    >>> import dataclasses, jax, jax.numpy as jnp, conv1djax as cj
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Scale(cj.Layer):
+    ...     factor: float
+    ...     def init(self, key, input_shape, *, dtype=jnp.float32):
+    ...         return {}
+    ...     def apply(self, params, x):
+    ...         return self.factor * x
+    ...     def compute_output_shape(self, input_shape):
+    ...         return tuple(input_shape)
+    >>> layer = Scale(2.0, name="double")
+    >>> layer == Scale(2.0), layer.count_params((None, 3))
+    (True, 0)
+    >>> jax.jit(lambda s, x: s.apply({}, x))(layer, jnp.ones(2))
+    Array([2., 2.], dtype=float32)
+    """
+
+    name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_static(cls)
+
+    def __post_init__(self):
+        object.__setattr__(self, "name", check_name(self.name))
+
+    def count_params(self, input_shape) -> int:
+        """The number of scalars in the params for ``input_shape``."""
+        return _count_from_init(self, input_shape)
+
+    def summary(self, input_shape, print_fn: Callable[[str], Any] = print) -> str:
+        """The layer's :func:`summary` table, printed with ``print_fn`` and
+        returned."""
+        return summary(self, input_shape, print_fn)
+
+
+jax.tree_util.register_static(Layer)
