@@ -10,9 +10,11 @@
 from conv1djax import activations as activations
 from conv1djax import constraints as constraints
 from conv1djax import initializers as initializers
+from conv1djax import interop as interop
 from conv1djax import parallel as parallel
 from conv1djax import protocol as protocol
 from conv1djax import regularizers as regularizers
+from conv1djax import saving as saving
 from conv1djax.layers.activation import Activation as Activation
 from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
@@ -76,6 +78,8 @@ from conv1djax.models import Sequential as Sequential
 from conv1djax.protocol import Layer as Layer
 from conv1djax.protocol import call_layer as call_layer
 from conv1djax.protocol import summary as summary
+from conv1djax.saving import load as load
+from conv1djax.saving import save as save
 from conv1djax.shapes import conv_output_length as conv_output_length
 from conv1djax.shapes import (
     conv_transpose_output_length as conv_transpose_output_length,
@@ -150,11 +154,15 @@ __all__ = [
     "conv_output_length",
     "conv_transpose_output_length",
     "initializers",
+    "interop",
+    "load",
     "make_eval_step",
     "make_train_step",
     "parallel",
     "protocol",
     "regularization_loss",
     "regularizers",
+    "save",
+    "saving",
     "summary",
 ]

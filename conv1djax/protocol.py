@@ -374,7 +374,7 @@ def sublayer_input_shapes(layer, input_shape) -> dict:
     }
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
     """Keras's layer-name rule: Conv1DTranspose -> conv1d_transpose."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
@@ -417,7 +417,7 @@ def _summary_rows(layer, input_shape, depth: int, seen: dict, rows: list) -> Non
     if depth >= 0:
         name = getattr(layer, "name", None)
         if name is None:
-            base = _snake(type(layer).__name__)
+            base = snake_case(type(layer).__name__)
             n = seen.get(base, 0)
             seen[base] = n + 1
             name = base if n == 0 else f"{base}_{n}"
