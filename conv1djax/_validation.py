@@ -88,13 +88,98 @@ def padding_name(value, allowed: Sequence[str], name: str = "padding") -> str:
     return lowered
 
 
-def conv_padding_name(value, rank: int, *, transposed: bool, layer: str) -> str:
-    """The padding of a convolution of ``rank`` spatial axes.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# What an explicit padding may be, for the error messages.
+EXPLICIT_PADDING = (
+    "an int, or a tuple with an int or a (left, right) pair per spatial axis"
+)
+
+
+def _string_paddings(rank: int, transposed: bool) -> tuple[str, ...]:
+    return TRANSPOSE_PADDINGS if transposed or rank > 1 else CONV_PADDINGS
+
+
+def _side(value, whole) -> int:
+    """One side's explicit padding as an int (bools and floats refused)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(
+            f"`padding` entries must be ints, or (left, right) pairs of ints; "
+            f"received padding={whole!r}."
+        )
+    return operator.index(value)
+
+
+def _listed(value):
+    """A 1-D or 2-D array as nested lists; anything else as it is."""
+    if hasattr(value, "__array__") and getattr(value, "ndim", 0) >= 1:
+        return value.tolist()
+    return value
+
+
+def explicit_padding(value, rank: int, allowed: Sequence[str] = CONV_PADDINGS):
+    """An explicit padding as ``rank`` ``(left, right)`` pairs of ints >= 0.
+
+    An int pads every side of every axis by it (PyTorch's ``padding=p``); a
+    ``rank``-sequence has an int (both sides) or a ``(left, right)`` pair per
+    axis. ``allowed`` names the string paddings, for the error messages.
+    """
+    value = _listed(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != rank:
+            entries = "1 entry" if rank == 1 else f"{rank} entries"
+            hint = ""
+            if rank == 1 and len(value) == 2:
+                hint = (
+                    f" For a left and a right padding write padding="
+                    f"({tuple(value)!r},)."
+                )
+            raise ValueError(
+                f"`padding` must be a string, {EXPLICIT_PADDING} ({entries} "
+                f"for a {rank}-D convolution); received padding="
+                f"{tuple(value)!r} of length {len(value)}.{hint}"
+            )
+        pairs = []
+        for axis, item in enumerate(value):
+            item = _listed(item)
+            if isinstance(item, Sequence) and not isinstance(item, str):
+                if len(item) != 2:
+                    raise ValueError(
+                        f"`padding` must have an int or a (left, right) pair on "
+                        f"each axis; received padding={value!r}, whose entry on "
+                        f"axis {axis} has {len(item)} values."
+                    )
+                pairs.append(tuple(_side(side, value) for side in item))
+            else:
+                side = _side(item, value)
+                pairs.append((side, side))
+    else:
+        if isinstance(value, bool) or not hasattr(value, "__index__"):
+            raise TypeError(
+                f"`padding` must be one of {', '.join(map(repr, allowed))}, or "
+                f"{EXPLICIT_PADDING}; received {value!r} of type "
+                f"{type(value).__name__}."
+            )
+        side = operator.index(value)
+        pairs = [(side, side)] * rank
+    if any(side < 0 for pair in pairs for side in pair):
+        raise ValueError(
+            f"`padding` must be >= 0 on every side of every axis (an explicit "
+            f"padding adds steps, it does not crop); received padding={value!r}."
+        )
+    return tuple(pairs)
+
+
+def conv_padding(value, rank: int, *, transposed: bool, layer: str):
+    """The padding of a convolution of ``rank`` spatial axes: a lower-cased
+    name, or an explicit padding as ``rank`` ``(left, right)`` pairs.
 
     "causal" is a 1-D, forward-only padding: a transposed convolution and a
     convolution over several axes get an error that says so.
     """
-    if isinstance(value, str) and value.lower() == "causal":
+    allowed = _string_paddings(rank, transposed)
+    if not isinstance(value, str):
+        return explicit_padding(value, rank, allowed)
+    if value.lower() == "causal":
         if transposed:
             raise ValueError(
                 f"{layer} does not support padding='causal' (a transposed "
@@ -105,8 +190,29 @@ def conv_padding_name(value, rank: int, *, transposed: bool, layer: str) -> str:
                 f"{layer} does not support padding='causal': causal padding is "
                 "only defined for 1-D convolutions; use 'valid' or 'same'."
             )
-    allowed = TRANSPOSE_PADDINGS if transposed or rank > 1 else CONV_PADDINGS
     return padding_name(value, allowed)
+
+
+def length_padding(value, rank: int, *, transposed: bool):
+    """The padding argument of the public length helpers: a name (any case;
+    "causal" for a 1-D convolution only) or an explicit padding."""
+    allowed = _string_paddings(rank, transposed)
+    if not isinstance(value, str):
+        return explicit_padding(value, rank, allowed)
+    return padding_name(value, allowed)
+
+
+def padding_mode(value, *, transposed: bool, layer: str) -> str:
+    """PyTorch's ``padding_mode``, lower-cased; a transposed convolution
+    takes "zeros" only, as PyTorch's do."""
+    mode = padding_name(value, PADDING_MODES, "padding_mode")
+    if transposed and mode != "zeros":
+        raise ValueError(
+            f"{layer} supports only padding_mode='zeros' (as PyTorch's "
+            f"transposed convolutions do): its output is cropped, not its "
+            f"input padded; received padding_mode={value!r}."
+        )
+    return mode
 
 
 def data_format(value) -> str:
@@ -126,19 +232,34 @@ def boolean(value, name: str) -> bool:
     return bool(value)
 
 
-def output_padding(value, strides: tuple[int, ...]) -> tuple[int, ...] | None:
+def output_padding(
+    value, strides: tuple[int, ...], dilation_rate: tuple[int, ...] | None = None
+) -> tuple[int, ...] | None:
     """``None``, or an int (or ``rank``-tuple) with every entry in ``[0,
-    strides)``, as Keras requires."""
+    strides)``, as Keras requires; with ``dilation_rate`` (given for an
+    explicit padding) in ``[0, max(strides, dilation_rate))``, PyTorch's
+    rule."""
     if value is None:
         return None
     values = int_tuple(value, "output_padding", len(strides), minimum=0)
-    for axis, (op, s) in enumerate(zip(values, strides, strict=True)):
-        if op >= s:
+    limits = (
+        strides if dilation_rate is None else tuple(map(max, strides, dilation_rate))
+    )
+    for axis, (op, limit) in enumerate(zip(values, limits, strict=True)):
+        if op >= limit:
             where = "" if len(strides) == 1 else f" on axis {axis}"
+            if dilation_rate is None:
+                raise ValueError(
+                    f"`output_padding` must be smaller than `strides`{where}; "
+                    f"received output_padding={shown(values)} with "
+                    f"strides={shown(strides)}."
+                )
             raise ValueError(
-                f"`output_padding` must be smaller than `strides`{where}; "
-                f"received output_padding={shown(values)} with "
-                f"strides={shown(strides)}."
+                f"`output_padding` must be smaller than `strides` or "
+                f"`dilation_rate`{where} (PyTorch's rule, for an explicit "
+                f"padding); received output_padding={shown(values)} with "
+                f"strides={shown(strides)} and "
+                f"dilation_rate={shown(dilation_rate)}."
             )
     return values
 

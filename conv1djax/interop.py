@@ -290,6 +290,12 @@ def to_keras_config(model, params, input_shape=None) -> tuple[dict, list]:
                 f"Layer {i} ({type(layer).__name__}) has no Keras layer of its own."
             )
         config = layer.get_config()
+        if not isinstance(config.get("padding", ""), str) or "padding_mode" in config:
+            raise TypeError(
+                f"Layer {i} ({type(layer).__name__}) has PyTorch-style padding "
+                f"(padding={layer.padding!r}, padding_mode={layer.padding_mode!r}), "
+                "which Keras's layers do not take."
+            )
         if config.get("name") is None:
             config.pop("name")
         entries.append({"module": "keras.layers", "class_name": type(layer).__name__,

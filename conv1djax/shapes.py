@@ -14,6 +14,13 @@ Convolution (Keras 3 / TensorFlow semantics), along each axis:
   right (TensorFlow's rule, also XLA's ``"SAME"``).
 - ``"causal"`` (1-D only): ``k_eff - 1`` zeros on the left only, so
   ``output[t]`` never sees ``input[t + 1:]``; ``out = ceil(L / s)``.
+- explicit ``(left, right)`` (PyTorch's ``padding``): ``out = (L + left +
+  right - k_eff) // s + 1``.
+
+With a ``padding_mode`` other than ``"zeros"`` (PyTorch's) the same amounts
+are taken from the input instead of zeros; PyTorch's limits hold along each
+axis: ``"reflect"`` needs each side's padding below ``L``, ``"circular"`` at
+most ``L``, and ``"replicate"`` a non-empty input.
 
 Transposed convolution (Keras 3's JAX backend), along each axis: the input is
 dilated by the stride, padded with ``(left, right)`` below, and convolved with
@@ -23,6 +30,14 @@ the flipped kernel, so ``out = (L - 1) * s + left + right - k_eff + 2``:
   ``output_padding`` defaulting to ``max(k_eff, s) - k_eff``.
 - ``"same"``: ``L * s`` when ``output_padding`` is None, else
   ``(L - 1) * s + k_eff % 2 + output_padding``.
+- explicit ``(left, right)`` (PyTorch's ``ConvTranspose`` meaning: the full
+  output cropped by ``left`` and ``right``): ``(k_eff - 1 - left, k_eff - 1
+  - right + output_padding)``, so ``out = (L - 1) * s - left - right + k_eff
+  + output_padding``, ``output_padding`` defaulting to 0; a negative amount
+  crops.
+
+A padding argument here is a name, or (explicit) one ``(left, right)`` pair
+per axis, as :mod:`conv1djax._validation` makes them.
 """
 
 from __future__ import annotations
@@ -55,12 +70,19 @@ def _check_positive(out, length, k_eff, what, hint, axis) -> int:
 # ---- one axis ------------------------------------------------------------------
 
 
+def _explicit(padding) -> bool:
+    return not isinstance(padding, str)
+
+
 def conv_padding(
-    length: int, kernel_size: int, strides: int, padding: str, dilation_rate: int
+    length: int, kernel_size: int, strides: int, padding, dilation_rate: int
 ) -> tuple[int, int]:
-    """Returns the (left, right) zero padding a convolution applies along one
-    axis of ``length`` steps."""
+    """Returns the (left, right) padding a convolution applies along one
+    axis of ``length`` steps (``padding`` a name, or this axis's explicit
+    ``(left, right)``)."""
     k_eff = _effective_kernel(kernel_size, dilation_rate)
+    if _explicit(padding):
+        return tuple(padding)
     if padding == "valid":
         return (0, 0)
     if padding == "causal":
@@ -75,14 +97,18 @@ def conv_padding(
 def conv_transpose_padding(
     kernel_size: int,
     strides: int,
-    padding: str,
+    padding,
     output_padding: int | None,
     dilation_rate: int,
 ) -> tuple[int, int]:
     """Returns the (left, right) padding of the stride-dilated input that a
     transposed convolution convolves along one axis (Keras 3's JAX-backend
-    rule)."""
+    rule for a name; PyTorch's for an explicit ``(left, right)``, whose
+    amounts may come out negative: crops)."""
     k_eff = _effective_kernel(kernel_size, dilation_rate)
+    if _explicit(padding):
+        left, right = padding
+        return (k_eff - 1 - left, k_eff - 1 - right + (output_padding or 0))
     if padding == "valid":
         if output_padding is None:
             output_padding = max(k_eff, strides) - k_eff
@@ -95,20 +121,55 @@ def conv_transpose_padding(
     return (left, total - left)
 
 
-def _conv_length(length, kernel_size, strides, padding, dilation_rate, axis=None):
+def _described(padding) -> str:
+    if _explicit(padding):
+        return f"a padding of {tuple(padding)}"
+    return f"padding={padding!r}"
+
+
+def _check_mode(length, pads, padding_mode, axis) -> None:
+    """PyTorch's limits on the padding a ``padding_mode`` takes from the
+    input along one axis."""
+    side = max(pads)
+    if padding_mode == "zeros" or side == 0:
+        return
+    where = "" if axis is None else f" along spatial axis {axis}"
+    if padding_mode == "replicate":
+        if length == 0:
+            raise ValueError(
+                f"padding_mode='replicate' needs a non-empty input to replicate; "
+                f"the input length{where} is 0."
+            )
+        return
+    if side < length or (padding_mode == "circular" and side == length):
+        return
+    relation = "smaller than" if padding_mode == "reflect" else "at most"
+    raise ValueError(
+        f"padding_mode={padding_mode!r} needs a padding {relation} the input "
+        f"length on each side (PyTorch's limit); the input length "
+        f"{length}{where} is too short for a padding of {tuple(pads)}."
+    )
+
+
+def _conv_length(
+    length, kernel_size, strides, padding, dilation_rate, axis=None,
+    padding_mode="zeros",
+):  # fmt: skip
     if length is None:
         return None
     left, right = conv_padding(length, kernel_size, strides, padding, dilation_rate)
+    _check_mode(length, (left, right), padding_mode, axis)
     k_eff = _effective_kernel(kernel_size, dilation_rate)
     out = (length + left + right - k_eff) // strides + 1
     # "same" and "causal" outputs are as long as the input over the stride:
     # only an empty input is too short, whatever the kernel.
-    hint = (
-        ""
-        if padding in ("same", "causal")
-        else ", a smaller kernel_size or dilation_rate, or padding='same'"
-    )
-    return _check_positive(out, length, k_eff, f"padding={padding!r}", hint, axis)
+    if _explicit(padding):
+        hint = ", a smaller kernel_size or dilation_rate, or more padding"
+    elif padding in ("same", "causal"):
+        hint = ""
+    else:
+        hint = ", a smaller kernel_size or dilation_rate, or padding='same'"
+    return _check_positive(out, length, k_eff, _described(padding), hint, axis)
 
 
 def _conv_transpose_length(
@@ -121,10 +182,13 @@ def _conv_transpose_length(
     )
     k_eff = _effective_kernel(kernel_size, dilation_rate)
     out = (length - 1) * strides + left + right - k_eff + 2
-    what = f"a transposed convolution with padding={padding!r}"
-    return _check_positive(
-        out, length, k_eff, what, ", or a larger output_padding", axis
+    what = f"a transposed convolution with {_described(padding)}"
+    hint = (
+        ", a smaller padding or a larger output_padding"
+        if _explicit(padding)
+        else ", or a larger output_padding"
     )
+    return _check_positive(out, length, k_eff, what, hint, axis)
 
 
 # ---- every spatial axis ------------------------------------------------------------
@@ -134,38 +198,55 @@ def _axis(index: int, rank: int) -> int | None:
     return None if rank == 1 else index
 
 
+def _per_axis(padding, rank: int) -> tuple:
+    """A padding along each of ``rank`` axes: a name on every axis, or the
+    explicit padding's pair of each."""
+    return tuple(padding) if _explicit(padding) else (padding,) * rank
+
+
 def conv_paddings(lengths, kernel_size, strides, padding, dilation_rate) -> Pads:
     """``conv_padding`` along every spatial axis: one ``(left, right)`` each."""
     return tuple(
-        conv_padding(*args, padding, d)
-        for *args, d in zip(lengths, kernel_size, strides, dilation_rate, strict=True)
-    )
+        conv_padding(*args, p, d)
+        for *args, p, d in zip(
+            lengths, kernel_size, strides, _per_axis(padding, len(kernel_size)),
+            dilation_rate, strict=True,
+        )
+    )  # fmt: skip
 
 
 def conv_transpose_paddings(kernel_size, strides, padding, output_padding, dilation):
     """``conv_transpose_padding`` along every spatial axis."""
-    output_padding = output_padding or (None,) * len(kernel_size)
+    rank = len(kernel_size)
+    output_padding = output_padding or (None,) * rank
     return tuple(
-        conv_transpose_padding(k, s, padding, op, d)
-        for k, s, op, d in zip(
-            kernel_size, strides, output_padding, dilation, strict=True
+        conv_transpose_padding(k, s, p, op, d)
+        for k, s, p, op, d in zip(
+            kernel_size, strides, _per_axis(padding, rank), output_padding,
+            dilation, strict=True,
         )
-    )
+    )  # fmt: skip
 
 
-def conv_output_lengths(lengths, kernel_size, strides, padding, dilation_rate):
+def conv_output_lengths(
+    lengths, kernel_size, strides, padding, dilation_rate, padding_mode="zeros"
+):
     """The output length along every spatial axis (None stays None).
 
     Raises:
-      ValueError: when an axis would be empty.
+      ValueError: when an axis would be empty, or is too short for the
+        padding ``padding_mode`` takes from it.
     """
     rank = len(lengths)
     return tuple(
-        _conv_length(n, k, s, padding, d, _axis(i, rank))
-        for i, (n, k, s, d) in enumerate(
-            zip(lengths, kernel_size, strides, dilation_rate, strict=True)
+        _conv_length(n, k, s, p, d, _axis(i, rank), padding_mode)
+        for i, (n, k, s, p, d) in enumerate(
+            zip(
+                lengths, kernel_size, strides, _per_axis(padding, rank),
+                dilation_rate, strict=True,
+            )
         )
-    )
+    )  # fmt: skip
 
 
 def conv_transpose_output_lengths(
@@ -175,18 +256,14 @@ def conv_transpose_output_lengths(
     rank = len(lengths)
     output_padding = output_padding or (None,) * rank
     return tuple(
-        _conv_transpose_length(n, k, s, padding, op, d, _axis(i, rank))
-        for i, (n, k, s, op, d) in enumerate(
+        _conv_transpose_length(n, k, s, p, op, d, _axis(i, rank))
+        for i, (n, k, s, p, op, d) in enumerate(
             zip(
-                lengths,
-                kernel_size,
-                strides,
-                output_padding,
-                dilation_rate,
-                strict=True,
+                lengths, kernel_size, strides, _per_axis(padding, rank),
+                output_padding, dilation_rate, strict=True,
             )
         )
-    )
+    )  # fmt: skip
 
 
 # ---- the public helpers -------------------------------------------------------------
@@ -221,7 +298,9 @@ def conv_output_length(
         tuple of them, one per spatial axis of a 2-D or 3-D convolution.
       kernel_size: int, or a tuple with one int per axis.
       strides: int, or a tuple with one int per axis.
-      padding: "valid", "same" or (1-D only) "causal", any case.
+      padding: "valid", "same" or (1-D only) "causal", any case; or an
+        explicit padding (PyTorch's): an int, or a tuple with an int or a
+        ``(left, right)`` pair per axis.
       dilation_rate: int, or a tuple with one int per axis.
 
     Returns:
@@ -239,16 +318,13 @@ def conv_output_length(
     5
     >>> cj.conv_output_length((32, 20), (3, 5), strides=(2, 1))
     (15, 16)
+    >>> cj.conv_output_length((32, 20), 3, padding=(1, (2, 0)))
+    (32, 20)
     """
     per_axis, lengths, kernel_size, strides, dilation_rate = _normalise(
         length, kernel_size, strides, dilation_rate
     )
-    allowed = (
-        _validation.CONV_PADDINGS
-        if len(lengths) == 1
-        else (_validation.TRANSPOSE_PADDINGS)
-    )
-    padding = _validation.padding_name(padding, allowed)
+    padding = _validation.length_padding(padding, len(lengths), transposed=False)
     out = conv_output_lengths(lengths, kernel_size, strides, padding, dilation_rate)
     return out if per_axis else out[0]
 
@@ -268,9 +344,13 @@ def conv_transpose_output_length(
         spatial axis.
       kernel_size: int, or a tuple with one int per axis.
       strides: int, or a tuple with one int per axis.
-      padding: "valid" or "same" (any case).
-      output_padding: None (Keras's default rule), or an int (or a tuple,
-        one per axis) in ``[0, strides)``.
+      padding: "valid" or "same" (any case); or an explicit padding with
+        PyTorch's ``ConvTranspose`` meaning (the output cropped by it): an
+        int, or a tuple with an int or a ``(left, right)`` pair per axis.
+      output_padding: None (Keras's default rule; 0 for an explicit
+        padding), or an int (or a tuple, one per axis) in ``[0, strides)``
+        (``[0, max(strides, dilation_rate))`` for an explicit padding, as
+        PyTorch allows).
       dilation_rate: int, or a tuple with one int per axis.
 
     Returns:
@@ -287,12 +367,16 @@ def conv_transpose_output_length(
     20
     >>> cj.conv_transpose_output_length((8, 8), 4, strides=2, padding="same")
     (16, 16)
+    >>> cj.conv_transpose_output_length(10, 4, strides=2, padding=1)
+    20
     """
     per_axis, lengths, kernel_size, strides, dilation_rate = _normalise(
         length, kernel_size, strides, dilation_rate
     )
-    padding = _validation.padding_name(padding, _validation.TRANSPOSE_PADDINGS)
-    output_padding = _validation.output_padding(output_padding, strides)
+    padding = _validation.length_padding(padding, len(lengths), transposed=True)
+    output_padding = _validation.output_padding(
+        output_padding, strides, None if isinstance(padding, str) else dilation_rate
+    )
     out = conv_transpose_output_lengths(
         lengths, kernel_size, strides, padding, output_padding, dilation_rate
     )

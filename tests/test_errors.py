@@ -50,7 +50,7 @@ SPEC_ERRORS = [
         ValueError,
         "`padding` must be one of 'valid', 'same', 'causal' (any case); received padding='full'",
     ),
-    (dict(padding=3), TypeError, "received 3 of type int"),
+    (dict(padding=3.0), TypeError, "received 3.0 of type float"),
     (dict(data_format="NWC"), ValueError, "received data_format='NWC'"),
     (dict(activation="relu7"), ValueError, "`activation`: 'relu7'"),
     (dict(activation=3), TypeError, "`activation` must be None"),

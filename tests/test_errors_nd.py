@@ -209,8 +209,12 @@ def test_other_paddings_and_data_formats(cls):
         "`padding` must be one of 'valid', 'same' (any case); received padding='full'.",
     ):
         cls(4, 3, padding="full")
-    with _raises(TypeError, "`padding` must be one of 'valid', 'same'; received 1"):
-        cls(4, 3, padding=1)
+    with _raises(
+        TypeError,
+        "`padding` must be one of 'valid', 'same', or an int, or a tuple with an "
+        "int or a (left, right) pair per spatial axis; received 1.0 of type float.",
+    ):
+        cls(4, 3, padding=1.0)
     with _raises(
         ValueError,
         "`data_format` must be one of 'channels_last', 'channels_first' (any "

@@ -210,3 +210,9 @@ def test_keras_model_errors(tmp_path):
     params = model.init(jax.random.key(0), (None, 4, 3))
     with pytest.raises(TypeError, match=r"Layer 0 \(Residual\) has no Keras layer"):
         cj.interop.to_keras_config(model, params)
+    torch_style = cj.Sequential([cj.Conv1D(2, 3, padding=1, padding_mode="reflect")])
+    params = torch_style.init(jax.random.key(0), (None, 4, 3))
+    with pytest.raises(
+        TypeError, match=r"Layer 0 \(Conv1D\) has PyTorch-style padding"
+    ):
+        cj.interop.to_keras_config(torch_style, params)

@@ -29,6 +29,7 @@ from conv1djax import (
     regularizers,
     shapes,
 )
+from conv1djax.lowering import layout
 from conv1djax.protocol import Layer, weight_attribute
 
 # Keys of a Keras layer config that describe the Keras object rather than the
@@ -258,8 +259,11 @@ class Configurable(Layer):
             if field.name in self._REGISTRIES:
                 value = self._REGISTRIES[field.name].serialize(value)
             config[field.name] = value
-        if config.get("impl") == "auto":
-            del config["impl"]  # not a Keras argument: keep Keras configs loadable
+        # Not Keras arguments: their defaults are left out, keeping our
+        # configs loadable by Keras.
+        for name, default in (("impl", "auto"), ("padding_mode", "zeros")):
+            if config.get(name) == default:
+                del config[name]
         return config
 
     @classmethod
@@ -370,10 +374,11 @@ class ConvBase(Configurable):
     sliding-window specs (convolutions, transposed, depthwise, separable):
     ``kernel_size``, ``strides``, ``dilation_rate``, ``padding``,
     ``data_format``, ``activation``, ``use_bias``, their initializers,
-    regularizers and constraints, and ``impl``. Subclasses are frozen
-    dataclasses with Keras's fields; they set ``rank`` and ``transposed`` and
-    say which params they have (``_param_shapes``), how many channels come
-    out (``_out_channels``) and how the window is computed (``_convolve``)."""
+    regularizers and constraints, ``impl`` and ``padding_mode``. Subclasses
+    are frozen dataclasses with Keras's fields; they set ``rank`` and
+    ``transposed`` and say which params they have (``_param_shapes``), how
+    many channels come out (``_out_channels``) and how the window is
+    computed (``_convolve``)."""
 
     rank: ClassVar[int]
     transposed: ClassVar[bool] = False
@@ -399,8 +404,14 @@ class ConvBase(Configurable):
             put(field, _validation.int_tuple(getattr(self, field), field, rank))
         put(
             "padding",
-            _validation.conv_padding_name(
+            _validation.conv_padding(
                 self.padding, rank, transposed=self.transposed, layer=name
+            ),
+        )
+        put(
+            "padding_mode",
+            _validation.padding_mode(
+                self.padding_mode, transposed=self.transposed, layer=name
             ),
         )
         put("data_format", _validation.data_format(self.data_format))
@@ -420,9 +431,11 @@ class ConvBase(Configurable):
     def _out_channels(self, channels: int) -> int:
         raise NotImplementedError
 
-    def _convolve(self, params, x: jax.Array, spatial) -> jax.Array:
+    def _convolve(self, params, x: jax.Array, pads: shapes.Pads) -> jax.Array:
         """The window computation on ``(N, *spatial, C)`` (or channels-first)
-        inputs with one batch axis, before the bias."""
+        inputs with one batch axis, zero-padded by ``pads`` (one ``(left,
+        right)`` per axis, as :meth:`paddings` gives them), before the
+        bias."""
         raise NotImplementedError
 
     def _check_channels(self, channels: int, input_shape, *, at_apply: bool):
@@ -433,7 +446,8 @@ class ConvBase(Configurable):
 
     def paddings(self, spatial) -> shapes.Pads:
         """The ``(left, right)`` padding per spatial axis for an input of
-        ``spatial`` lengths (of the stride-dilated input, when transposed)."""
+        ``spatial`` lengths (of the stride-dilated input, when transposed),
+        whatever ``padding_mode`` fills it with."""
         if self.transposed:
             return shapes.conv_transpose_paddings(
                 self.kernel_size, self.strides, self.padding,
@@ -447,7 +461,8 @@ class ConvBase(Configurable):
         """The output lengths for ``spatial`` input lengths (None stays None).
 
         Raises:
-          ValueError: when the input is too short for the kernel.
+          ValueError: when the input is too short for the kernel, or for
+            the padding ``padding_mode`` takes from it.
         """
         if self.transposed:
             return shapes.conv_transpose_output_lengths(
@@ -455,8 +470,9 @@ class ConvBase(Configurable):
                 self.output_padding, self.dilation_rate,
             )  # fmt: skip
         return shapes.conv_output_lengths(
-            spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
-        )
+            spatial, self.kernel_size, self.strides, self.padding,
+            self.dilation_rate, self.padding_mode,
+        )  # fmt: skip
 
     def _split(self, input_shape):
         return split_input_shape(
@@ -547,7 +563,12 @@ class ConvBase(Configurable):
         x = as_input(x, dtype, name)
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
-        y = self._convolve(params, x, spatial)
+        pads = self.paddings(spatial)
+        if self.padding_mode != "zeros":
+            channels_first = self.data_format == "channels_first"
+            x = layout.pad_with_mode(x, pads, self.padding_mode, channels_first)
+            pads = ((0, 0),) * self.rank
+        y = self._convolve(params, x, pads)
         y = y.reshape((*batch_shape, *y.shape[1:]))
         if self.use_bias:
             bias = jnp.asarray(params["bias"], y.dtype)
@@ -578,9 +599,15 @@ class FilteredConv(ConvBase):
                 f"(={self.groups})."
             )
         if self.transposed:
+            # An explicit padding takes PyTorch's output_padding rule.
+            explicit = not isinstance(self.padding, str)
             put(
                 "output_padding",
-                _validation.output_padding(self.output_padding, self.strides),
+                _validation.output_padding(
+                    self.output_padding,
+                    self.strides,
+                    self.dilation_rate if explicit else None,
+                ),
             )
 
     def _check_channels(self, channels, input_shape, *, at_apply):
@@ -618,13 +645,13 @@ class FilteredConv(ConvBase):
             f"{self.kernel_size}, groups={self.groups})"
         )
 
-    def _convolve(self, params, x, spatial):
+    def _convolve(self, params, x, pads):
         lower = lowering.conv_transpose if self.transposed else lowering.conv
         return lower(
             x,
             jnp.asarray(params["kernel"]),
             strides=self.strides,
-            padding=self.paddings(spatial),
+            padding=pads,
             dilation_rate=self.dilation_rate,
             groups=self.groups,
             channels_first=self.data_format == "channels_first",

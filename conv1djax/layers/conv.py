@@ -23,7 +23,7 @@ class _Conv(FilteredConv):
     filters: int
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1
-    padding: str = "valid"
+    padding: str | int | tuple = "valid"
     data_format: str | None = "channels_last"
     dilation_rate: int | tuple[int, ...] = 1
     groups: int = 1
@@ -37,6 +37,7 @@ class _Conv(FilteredConv):
     kernel_constraint: Any = None
     bias_constraint: Any = None
     impl: str = "auto"
+    padding_mode: str = "zeros"
 
     transposed: ClassVar[bool] = False
 
@@ -57,7 +58,10 @@ class Conv1D(_Conv):
       strides: int or 1-tuple; > 1 is incompatible with ``dilation_rate`` > 1.
       padding: "valid", "same" (TensorFlow's: the odd extra element on the
         right) or "causal" (``output[t]`` never depends on ``input[t+1:]``);
-        any case.
+        any case. Or an explicit padding, PyTorch's (not a Keras argument:
+        Keras cannot read such a config): an int for both sides, or a
+        1-tuple holding an int or a ``(left, right)`` pair; ``padding=1``,
+        ``(1,)`` and ``((1, 1),)`` give equal specs.
       data_format: "channels_last" (default; None means it too) or
         "channels_first".
       dilation_rate: int or 1-tuple.
@@ -78,6 +82,12 @@ class Conv1D(_Conv):
         "reference" (one ``lax.conv_general_dilated``, as Keras calls it), or
         a core forced on CPU's rewrites: "direct", "blockdiag", "shift",
         "fft", "ncw". All give the same numbers up to float32 rounding.
+      padding_mode: what the padding is filled with, PyTorch's argument, not
+        Keras's: "zeros" (default, left out of ``get_config``), "reflect",
+        "replicate" or "circular" (any case); for an explicit padding and the
+        amounts "same" and "causal" compute alike. PyTorch's limits hold:
+        "reflect" pads less than the input length on each side, "circular"
+        at most that.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.
@@ -93,6 +103,9 @@ class Conv1D(_Conv):
     ((3, 128, 32), (32,))
     >>> layer.apply(params, jnp.ones((4, 7, 10, 128))).shape
     (4, 7, 8, 32)
+    >>> torch_style = cj.Conv1D(4, 3, padding=1, padding_mode="reflect")
+    >>> torch_style.padding, torch_style.compute_output_shape((2, 10, 3))
+    (((1, 1),), (2, 10, 4))
     """
 
     rank: ClassVar[int] = 1
@@ -113,10 +126,13 @@ class Conv2D(_Conv):
         a pair; strides > 1 on any axis is incompatible with dilation > 1 on
         any axis, as in Keras.
       padding: "valid" or "same" (TensorFlow's rule on each axis), any case;
-        "causal" is 1-D only.
+        "causal" is 1-D only. Or an explicit padding, PyTorch's: an int for
+        every side, or a pair with an int or a ``(left, right)`` pair per
+        axis.
       data_format, groups, activation, use_bias, and the initializer,
         regularizer and constraint arguments: as for :class:`Conv1D`.
       impl: as for :class:`Conv1D`, without the 1-D cores "fft" and "ncw".
+      padding_mode: as for :class:`Conv1D`.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.

@@ -22,7 +22,7 @@ class _ConvTranspose(FilteredConv):
     filters: int
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1
-    padding: str = "valid"
+    padding: str | int | tuple = "valid"
     output_padding: int | tuple[int, ...] | None = None
     data_format: str | None = "channels_last"
     dilation_rate: int | tuple[int, ...] = 1
@@ -37,6 +37,7 @@ class _ConvTranspose(FilteredConv):
     kernel_constraint: Any = None
     bias_constraint: Any = None
     impl: str = "auto"
+    padding_mode: str = "zeros"
 
     transposed: ClassVar[bool] = True
 
@@ -65,12 +66,19 @@ class Conv1DTranspose(_ConvTranspose):
       filters, kernel_size, strides, data_format, dilation_rate, activation,
       use_bias, and the initializer, regularizer and constraint arguments:
         as for :class:`~conv1djax.Conv1D`.
-      padding: "valid" or "same" (any case); "causal" is refused.
+      padding: "valid" or "same" (any case); "causal" is refused. Or an
+        explicit padding with PyTorch's ``ConvTranspose1d`` meaning (not a
+        Keras argument): the full output ``(L - 1) * strides + k_eff`` is
+        cropped by an int on both sides, or by ``(left, right)`` given as
+        ``((left, right),)``.
       output_padding: None, or an int (or 1-tuple) smaller than ``strides``:
-        extra steps added on the right of the output.
+        extra steps added on the right of the output. With an explicit
+        padding, None means 0 and the bound is ``max(strides,
+        dilation_rate)``, PyTorch's rule.
       groups: an extension over Keras, with PyTorch's meaning: channels and
         filters are split into this many independent groups.
       impl: as for :class:`~conv1djax.Conv1D`.
+      padding_mode: "zeros" only, as PyTorch's transposed convolutions take.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.
@@ -103,11 +111,15 @@ class Conv2DTranspose(_ConvTranspose):
     Args:
       filters: number of output channels.
       kernel_size, strides, dilation_rate: an int or a pair.
-      padding: "valid" or "same", any case.
+      padding: "valid" or "same", any case; or an explicit padding, as for
+        :class:`Conv1DTranspose`, with an int or a ``(left, right)`` pair per
+        axis.
       output_padding: None, or an int or a pair, each smaller than the
-        stride on its axis.
+        stride on its axis (see :class:`Conv1DTranspose` for an explicit
+        padding).
       data_format, activation, use_bias, initializers, regularizers,
         constraints, impl: as for :class:`~conv1djax.Conv2D`.
+      padding_mode: "zeros" only, as for :class:`Conv1DTranspose`.
       groups: an extension over Keras, as for :class:`Conv1DTranspose`.
 
     Raises:

@@ -37,16 +37,17 @@ def depthwise_as_grouped(kernel: jax.Array) -> jax.Array:
     return kernel.reshape(*taps, 1, c * m)
 
 
-def depthwise_conv(layer, kernel, x, spatial) -> jax.Array:
+def depthwise_conv(layer, kernel, x, pads) -> jax.Array:
     """The depthwise convolution of ``layer``'s window arguments (strides,
-    padding, dilation, data format, impl) with Keras's ``(*k, C, m)``
-    ``kernel``, over ``(N, *spatial, C)`` (or channels-first) inputs."""
+    dilation, data format, impl) with Keras's ``(*k, C, m)`` ``kernel``,
+    over ``(N, *spatial, C)`` (or channels-first) inputs zero-padded by
+    ``pads``."""
     kernel = jnp.asarray(kernel)
     return lowering.conv(
         x,
         depthwise_as_grouped(kernel),
         strides=layer.strides,
-        padding=layer.paddings(spatial),
+        padding=pads,
         dilation_rate=layer.dilation_rate,
         groups=kernel.shape[-2],
         channels_first=layer.data_format == "channels_first",
@@ -60,7 +61,7 @@ class _DepthwiseConv(ConvBase):
 
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1
-    padding: str = "valid"
+    padding: str | int | tuple = "valid"
     depth_multiplier: int = 1
     data_format: str | None = "channels_last"
     dilation_rate: int | tuple[int, ...] = 1
@@ -74,6 +75,7 @@ class _DepthwiseConv(ConvBase):
     depthwise_constraint: Any = None
     bias_constraint: Any = None
     impl: str = "auto"
+    padding_mode: str = "zeros"
 
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
         "depthwise_initializer": initializers,
@@ -105,8 +107,8 @@ class _DepthwiseConv(ConvBase):
     def _out_channels(self, channels):
         return channels * self.depth_multiplier
 
-    def _convolve(self, params, x, spatial):
-        return depthwise_conv(self, params["kernel"], x, spatial)
+    def _convolve(self, params, x, pads):
+        return depthwise_conv(self, params["kernel"], x, pads)
 
     def _describe(self):
         return (
@@ -131,7 +133,8 @@ class DepthwiseConv1D(_DepthwiseConv):
       strides: int or 1-tuple.
       padding: "valid", "same" or "causal" (any case). "causal" is an
         extension over Keras 3 (which refuses it here): ``k_eff - 1`` zeros on
-        the left, as a causal :class:`~conv1djax.Conv1D` pads.
+        the left, as a causal :class:`~conv1djax.Conv1D` pads. Or an explicit
+        padding, as for :class:`~conv1djax.Conv1D`.
       depth_multiplier: filters per input channel, >= 1.
       data_format: "channels_last" (default; None means it too) or
         "channels_first".
@@ -141,7 +144,7 @@ class DepthwiseConv1D(_DepthwiseConv):
       bias_constraint, activity_regularizer: as for :class:`~conv1djax.Conv1D`.
       depthwise_initializer, depthwise_regularizer, depthwise_constraint: the
         kernel's initializer, penalty and projection.
-      impl: as for :class:`~conv1djax.Conv1D`.
+      impl, padding_mode: as for :class:`~conv1djax.Conv1D`.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.

@@ -27,7 +27,7 @@ class _SeparableConv(ConvBase):
     filters: int
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1
-    padding: str = "valid"
+    padding: str | int | tuple = "valid"
     data_format: str | None = "channels_last"
     dilation_rate: int | tuple[int, ...] = 1
     depth_multiplier: int = 1
@@ -44,6 +44,7 @@ class _SeparableConv(ConvBase):
     pointwise_constraint: Any = None
     bias_constraint: Any = None
     impl: str = "auto"
+    padding_mode: str = "zeros"
 
     # The depthwise layer's objects, and the pointwise kernel's.
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
@@ -80,8 +81,8 @@ class _SeparableConv(ConvBase):
         del channels
         return self.filters
 
-    def _convolve(self, params, x, spatial):
-        y = depthwise_conv(self, params["depthwise_kernel"], x, spatial)
+    def _convolve(self, params, x, pads):
+        y = depthwise_conv(self, params["depthwise_kernel"], x, pads)
         ones = (1,) * self.rank
         return lowering.conv(
             y,
@@ -119,7 +120,9 @@ class SeparableConv1D(_SeparableConv):
       kernel_size, strides, dilation_rate: ints or 1-tuples, of the depthwise
         step (Keras allows strides > 1 with dilation > 1 here).
       padding: "valid", "same" or "causal" (any case); "causal" is an
-        extension over Keras 3, the left padding of a causal Conv1D.
+        extension over Keras 3, the left padding of a causal Conv1D. Or an
+        explicit padding of the depthwise step, as for
+        :class:`~conv1djax.Conv1D`.
       data_format: "channels_last" (default; None means it too) or
         "channels_first".
       depth_multiplier: depthwise filters per input channel, >= 1.
@@ -130,6 +133,8 @@ class SeparableConv1D(_SeparableConv):
         two kernels' initializers, penalties and projections.
       impl: the depthwise step's lowering, as for :class:`~conv1djax.Conv1D`;
         the pointwise step is a dense 1 x 1 convolution.
+      padding_mode: how the depthwise step's padding is filled, as for
+        :class:`~conv1djax.Conv1D`.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.

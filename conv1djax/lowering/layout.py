@@ -40,6 +40,24 @@ def pad_spatial(x: jax.Array, pads: Pads) -> jax.Array:
     return lax.pad(x, zero, config)
 
 
+# PyTorch's padding modes as ``jnp.pad``'s.
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad_with_mode(
+    x: jax.Array, pads: Pads, padding_mode: str, channels_first: bool
+) -> jax.Array:
+    """Pads the spatial axes of ``(N, *spatial, C)`` (or ``(N, C,
+    *spatial)``) by ``pads`` (all >= 0) with PyTorch's ``padding_mode``
+    "reflect", "replicate" or "circular" (``jnp.pad``'s "reflect", "edge",
+    "wrap"); the caller checks PyTorch's limits on the amounts."""
+    spatial = list(pads)
+    config = (
+        [(0, 0), (0, 0), *spatial] if channels_first else [(0, 0), *spatial, (0, 0)]
+    )
+    return jnp.pad(x, config, mode=_PAD_MODES[padding_mode])
+
+
 def crop_negative(x: jax.Array, pads: Pads) -> tuple[jax.Array, Pads]:
     """Applies the negative parts of ``pads`` (crops) to ``x`` and returns
     it with the padding left to apply, all >= 0: the cores pad only."""
