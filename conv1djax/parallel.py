@@ -5,11 +5,23 @@ The train step from :func:`conv1djax.make_train_step` needs no change: given
 inputs placed with these shardings, ``jax.jit`` partitions the computation
 and inserts the gradient all-reduce itself.
 
-On several hosts, call ``jax.distributed.initialize()`` first in every
-process, build the mesh over ``jax.devices()`` (all hosts' devices), and
-build each global batch from the per-host shards with
-``jax.make_array_from_process_local_data(batch_sharding(mesh), local_batch)``
-instead of :func:`shard_batch`; the step itself is unchanged.
+On several hosts (one process each), call
+``jax.distributed.initialize(coordinator_address, num_processes, process_id)``
+in every process before any other JAX call (with no arguments only where JAX
+detects the cluster: Slurm, Open MPI, Cloud TPU; CPU hosts use gloo
+collectives). Build the mesh over ``jax.devices()`` (all hosts' devices,
+ordered by process, so process ``i`` of ``N`` holds the ``i``-th of ``N``
+equal blocks of each batch) and give each process's rows to
+``jax.make_array_from_process_local_data(batch_sharding(mesh), local_batch)``.
+:func:`shard_batch` works too, but only if every process passes the whole,
+identical batch, which JAX gathers to check; :func:`replicate` needs the same
+values on every process (JAX checks). The step itself is unchanged.
+Replicated results (the loss, the params) can be read on any process
+(``float(loss)``, ``leaf.addressable_data(0)``); batch-sharded ones need
+``jax.experimental.multihost_utils.process_allgather``.
+``examples/multihost_train.py`` runs all of this, on one machine with
+``--launch-local 2``; ``tests/test_multihost.py`` checks that two processes
+train exactly as one.
 """
 
 from __future__ import annotations
