@@ -15,6 +15,7 @@ from conv1djax import parallel as parallel
 from conv1djax import protocol as protocol
 from conv1djax import regularizers as regularizers
 from conv1djax import saving as saving
+from conv1djax import streaming as streaming
 from conv1djax.layers.activation import Activation as Activation
 from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
@@ -84,6 +85,13 @@ from conv1djax.shapes import conv_output_length as conv_output_length
 from conv1djax.shapes import (
     conv_transpose_output_length as conv_transpose_output_length,
 )
+from conv1djax.streaming import receptive_field as receptive_field
+from conv1djax.streaming import stream_apply as stream_apply
+from conv1djax.streaming import stream_flush as stream_flush
+from conv1djax.streaming import stream_init as stream_init
+from conv1djax.streaming import stream_latency as stream_latency
+from conv1djax.streaming import stream_reset as stream_reset
+from conv1djax.streaming import stream_scan as stream_scan
 from conv1djax.training import GradCheckReport as GradCheckReport
 from conv1djax.training import apply_constraints as apply_constraints
 from conv1djax.training import apply_with_activity as apply_with_activity
@@ -160,9 +168,17 @@ __all__ = [
     "make_train_step",
     "parallel",
     "protocol",
+    "receptive_field",
     "regularization_loss",
     "regularizers",
     "save",
     "saving",
+    "stream_apply",
+    "stream_flush",
+    "stream_init",
+    "stream_latency",
+    "stream_reset",
+    "stream_scan",
+    "streaming",
     "summary",
 ]

@@ -1,0 +1,577 @@
+"""Streaming inference: run a 1-D model chunk by chunk, any chunk length.
+
+``cj.stream_init(model, params, batch_shape)`` makes the state,
+``cj.stream_apply(model, params, state, x_chunk) -> (y_chunk, state)`` runs a
+chunk and ``cj.stream_flush(model, params, state)`` emits what is still
+pending at the end. The state is a pytree of fixed-shape arrays (buffers of
+the last inputs each layer needs, and a per-example step counter), so
+``stream_apply`` compiles once per chunk length and runs in constant memory
+on an endless stream.
+
+Every layer here keeps the length of its input (stride 1): n steps in, n
+(or, upsampling, ``size * n``) steps out, whatever ``n`` is, one included.
+Their outputs may come late: a layer that needs ``d`` future steps for an
+output (``padding="same"`` needs its right padding; ``"valid"`` its kernel's
+extent) emits it ``d`` steps late, and the model's **latency** adds up its
+layers' (:func:`stream_latency`; causal layers have none). The first
+``latency`` outputs of a stream are zeros standing in; after them the
+outputs are ``apply``'s, in order, and ``stream_flush`` emits the last ones,
+so ::
+
+    concatenate(chunks' outputs)[latency:] ++ stream_flush(...) == apply(x)
+
+to float32 rounding (tested for every layer, random chunkings included).
+Composites align their branches: a ``Residual``'s skip path and a
+``Parallel``'s faster branches are delayed to the slowest branch.
+
+Streamable: ``Conv1D``, ``DepthwiseConv1D`` and ``SeparableConv1D`` with
+stride 1 and any padding (causal, same, valid, explicit) in zeros mode, any
+dilation, groups, depth multiplier and data format; ``Activation``;
+``ZeroPadding1D``, ``Cropping1D``, ``UpSampling1D``; and ``Sequential``,
+``Residual`` and ``Parallel`` of them. Strided and transposed convolutions
+and pooling raise a ``TypeError`` saying so (not yet streamable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from conv1djax import models, protocol
+from conv1djax.layers.activation import Activation
+from conv1djax.layers.base import ConvBase
+from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
+
+# ---- what each layer does to time -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Timing:
+    """How a layer maps its input stream to its output stream, all static:
+    outputs come ``latency`` steps late, ``tail`` are emitted by the flush,
+    ``rate`` output steps per input step, and ``history`` past input steps
+    are kept in a buffer."""
+
+    latency: int = 0
+    tail: int = 0
+    rate: int = 1
+    history: int = 0
+
+
+def _time_axis(layer) -> int:
+    return (
+        -1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -2
+    )
+
+
+def _conv_timing(layer) -> _Timing:
+    k_eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
+    (left, right), = layer.paddings((4 * k_eff,))  # fmt: skip
+    return _Timing(latency=k_eff - 1 - left, tail=right, history=k_eff - 1)
+
+
+def _unsupported(layer, why: str):
+    return TypeError(f"{type(layer).__name__} cannot stream: {why}.")
+
+
+def _timing(layer) -> _Timing:
+    """The layer's :class:`_Timing`, or a ``TypeError`` for a layer that
+    cannot stream."""
+    if isinstance(layer, ConvBase):
+        if layer.rank != 1:
+            raise _unsupported(
+                layer, f"it is {layer.rank}-D; streaming is over time, 1-D"
+            )
+        if layer.transposed:
+            raise _unsupported(layer, "transposed convolutions do not stream yet")
+        if layer.strides != (1,):
+            raise _unsupported(
+                layer, f"strides={layer.strides[0]}; only stride 1 streams yet"
+            )
+        if layer.padding_mode != "zeros":
+            raise _unsupported(
+                layer, f"padding_mode={layer.padding_mode!r} pads with future samples"
+            )
+        timing = _conv_timing(layer)
+        if timing.latency < 0:
+            raise _unsupported(
+                layer,
+                f"its left padding exceeds its kernel's extent less one (padding="
+                f"{layer.padding!r}), so outputs would precede their inputs",
+            )
+        return timing
+    if isinstance(layer, Activation):
+        return _Timing()
+    if isinstance(layer, ZeroPadding1D):
+        (left, right), = layer.padding  # fmt: skip
+        return _Timing(tail=left + right, history=left)
+    if isinstance(layer, Cropping1D):
+        (left, right), = layer.cropping  # fmt: skip
+        return _Timing(latency=left + right, history=right)
+    if isinstance(layer, UpSampling1D):
+        return _Timing(rate=layer.size[0])
+    raise _unsupported(
+        layer,
+        "streaming covers the stride-1 1-D convolutions, Activation, ZeroPadding1D, "
+        "Cropping1D, UpSampling1D and Sequential, Residual and Parallel of them",
+    )
+
+
+def _branches(layer) -> list:
+    if isinstance(layer, models.Residual):
+        return [layer.inner, layer.shortcut]  # None: the identity
+    if isinstance(layer, models.Parallel):
+        return list(layer.branches)
+    return []
+
+
+def _latency_and_tail(layer) -> tuple[int, int]:
+    """The model's latency and flushed tail, in its output's steps."""
+    if layer is None:  # a Residual's identity
+        return 0, 0
+    if isinstance(layer, models.Sequential):
+        latency = tail = 0
+        for sub in layer.layers:
+            rate = _rate(sub)
+            sub_latency, sub_tail = _latency_and_tail(sub)
+            latency, tail = latency * rate + sub_latency, tail * rate + sub_tail
+        return latency, tail
+    if isinstance(layer, models.Residual | models.Parallel):
+        pairs = [_latency_and_tail(b) for b in _branches(layer)]
+        latency = max(lat for lat, _ in pairs)
+        return latency, max(t + latency - lat for lat, t in pairs)
+    timing = _timing(layer)
+    return timing.latency, timing.tail
+
+
+def _rate(layer) -> int:
+    if layer is None:
+        return 1
+    if isinstance(layer, models.Sequential):
+        rate = 1
+        for sub in layer.layers:
+            rate *= _rate(sub)
+        return rate
+    if isinstance(layer, models.Residual | models.Parallel):
+        rates = {_rate(b) for b in _branches(layer)}
+        if len(rates) != 1:
+            raise _unsupported(layer, f"its branches run at different rates {rates}")
+        return rates.pop()
+    return _timing(layer).rate
+
+
+def stream_latency(model) -> int:
+    """How many steps late the model's streamed outputs come (0 for causal
+    models): the first ``stream_latency`` outputs of a stream are zeros
+    standing in."""
+    return _latency_and_tail(model)[0]
+
+
+def receptive_field(model) -> int:
+    """How many input steps one output depends on: ``1 + sum(k_eff - 1)``
+    over the convolutions on its longest path (upsampled paths counted in
+    input steps, rounded up)."""
+    if model is None:
+        return 1
+    if isinstance(model, models.Sequential):
+        field = 1
+        for sub in reversed(model.layers):
+            rate = _rate(sub)
+            field = -(-(field - 1) // rate) + receptive_field(sub)
+        return field
+    if isinstance(model, models.Residual | models.Parallel):
+        return max(receptive_field(b) for b in _branches(model))
+    if isinstance(model, ConvBase):
+        _timing(model)
+        return (model.kernel_size[0] - 1) * model.dilation_rate[0] + 1
+    _timing(model)
+    return 1
+
+
+# ---- state -------------------------------------------------------------------------
+
+
+def _out_channels(layer, channels: int) -> int:
+    if layer is None:
+        return channels
+    probe = _probe_shape(layer, channels)
+    shape = layer.compute_output_shape(probe)
+    return shape[-1] if _time_axis(layer) == -2 else shape[-2]
+
+
+def _probe_shape(layer, channels):
+    steps = 64 + 4 * receptive_field(layer)
+    return (1, channels, steps) if _time_axis(layer) == -1 else (1, steps, channels)
+
+
+def _format_of(model) -> str:
+    """The data format of the model's first layer with one."""
+    if model is None:
+        return "channels_last"
+    for sub in _walk_leaves(model):
+        if hasattr(sub, "data_format"):
+            return sub.data_format
+    return "channels_last"
+
+
+def _walk_leaves(model):
+    if model is None:
+        return
+    if isinstance(model, models.Sequential):
+        for sub in model.layers:
+            yield from _walk_leaves(sub)
+    elif isinstance(model, models.Residual | models.Parallel):
+        for b in _branches(model):
+            yield from _walk_leaves(b)
+    else:
+        yield model
+
+
+def _buffer(batch_shape, steps, channels, time_axis, dtype):
+    shape = (*batch_shape, steps, channels) if time_axis == -2 else (
+        *batch_shape, channels, steps)  # fmt: skip
+    return jnp.zeros(shape, dtype)
+
+
+def _init(layer, channels, batch_shape, dtype, fmt):
+    """``(state, output channels)`` for ``layer`` on a stream of
+    ``channels`` channels."""
+    if layer is None:
+        return {}, channels
+    if isinstance(layer, models.Sequential):
+        states = []
+        for sub in layer.layers:
+            state, channels = _init(sub, channels, batch_shape, dtype, fmt)
+            states.append(state)
+        return {"layers": states}, channels
+    if isinstance(layer, models.Residual | models.Parallel):
+        pairs = [_latency_and_tail(b) for b in _branches(layer)]
+        latency = max(lat for lat, _ in pairs)
+        states, delays, outs = [], [], []
+        for b, (lat, _) in zip(_branches(layer), pairs, strict=True):
+            state, out = _init(b, channels, batch_shape, dtype, fmt)
+            states.append(state)
+            outs.append(out)
+            axis = _time_axis_of(b, fmt)
+            delays.append(_buffer(batch_shape, latency - lat, out, axis, dtype))
+        out = sum(outs) if getattr(layer, "merge", "add") == "concat" else outs[0]
+        return {"branches": states, "delays": delays}, out
+    timing = _timing(layer)
+    state = {
+        "steps": jnp.zeros(batch_shape, jnp.int32),
+        "buffer": _buffer(
+            batch_shape, timing.history, channels, _time_axis(layer), dtype
+        ),
+    }
+    return state, _out_channels(layer, channels)
+
+
+def _time_axis_of(model, fmt) -> int:
+    leaves = list(_walk_leaves(model))
+    if not leaves:
+        return -1 if fmt == "channels_first" else -2
+    return _time_axis(leaves[-1])
+
+
+def _infer_channels(model, params) -> int | None:
+    """The input's channel count, from the first convolution's kernel when
+    only channel-keeping layers come before it."""
+    for layer, own, _ in protocol.walk(model, params):
+        if protocol.sublayers(layer):
+            continue
+        if isinstance(layer, ConvBase):
+            kernel = own[layer._COMPUTE_PARAM]
+            return kernel.shape[-2] * getattr(layer, "groups", 1)
+        if isinstance(layer, UpSampling1D | ZeroPadding1D | Cropping1D | Activation):
+            continue
+        return None
+    return None
+
+
+def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | None = None,
+                dtype=None):  # fmt: skip
+    """The state of a new stream through ``model``.
+
+    Args:
+      model: a streamable layer or composite (see the module docstring).
+      params: its params.
+      batch_shape: the batch axes of the chunks, e.g. ``(B,)``.
+      channels: the input's channel count; by default read from the first
+        convolution's kernel.
+      dtype: the buffers' dtype (default: the first kernel's, else float32).
+
+    Raises:
+      TypeError: for a layer that cannot stream.
+      ValueError: when ``channels`` cannot be inferred.
+    """
+    protocol.check_model(model)
+    protocol.check_params(model, params)
+    stream_latency(model)  # every layer streams, or a TypeError now
+    if channels is None:
+        channels = _infer_channels(model, params)
+        if channels is None:
+            raise ValueError(
+                "Give `channels`: the input's channel count cannot be read from "
+                "the params of this model's first layer."
+            )
+    if dtype is None:
+        leaves = jax.tree.leaves(params)
+        dtype = leaves[0].dtype if leaves else jnp.float32
+    batch_shape = tuple(int(b) for b in batch_shape)
+    state, out = _init(model, channels, batch_shape, dtype, _format_of(model))
+    axis = _time_axis_of(model, _format_of(model))
+    # The output with no steps: what a flush with nothing pending returns.
+    return {"model": state, "empty": _buffer(batch_shape, 0, out, axis, dtype)}
+
+
+# ---- steps ---------------------------------------------------------------------------
+
+
+def _concat(a, b, axis):
+    return jnp.concatenate([a.astype(b.dtype), b], axis=axis)
+
+
+def _take(x, start, stop, axis):
+    return lax.slice_in_dim(x, start, stop, axis=axis % x.ndim)
+
+
+def _mask(y, steps, threshold, axis, batch_ndim):
+    """Zeros at the outputs before ``threshold`` (per example: ``steps`` of
+    shape batch_shape counts the outputs emitted so far)."""
+    if threshold == 0:
+        return y
+    n = y.shape[axis]
+    position = steps[..., None] + jnp.arange(n)  # batch_shape + (n,)
+    keep = position >= threshold
+    shape = list(y.shape[:batch_ndim]) + [1] * (y.ndim - batch_ndim)
+    shape[axis % y.ndim] = n
+    return jnp.where(keep.reshape(shape), y, jnp.zeros((), y.dtype))
+
+
+def _leaf_step(layer, params, state, x, threshold):
+    timing = _timing(layer)
+    axis = _time_axis(layer)
+    batch_ndim = state["steps"].ndim
+    n = x.shape[axis]
+    buffer = state["buffer"]
+    z = _concat(buffer, x, axis)
+    if isinstance(layer, ConvBase):
+        y = _valid(layer).apply(params, z)
+    elif isinstance(layer, Activation):
+        y = layer.apply(params, x)
+    elif isinstance(layer, ZeroPadding1D | Cropping1D):  # a delay line
+        y = _take(z, 0, n, axis)
+    else:  # UpSampling1D
+        y = layer.apply(params, x)
+    new_buffer = _take(z, z.shape[axis] - timing.history, z.shape[axis], axis)
+    out_n = y.shape[axis]
+    y = _mask(y, state["steps"], threshold, axis, batch_ndim)
+    steps = jnp.minimum(state["steps"] + out_n, max(threshold, 0))
+    return y, {
+        "steps": steps.astype(jnp.int32),
+        "buffer": new_buffer.astype(buffer.dtype),
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _valid(layer):
+    """The same convolution without padding (the stream supplies it)."""
+    return dataclasses.replace(layer, padding="valid")
+
+
+def _step(layer, params, state, x, latency_in):
+    """``(y, state)``; ``latency_in`` is the input stream's latency."""
+    if layer is None:
+        return x, state
+    if isinstance(layer, models.Sequential):
+        states, latency = [], latency_in
+        for sub, p, s in zip(layer.layers, params, state["layers"], strict=True):
+            x, s = _step(sub, p, s, x, latency)
+            states.append(s)
+            sub_latency, _ = _latency_and_tail(sub)
+            latency = latency * _rate(sub) + sub_latency
+        return x, {"layers": states}
+    if isinstance(layer, models.Residual | models.Parallel):
+        ys, states, delays = _branch_steps(layer, params, state, x, latency_in)
+        return _merge(layer, ys), {"branches": states, "delays": delays}
+    timing = _timing(layer)
+    threshold = latency_in * timing.rate + timing.latency
+    return _leaf_step(layer, params, state, x, threshold)
+
+
+def _branch_params(layer, params):
+    if isinstance(layer, models.Residual):
+        return [params["inner"], params.get("shortcut")]
+    return list(params)
+
+
+def _branch_steps(layer, params, state, x, latency_in):
+    ys, states, delays = [], [], []
+    for b, p, s, d in zip(_branches(layer), _branch_params(layer, params),
+                          state["branches"], state["delays"], strict=True):  # fmt: skip
+        y, s = _step(b, p, s, x, latency_in)
+        axis = _time_axis_of(b, _format_of(layer))
+        n = y.shape[axis]
+        z = _concat(d, y, axis)
+        ys.append(_take(z, 0, n, axis))
+        delays.append(_take(z, n, z.shape[axis], axis).astype(d.dtype))
+        states.append(s)
+    return ys, states, delays
+
+
+def _merge(layer, ys):
+    if isinstance(layer, models.Residual):
+        return ys[0] + ys[1]
+    return models._merge(ys, layer.merge, layer.axis)
+
+
+def stream_apply(model, params, state, x_chunk):
+    """Runs one chunk (any length, one step included): ``(y_chunk,
+    state)``.
+
+    ``y_chunk`` has as many steps as the chunk (times the upsampling); the
+    first :func:`stream_latency` steps of a stream are zeros standing in.
+    Jit it (``jax.jit(cj.stream_apply, static_argnums=0)`` or plain
+    ``jax.jit``: specs are static pytrees): it compiles once per chunk
+    length.
+    """
+    y, inner = _step(model, params, state["model"], jnp.asarray(x_chunk), 0)
+    return y, {"model": inner, "empty": state["empty"]}
+
+
+def stream_reset(state, mask):
+    """Restarts the streams of the examples where ``mask`` (a boolean array
+    of the batch shape) is True: their buffers and counters back to a new
+    stream's; the others go on."""
+    mask = jnp.asarray(mask, bool)
+    batch_shape = state["empty"].shape[: mask.ndim]
+    if mask.shape != batch_shape:
+        raise ValueError(
+            f"`mask` must have the batch shape {batch_shape}; received {mask.shape}."
+        )
+
+    def reset(leaf):
+        m = mask.reshape(mask.shape + (1,) * (leaf.ndim - mask.ndim))
+        return jnp.where(m, jnp.zeros((), leaf.dtype), leaf)
+
+    return {"model": jax.tree.map(reset, state["model"]), "empty": state["empty"]}
+
+
+def _flush(layer, params, state, latency_in):
+    """The outputs still pending at the end of the stream (a Python list of
+    chunks, possibly empty), and the state after them."""
+    if layer is None:
+        return None, state
+    if isinstance(layer, models.Sequential):
+        pending, states, latency = None, [], latency_in
+        for sub, p, s in zip(layer.layers, params, state["layers"], strict=True):
+            if pending is not None:
+                pending, s = _step(sub, p, s, pending, latency)
+            tail, s = _flush(sub, p, s, latency)
+            pending = _join(pending, tail, _time_axis_of(sub, _format_of(layer)))
+            states.append(s)
+            sub_latency, _ = _latency_and_tail(sub)
+            latency = latency * _rate(sub) + sub_latency
+        return pending, {"layers": states}
+    if isinstance(layer, models.Residual | models.Parallel):
+        _, total_tail = _latency_and_tail(layer)
+        ys = []
+        for b, p, s, d in zip(_branches(layer), _branch_params(layer, params),
+                              state["branches"], state["delays"], strict=True):  # fmt: skip
+            tail, _ = _flush(b, p, s, latency_in)
+            axis = _time_axis_of(b, _format_of(layer))
+            if b is None:
+                tail = None
+            z = d if tail is None else _concat(d, tail, axis)
+            ys.append(_take(z, 0, total_tail, axis))
+        if total_tail == 0:
+            return None, state
+        return _merge(layer, ys), state
+    timing = _timing(layer)
+    if timing.tail == 0:
+        return None, state
+    axis = _time_axis(layer)
+    buffer = state["buffer"]
+    if isinstance(layer, ZeroPadding1D):  # the held samples, then the right zeros
+        (_, right), = layer.padding  # fmt: skip
+        return _concat(buffer, _zeros_steps(buffer, right, axis), axis), state
+    # a convolution: its right padding, as zeros
+    zeros = _zeros_steps(buffer, timing.tail, axis)
+    threshold = latency_in * timing.rate + timing.latency
+    return _leaf_step(layer, params, state, zeros, threshold)
+
+
+def _zeros_steps(like, steps: int, axis: int):
+    shape = list(like.shape)
+    shape[axis % like.ndim] = steps
+    return jnp.zeros(shape, like.dtype)
+
+
+def _join(a, b, axis):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return jnp.concatenate([a, b], axis=axis)
+
+
+def stream_flush(model, params, state):
+    """The outputs still pending at the end of the stream: those that need
+    right padding (``"same"``, ``ZeroPadding1D``'s right side), as many as
+    the model's tail (possibly none: a time axis of length 0)."""
+    tail, _ = _flush(model, params, state["model"], 0)
+    return state["empty"] if tail is None else tail
+
+
+def _chunks(x, chunk: int, axis: int):
+    """``x``'s time axis cut into chunks, stacked on a new leading axis."""
+    whole = x.shape[axis] // chunk
+    axis %= x.ndim
+    x = x.reshape(*x.shape[:axis], whole, chunk, *x.shape[axis + 1 :])
+    return jnp.moveaxis(x, axis, 0)
+
+
+def _unchunk(ys, axis: int):
+    """The inverse of :func:`_chunks` on the outputs: ``(chunks, *batch, ...)``
+    back to one time axis."""
+    at = ys.ndim + axis - 1  # where the chunk axis goes, before the time axis
+    ys = jnp.moveaxis(ys, 0, at)
+    return ys.reshape(
+        *ys.shape[:at], ys.shape[at] * ys.shape[at + 1], *ys.shape[at + 2 :]
+    )
+
+
+def stream_scan(model, params, x, chunk: int) -> jax.Array:
+    """Streams all of ``x`` through the model in chunks of ``chunk`` steps
+    with ``lax.scan`` (the remainder as a last, shorter chunk), then drops
+    the latency and appends the flush: the result equals
+    ``model.apply(params, x)``."""
+    x = jnp.asarray(x)
+    axis = _time_axis_of(model, _format_of(model))
+    length = x.shape[axis]
+    channels = x.shape[-1] if axis == -2 else x.shape[-2]
+    state = stream_init(model, params, x.shape[: x.ndim - 2], channels=channels,
+                        dtype=x.dtype)  # fmt: skip
+    whole = (length // chunk) * chunk
+    outputs = []
+    if whole:
+
+        def body(s, c):
+            y, s = stream_apply(model, params, s, c)
+            return s, y
+
+        state, ys = lax.scan(
+            body, state, _chunks(_take(x, 0, whole, axis), chunk, axis)
+        )
+        outputs.append(_unchunk(ys, axis))
+    if length > whole:
+        y, state = stream_apply(model, params, state, _take(x, whole, length, axis))
+        outputs.append(y)
+    outputs.append(stream_flush(model, params, state))
+    y = jnp.concatenate(outputs, axis=axis)
+    return _take(y, stream_latency(model), y.shape[axis], axis)

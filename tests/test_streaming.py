@@ -1,0 +1,263 @@
+"""Streaming inference (cj.stream_init / stream_apply / stream_flush): the
+concatenated chunk outputs, less the latency, plus the flush equal ``apply``
+on the whole sequence, for random models of every streamable layer and
+random chunkings (one step included); one compilation per chunk length;
+fixed-shape state; per-example resets; the lax.scan driver; errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import conv1djax as cj
+from conftest import FAST_COMPILE, assert_close, normal
+
+# ---- random streamable models --------------------------------------------------
+
+
+def _padding(r, k_eff, keep=False):
+    """A random padding; with ``keep``, one that keeps the length."""
+    if keep:
+        left = int(r.integers(0, k_eff))
+        return ["causal", "same", ((left, k_eff - 1 - left),)][int(r.integers(3))]
+    kind = r.integers(4)
+    if kind == 0:
+        return "causal"
+    if kind == 1:
+        return "same"
+    if kind == 2:
+        return "valid"
+    left = int(r.integers(0, k_eff))  # at most k_eff - 1: no negative latency
+    return ((left, int(r.integers(0, 4))),)
+
+
+def _conv(r, channels, fmt, keep=False):
+    k, d = int(r.integers(1, 5)), int(r.integers(1, 4))
+    padding = _padding(r, (k - 1) * d + 1, keep)
+    kind = r.integers(3)
+    act = [None, "tanh", "relu"][int(r.integers(3))]
+    if kind == 0:
+        groups = 2 if channels % 2 == 0 and r.integers(2) else 1
+        return cj.Conv1D(int(r.integers(1, 4)) * groups, k, padding=padding,
+                         dilation_rate=d, groups=groups, activation=act,
+                         data_format=fmt)  # fmt: skip
+    if kind == 1:
+        return cj.DepthwiseConv1D(k, padding=padding, dilation_rate=d,
+                                  depth_multiplier=int(r.integers(1, 3)),
+                                  activation=act, data_format=fmt)  # fmt: skip
+    return cj.SeparableConv1D(int(r.integers(1, 4)), k, padding=padding,
+                              dilation_rate=d, activation=act, data_format=fmt)  # fmt: skip
+
+
+def _layer(r, channels, fmt, depth, keep=False):
+    """A random streamable layer on ``channels`` channels, and its output
+    channels; with ``keep``, one that keeps the length."""
+    kind = int(r.integers(7 if depth < 2 else 4))
+    if kind <= 1 or (keep and kind == 2):
+        layer = _conv(r, channels, fmt, keep)
+    elif kind == 2:
+        layer = [cj.Activation("sigmoid"),
+                 cj.ZeroPadding1D((int(r.integers(3)), int(r.integers(3))),
+                                  data_format=fmt),
+                 cj.Cropping1D((int(r.integers(3)), int(r.integers(3))))
+                 if fmt == "channels_last" else cj.Activation("tanh"),
+                 cj.UpSampling1D(2) if fmt == "channels_last"
+                 else cj.Activation("relu")][int(r.integers(4))]  # fmt: skip
+    elif kind == 3:
+        layer = _conv(r, channels, fmt, keep)
+    elif kind == 4:
+        inner, out = _sequence(r, channels, fmt, depth + 1, keep=True)
+        shortcut = None if out == channels else cj.Conv1D(out, 1, data_format=fmt)
+        return cj.Residual(inner, shortcut=shortcut), out
+    elif kind == 5:
+        merge = ["add", "multiply", "concat", "maximum"][int(r.integers(4))]
+        out = int(r.integers(1, 4))
+        k = int(r.integers(1, 4))
+        branches = [
+            cj.Conv1D(out, k, padding="causal", data_format=fmt, activation="tanh"),
+            cj.Conv1D(out, k + 1, padding="same", data_format=fmt),
+            cj.Conv1D(out, 3, padding=((2, 2),), data_format=fmt, dilation_rate=2,
+                      activation="sigmoid"),
+        ][: int(r.integers(2, 4))]  # fmt: skip
+        axis = -1 if fmt == "channels_last" else -2
+        layer = cj.Parallel(branches, merge=merge, axis=axis)
+        return layer, out * len(branches) if merge == "concat" else out
+    else:
+        layer, out = _sequence(r, channels, fmt, depth + 1, keep)
+        return layer, out
+    shape = (1, 64, channels) if fmt == "channels_last" else (1, channels, 64)
+    out_shape = layer.compute_output_shape(shape)
+    return layer, out_shape[-1] if fmt == "channels_last" else out_shape[-2]
+
+
+def _sequence(r, channels, fmt, depth, keep=False):
+    layers = []
+    for _ in range(int(r.integers(1, 4))):
+        layer, channels = _layer(r, channels, fmt, depth, keep)
+        layers.append(layer)
+    return cj.Sequential(layers), channels
+
+
+def _model(seed):
+    r = np.random.default_rng(seed)
+    fmt = "channels_first" if r.integers(3) == 0 else "channels_last"
+    channels = int(r.integers(1, 4)) * 2
+    model, _ = _sequence(r, channels, fmt, 0)
+    return model, channels, fmt
+
+
+def _chunking(r, length):
+    sizes = []
+    while sum(sizes) < length:
+        sizes.append(int(min(r.choice([1, 1, 2, 3, 5, 8, 13]), length - sum(sizes))))
+    return sizes
+
+
+def _time_axis(fmt):
+    return 1 if fmt == "channels_last" else 2
+
+
+def _stream(model, params, x, sizes, fmt, batch=1, step=None):
+    step = step or cj.stream_apply
+    axis = _time_axis(fmt) + batch - 1
+    channels = x.shape[-1] if fmt == "channels_last" else x.shape[batch]
+    state = cj.stream_init(model, params, x.shape[:batch], channels=channels)
+    outputs, at = [], 0
+    for n in sizes:
+        chunk = jax.lax.slice_in_dim(x, at, at + n, axis=axis)
+        y, state = step(model, params, state, chunk)
+        assert y.shape[axis] % n == 0  # n steps in, n (times upsampling) out
+        outputs.append(y)
+        at += n
+    outputs.append(cj.stream_flush(model, params, state))
+    y = jnp.concatenate(outputs, axis=axis)
+    return jax.lax.slice_in_dim(y, cj.stream_latency(model), y.shape[axis], axis=axis)
+
+
+def _params(model, shape, seed):
+    params = model.init(jax.random.key(seed), shape)
+    return jax.tree.map(lambda p: p + 0.3 * normal(seed, p.shape), params)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_models_and_chunkings_equal_apply(seed):
+    model, channels, fmt = _model(seed)
+    length = 24
+    shape = (2, length, channels) if fmt == "channels_last" else (2, channels, length)
+    params = _params(model, shape, seed)
+    x = normal(seed + 100, shape)
+    expected = model.apply(params, x)
+    r = np.random.default_rng(seed)
+    chunkings = [_chunking(r, length), [length]] + (
+        [[1] * length] if seed % 4 == 0 else []
+    )
+    for sizes in chunkings:
+        assert_close(_stream(model, params, x, sizes, fmt), expected, rtol=1e-5,
+                     err_msg=f"{model} {sizes}")  # fmt: skip
+
+
+def test_several_batch_axes_and_the_scan_driver():
+    model = cj.Sequential(
+        [cj.Conv1D(4, 3, padding="same", activation="relu"),
+         cj.Residual(cj.Conv1D(4, 2, padding="causal", dilation_rate=2)),
+         cj.SeparableConv1D(3, 3, padding="valid")]
+    )  # fmt: skip
+    shape = (2, 3, 30, 2)
+    params = _params(model, shape, 1)
+    x = normal(2, shape)
+    expected = model.apply(params, x)
+    assert_close(_stream(model, params, x, [4, 1, 7, 18], "channels_last", batch=2),
+                 expected, rtol=1e-5)  # fmt: skip
+    for chunk in (1, 4, 7, 30):
+        assert_close(cj.stream_scan(model, params, x, chunk), expected, rtol=1e-5)
+    assert_close(jax.jit(cj.stream_scan, static_argnums=3)(model, params, x, 4),
+                 expected, rtol=1e-5)  # fmt: skip
+
+
+def test_one_compilation_per_chunk_length_and_fixed_state():
+    model = cj.Sequential(
+        [cj.Conv1D(8, 2, padding="causal", dilation_rate=d, activation="tanh")
+         for d in (1, 2, 4, 8)]
+    )  # fmt: skip
+    params = _params(model, (1, 16, 1), 0)
+
+    @jax.jit
+    @chex.assert_max_traces(n=2)
+    def step(model, params, state, x):
+        return cj.stream_apply(model, params, state, x)
+
+    state = cj.stream_init(model, params, (1,))
+    shapes = jax.tree.map(jnp.shape, state)
+    x = normal(0, (1, 200, 1))
+    ys = []
+    for t in range(100):  # 100 one-step chunks, then 25 chunks of 4: 2 traces
+        y, state = step(model, params, state, x[:, t : t + 1])
+        ys.append(y)
+        assert jax.tree.map(jnp.shape, state) == shapes
+    for t in range(100, 200, 4):
+        y, state = step(model, params, state, x[:, t : t + 4])
+        ys.append(y)
+    assert_close(jnp.concatenate(ys, axis=1), model.apply(params, x), rtol=1e-5)
+
+
+def test_per_example_reset():
+    model = cj.Sequential([cj.Conv1D(3, 3, padding="same"), cj.Activation("sigmoid"),
+                           cj.Conv1D(2, 4, padding="causal", dilation_rate=2)])  # fmt: skip
+    params = _params(model, (2, 20, 2), 3)
+    x = normal(4, (2, 20, 2))
+    fresh = normal(5, (1, 12, 2))
+    state = cj.stream_init(model, params, (2,))
+    _, state = cj.stream_apply(model, params, state, x[:, :8])
+    state = cj.stream_reset(state, jnp.array([False, True]))
+    # Example 0 goes on; example 1 starts a new stream on `fresh`.
+    both = jnp.concatenate([x[:1, 8:20], fresh], axis=0)
+    y, state = cj.stream_apply(model, params, state, both)
+    tail = cj.stream_flush(model, params, state)
+    latency = cj.stream_latency(model)
+    out = jnp.concatenate([y, tail], axis=1)
+    assert_close(out[1, latency:], model.apply(params, fresh)[0], rtol=1e-5)
+    whole = _stream(model, params, x[:1], [8, 12], "channels_last")
+    assert_close(jnp.concatenate([y[:1], tail[:1]], axis=1)[0, -12:],
+                 whole[0, -12:], rtol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match=r"`mask` must have the batch shape \(2,\)"):
+        cj.stream_reset(state, jnp.array([True]))
+
+
+def test_latency_and_receptive_field():
+    def conv(k, padding, d=1):
+        return cj.Conv1D(2, k, padding=padding, dilation_rate=d)
+
+    assert cj.stream_latency(conv(5, "causal", 3)) == 0
+    assert cj.stream_latency(conv(4, "same")) == 2  # TF's same: (1, 2)
+    assert cj.stream_latency(conv(5, "valid", 2)) == 8
+    assert cj.stream_latency(conv(3, ((1, 5),))) == 1
+    stack = cj.Sequential([conv(2, "causal", 2**i) for i in range(10)])
+    assert cj.stream_latency(stack) == 0 and cj.receptive_field(stack) == 1024
+    model = cj.Sequential([conv(3, "same"), cj.UpSampling1D(2), conv(3, "same")])
+    assert cj.stream_latency(model) == 1 * 2 + 1
+    both = cj.Parallel([conv(3, "causal"), conv(5, "same")])
+    assert cj.stream_latency(both) == 2 and cj.receptive_field(both) == 5
+
+
+def test_what_cannot_stream_says_so():
+    params2 = {"kernel": jnp.ones((3, 2, 2)), "bias": jnp.ones(2)}
+    for layer, match in (
+        (cj.Conv1D(2, 3, strides=2), r"strides=2; only stride 1 streams yet"),
+        (cj.Conv1DTranspose(2, 3), r"transposed convolutions do not stream yet"),
+        (cj.Conv1D(2, 3, padding=1, padding_mode="reflect"), r"padding_mode='reflect'"),
+        (
+            cj.Conv1D(2, 3, padding=((3, 0),)),
+            r"its left padding exceeds .* so outputs would precede their inputs",
+        ),
+    ):
+        with pytest.raises(
+            TypeError, match=rf"{type(layer).__name__} cannot stream: {match}"
+        ):
+            cj.stream_init(layer, params2, (1,))
+    with pytest.raises(TypeError, match=r"MaxPooling1D cannot stream"):
+        cj.stream_latency(cj.Sequential([cj.MaxPooling1D(2)]))
+    with pytest.raises(TypeError, match=r"Conv2D cannot stream: it is 2-D"):
+        cj.stream_latency(cj.Conv2D(2, 3))
+    with pytest.raises(ValueError, match=r"Give `channels`"):
+        cj.stream_init(cj.Activation("relu"), {}, (1,))
