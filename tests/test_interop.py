@@ -2,13 +2,15 @@
 configs, .keras files) and PyTorch (state dicts), each checked by equal
 outputs of the two libraries on the same input."""
 
+import functools
+
 import jax
 import keras
 import numpy as np
 import pytest
 
 import conv1djax as cj
-from conftest import assert_close, normal
+from conftest import FAST_COMPILE, assert_close, normal
 
 KERAS_LAYERS = [
     (cj.Conv1D(4, 3, strides=2, groups=2, activation="relu"), (2, 11, 4)),
@@ -216,3 +218,238 @@ def test_keras_model_errors(tmp_path):
         TypeError, match=r"Layer 0 \(Conv1D\) has PyTorch-style padding"
     ):
         cj.interop.to_keras_config(torch_style, params)
+
+
+# ---- PyTorch modules and Sequentials ------------------------------------------------
+
+
+# Eager dispatch compiles every op of a model apart: one program is faster.
+@functools.partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
+def _apply(model, params, x):
+    return model.apply(params, x)
+
+
+def _torch_out(net, x):
+    torch = pytest.importorskip("torch")
+    with torch.no_grad():
+        return net(torch.from_numpy(np.array(x))).numpy()
+
+
+# (PyTorch warns of its own copy of the input for "same" with an even kernel.)
+def _torch_net_1d():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv1d(4, 6, 3, stride=2, groups=2, padding=2, padding_mode="reflect"),
+        nn.ReLU(),
+        nn.Conv1d(6, 6, 3, dilation=2, groups=6, padding=(1,), padding_mode="circular"),
+        nn.LeakyReLU(0.1),
+        nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1, output_padding=1),
+        nn.Tanh(),
+        nn.ReflectionPad1d((2, 1)),  # fused into the next convolution
+        torch.nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 5, 3, bias=False)),
+        nn.MaxPool1d(3, stride=2),
+        nn.Sequential(nn.GELU(approximate="tanh"), nn.AvgPool1d(2), nn.ZeroPad1d((1, 2)),
+                      nn.Conv1d(5, 3, 2, padding="same"), nn.Dropout(0.5)),
+        nn.ConvTranspose1d(3, 3, 3, stride=2),  # padding 0: Keras's "valid"
+        nn.AdaptiveAvgPool1d(1),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_a_torch_sequential_1d(tmp_path):
+    net = _torch_net_1d()
+    model, params = cj.interop.from_torch_sequential(net)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Conv1D", "Activation", "Conv1D", "Activation", "Conv1DTranspose",
+        "Activation", "Conv1D", "MaxPooling1D", "Sequential", "Conv1DTranspose",
+        "GlobalAveragePooling1D",
+    ]  # fmt: skip
+    assert model.layers[6].padding == ((2, 1),)
+    assert model.layers[6].padding_mode == "reflect"
+    assert model.layers[9].padding == "valid"
+    assert [sorted(p) for p in params[8]] == [[], [], [], ["bias", "kernel"], []]
+    # weight_norm's 5 magnitudes are folded into the kernel
+    torch_count = sum(p.numel() for p in net.parameters()) - 5
+    assert model.count_params((None, 4, 40)) == torch_count
+    x = normal(1, (2, 4, 40))
+    expected = _torch_out(net, x)
+    assert_close(_apply(model, params, x), expected, rtol=1e-5)
+    # Saved and loaded (the bound LeakyReLU and GELU activations are registered).
+    cj.save(tmp_path / "net.safetensors", model, params)
+    again, again_params = cj.load(tmp_path / "net.safetensors")
+    assert again == model
+    assert_close(_apply(again, again_params, x), expected, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_a_torch_sequential_2d():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(1)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=(1, 2), padding_mode="replicate"),
+        nn.ReLU6(),
+        nn.Conv2d(4, 4, (2, 4), padding="same", groups=4),  # depthwise, even kernel
+        nn.SiLU(),
+        nn.ConvTranspose2d(4, 4, 3, stride=2, padding=(1, 0), output_padding=(1, 0),
+                           groups=2),
+        nn.MaxPool2d((2, 1)),
+        nn.ZeroPad2d((1, 2, 0, 3)),  # (left, right, top, bottom)
+        nn.Upsample(scale_factor=2),  # its rank from the modules around it
+        nn.AvgPool2d(3, stride=(2, 1)),
+        nn.ELU(),
+        nn.Dropout2d(),
+        nn.CircularPad2d((1, 0, 2, 1)),
+        nn.Conv2d(4, 2, 2, stride=(1, 2)),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+    ).eval()  # fmt: skip
+    model, params = cj.interop.from_torch_sequential(net)
+    assert type(model.layers[7]).__name__ == "UpSampling2D"
+    assert cj.activations.serialize(model.layers[10].activation) == "linear"
+    assert model.layers[6].padding == ((0, 3), (1, 2))
+    assert model.layers[-1].keepdims is False
+    x = normal(2, (2, 3, 6, 5))
+    expected = _torch_out(net, x)
+    assert expected.shape == (2, 2)
+    assert_close(_apply(model, params, x), expected, rtol=1e-5)
+
+
+def test_a_torch_sequential_3d():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Conv3d(2, 3, 3, padding=1, padding_mode="circular"),
+        nn.Hardswish(),
+        nn.ConvTranspose3d(3, 2, 3, stride=2, padding=1, dilation=1),
+        nn.MaxPool3d(2),
+        nn.Upsample(scale_factor=(1, 2, 1), mode="nearest-exact"),
+        nn.ReplicationPad3d(1),
+        nn.Conv3d(2, 2, (2, 3, 2), dilation=(1, 2, 1), bias=False),
+        nn.Softplus(),
+        nn.AdaptiveAvgPool3d((1, 1, 1)),
+    ).eval()
+    model, params = cj.interop.from_torch_sequential(net)
+    assert len(model.layers) == 8
+    x = normal(3, (1, 2, 4, 5, 4))
+    assert_close(_apply(model, params, x), _torch_out(net, x), rtol=1e-5)
+
+
+def _torch_activation_cases():
+    nn = pytest.importorskip("torch").nn
+    return [
+        (nn.ReLU(), "relu"), (nn.ReLU6(), "relu6"), (nn.Sigmoid(), "sigmoid"),
+        (nn.Tanh(), "tanh"), (nn.SiLU(), "silu"), (nn.SELU(), "selu"),
+        (nn.Mish(), "mish"), (nn.Softsign(), "softsign"),
+        (nn.Hardswish(), "hard_silu"), (nn.Hardsigmoid(), "hard_sigmoid"),
+        (nn.LogSigmoid(), "log_sigmoid"), (nn.Tanhshrink(), "tanh_shrink"),
+        (nn.Identity(), "linear"), (nn.GELU(), "gelu"),
+        (nn.GELU(approximate="tanh"), None), (nn.ELU(), "elu"), (nn.CELU(), "celu"),
+        (nn.Softplus(), "softplus"), (nn.Hardtanh(), "hard_tanh"),
+        (nn.Softshrink(), "soft_shrink"), (nn.Hardshrink(), "hard_shrink"),
+        (nn.LeakyReLU(), None), (nn.LeakyReLU(0.2), "leaky_relu"),
+        (nn.Dropout(0.3).eval(), "linear"),
+    ]  # fmt: skip
+
+
+def test_torch_activations_map_exactly():
+    # Both sides of Softplus's threshold (20), the shrinks' 0.5, the hard ones'.
+    x = np.concatenate(
+        [normal(4, (64,)) * 4, np.array([-40, -21, -20, -3, -0.5, 0, 0.5, 3, 19.9,
+                                          20, 20.1, 25, 40], np.float32)]
+    )  # fmt: skip
+    cases = _torch_activation_cases()
+    layers = []
+    for module, keras_name in cases:
+        layer, params = cj.interop.from_torch_module(module)
+        assert type(layer).__name__ == "Activation" and params == {}
+        if keras_name is not None:
+            assert cj.activations.serialize(layer.activation) == keras_name
+        layers.append(layer)
+    outputs = jax.jit(
+        lambda x: [layer.apply({}, x) for layer in layers],
+        compiler_options=FAST_COMPILE,
+    )(x)
+    for (module, _), ours in zip(cases, outputs, strict=True):
+        assert_close(ours, _torch_out(module, x), rtol=1e-5, err_msg=repr(module))
+    leaky, _ = cj.interop.from_torch_module(pytest.importorskip("torch").nn.LeakyReLU())
+    assert leaky.activation.keywords == {"negative_slope": 0.01}
+    again, _ = cj.interop.from_torch_module(pytest.importorskip("torch").nn.LeakyReLU())
+    assert again == leaky and hash(again) == hash(leaky)
+
+
+def test_torch_single_modules():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    layer, params = cj.interop.from_torch_module(nn.Upsample(scale_factor=3), rank=3)
+    assert layer == cj.UpSampling3D(3, data_format="channels_first") and params == {}
+    layer, _ = cj.interop.from_torch_module(nn.UpsamplingNearest2d(scale_factor=2))
+    assert layer == cj.UpSampling2D(2, data_format="channels_first")
+    layer, _ = cj.interop.from_torch_module(nn.ConstantPad3d((1, 2, 3, 4, 5, 6), 0.0))
+    assert layer.padding == ((5, 6), (3, 4), (1, 2))
+    layer, _ = cj.interop.from_torch_module(nn.MaxPool2d(3, stride=(1, 2)))
+    assert (layer.pool_size, layer.strides) == ((3, 3), (1, 2))
+    conv = nn.Conv2d(2, 3, 3, padding=0, padding_mode="reflect")
+    layer, params = cj.interop.from_torch_module(conv)
+    assert (layer.padding, layer.padding_mode) == ("valid", "zeros")
+    x = normal(5, (1, 2, 5, 5))
+    assert_close(layer.apply(params, x), _torch_out(conv, x), rtol=1e-5)
+    model, params = cj.interop.from_torch_module(nn.Sequential(nn.ReLU()))
+    assert isinstance(model, cj.Sequential) and params == [{}]
+
+
+def test_torch_module_errors():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    convert = cj.interop.from_torch_sequential
+    with pytest.raises(TypeError, match=r"^module 3 \(BatchNorm1d\) has no conv1djax "
+                       r"equivalent; see cj.interop.from_torch_module"):  # fmt: skip
+        convert(nn.Sequential(nn.Conv1d(2, 2, 3), nn.ReLU(), nn.Identity(),
+                              nn.BatchNorm1d(2)))  # fmt: skip
+    with pytest.raises(TypeError, match=r"^module 1\.0 \(LSTM\) has no conv1djax"):
+        convert(nn.Sequential(nn.ReLU(), nn.Sequential(nn.LSTM(2, 2))))
+    named = nn.Sequential(
+        __import__("collections").OrderedDict(
+            [("conv", nn.Conv1d(2, 2, 3)), ("pool", nn.MaxPool1d(2, padding=1))]
+        )
+    )
+    with pytest.raises(ValueError, match=r"^module 1 'pool' \(MaxPool1d\): padding=1 "
+                       r"has no exact Keras pooling equivalent"):  # fmt: skip
+        convert(named)
+    cases = [
+        (nn.MaxPool2d(2, ceil_mode=True), ValueError, r"MaxPool2d: ceil_mode=True"),
+        (nn.AvgPool2d(2, divisor_override=3), ValueError, r"divisor_override=3"),
+        (nn.MaxPool1d(2, dilation=2), ValueError, r"dilation=2"),
+        (nn.AdaptiveAvgPool1d(2), ValueError, r"output_size=2"),
+        (nn.AdaptiveMaxPool2d((1, None)), ValueError, r"output_size=\(1, None\)"),
+        (nn.ELU(alpha=0.5), ValueError, r"ELU: alpha=0\.5: only alpha=1\.0"),
+        (nn.Softplus(beta=2), ValueError, r"beta=2\.0, threshold=20\.0: only"),
+        (nn.Upsample(scale_factor=2, mode="bilinear"), ValueError, r"mode='bilinear'"),
+        (nn.Upsample(size=4), ValueError, r"size=4: only a scale_factor"),
+        (nn.Upsample(scale_factor=1.5), ValueError, r"rank=2 or rank=3"),
+        (nn.Upsample(scale_factor=(2,)), ValueError, r"1-D upsampling has no"),
+        (nn.Upsample(scale_factor=(2, 1.5)), ValueError, r"only integer factors"),
+        (nn.ConstantPad1d(1, 2.0), ValueError, r"value=2\.0"),
+        (nn.ZeroPad2d((1, -1, 0, 0)), ValueError, r"a negative padding"),
+        (nn.Dropout(), ValueError, r"Dropout: a dropout converts only in eval"),
+        (nn.Flatten(), TypeError, r"Flatten has no conv1djax equivalent of its own"),
+        (nn.ReflectionPad1d(1), TypeError, r"right before a Conv of its rank"),
+        (nn.Conv1d(2, 2, 3, stride=2, dilation=2), ValueError,
+         r"Conv1d: `strides > 1` is not supported together with `dilation_rate"),
+        (nn.BatchNorm2d(3), TypeError, r"^BatchNorm2d has no conv1djax equivalent"),
+    ]  # fmt: skip
+    for module, error, message in cases:
+        with pytest.raises(error, match=message):
+            cj.interop.from_torch_module(module)
+    with pytest.raises(ValueError, match=r"^module 1 \(Upsample\): a 1-D upsampling"):
+        convert(nn.Sequential(nn.Conv1d(2, 2, 3), nn.Upsample(scale_factor=2)))
+    with pytest.raises(TypeError, match=r"module 0 \(ReflectionPad1d\) has no"):
+        convert(nn.Sequential(nn.ReflectionPad1d(1), nn.Conv1d(2, 2, 3, padding=1)))
+    with pytest.raises(TypeError, match=r"must be a torch.nn.Sequential; received "
+                       r"Conv1d"):  # fmt: skip
+        convert(nn.Conv1d(2, 2, 3))
+    with pytest.raises(TypeError, match=r"must be a torch.nn.Module; received list"):
+        cj.interop.from_torch_module([nn.ReLU()])
