@@ -8,28 +8,35 @@ the last inputs each layer needs, and a per-example step counter), so
 ``stream_apply`` compiles once per chunk length and runs in constant memory
 on an endless stream.
 
-Every layer here keeps the length of its input (stride 1): n steps in, n
-(or, upsampling, ``size * n``) steps out, whatever ``n`` is, one included.
-Their outputs may come late: a layer that needs ``d`` future steps for an
-output (``padding="same"`` needs its right padding; ``"valid"`` its kernel's
-extent) emits it ``d`` steps late, and the model's **latency** adds up its
+A stride-1 layer emits as many steps as it receives (upsampling: ``size``
+times as many), whatever the chunk's length, one included. Its outputs may
+come late: a layer that needs ``d`` future steps for an output
+(``padding="same"`` needs its right padding; ``"valid"`` its kernel's extent
+less one) emits it ``d`` steps late, and the model's **latency** adds up its
 layers' (:func:`stream_latency`; causal layers have none). The first
-``latency`` outputs of a stream are zeros standing in; after them the
-outputs are ``apply``'s, in order, and ``stream_flush`` emits the last ones,
-so ::
+``latency`` outputs of a stream are zeros standing in; after them the outputs
+are ``apply``'s, in order, and ``stream_flush`` emits the last ones, so ::
 
     concatenate(chunks' outputs)[latency:] ++ stream_flush(...) == apply(x)
 
-to float32 rounding (tested for every layer, random chunkings included).
-Composites align their branches: a ``Residual``'s skip path and a
-``Parallel``'s faster branches are delayed to the slowest branch.
+to float32 rounding (tested for random models and chunkings). A **strided**
+layer (a convolution with ``padding`` causal, valid or explicit, or pooling
+with ``"valid"``) emits exactly the outputs a chunk completes, keeping the
+leftover input: its outputs are exact (it absorbs its input's latency), and
+their count varies with the phase. The phase is in the state's shapes, so a
+strided model compiles once per chunk length and phase (at most the product
+of its strides); chunks that are multiples of it compile once. Composites
+align their branches: a ``Residual``'s skip path and a ``Parallel``'s faster
+branches are delayed to the slowest branch.
 
-Streamable: ``Conv1D``, ``DepthwiseConv1D`` and ``SeparableConv1D`` with
-stride 1 and any padding (causal, same, valid, explicit) in zeros mode, any
-dilation, groups, depth multiplier and data format; ``Activation``;
-``ZeroPadding1D``, ``Cropping1D``, ``UpSampling1D``; and ``Sequential``,
-``Residual`` and ``Parallel`` of them. Strided and transposed convolutions
-and pooling raise a ``TypeError`` saying so (not yet streamable).
+Streamable: the 1-D convolutions ``Conv1D``, ``DepthwiseConv1D`` and
+``SeparableConv1D`` (zeros padding mode; any dilation, groups, depth
+multiplier, data format), ``MaxPooling1D`` and ``AveragePooling1D`` with
+``"valid"``, ``Activation``, ``ZeroPadding1D``, ``Cropping1D``,
+``UpSampling1D``, and ``Sequential``, ``Residual`` and ``Parallel`` of them.
+Transposed convolutions and strided ``"same"`` raise a ``TypeError`` saying
+so. :func:`stream_reset` restarts chosen examples exactly in stride-1
+models; a strided layer's phase is shared by the batch.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from jax import lax
 from conv1djax import models, protocol
 from conv1djax.layers.activation import Activation
 from conv1djax.layers.base import ConvBase
+from conv1djax.layers.pooling import AveragePooling1D, MaxPooling1D
 from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
 
 # ---- what each layer does to time -------------------------------------------
@@ -61,6 +69,12 @@ class _Timing:
     tail: int = 0
     rate: int = 1
     history: int = 0
+    # A strided window (a convolution or pooling with stride > 1): its
+    # stride, extent and zero padding; it emits exact outputs (no latency).
+    stride: int = 1
+    window: int = 0
+    left: int = 0
+    right: int = 0
 
 
 def _time_axis(layer) -> int:
@@ -71,6 +85,16 @@ def _time_axis(layer) -> int:
 
 def _conv_timing(layer) -> _Timing:
     k_eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
+    stride = layer.strides[0]
+    if stride > 1:
+        if layer.padding == "same":
+            raise _unsupported(
+                layer,
+                f"strides={stride} with padding='same' pads by an amount that depends "
+                "on the whole length; use 'causal', 'valid' or an explicit padding",
+            )
+        (left, right), = layer.paddings((4 * k_eff,))  # fmt: skip
+        return _Timing(stride=stride, window=k_eff, left=left, right=right)
     (left, right), = layer.paddings((4 * k_eff,))  # fmt: skip
     return _Timing(latency=k_eff - 1 - left, tail=right, history=k_eff - 1)
 
@@ -89,10 +113,6 @@ def _timing(layer) -> _Timing:
             )
         if layer.transposed:
             raise _unsupported(layer, "transposed convolutions do not stream yet")
-        if layer.strides != (1,):
-            raise _unsupported(
-                layer, f"strides={layer.strides[0]}; only stride 1 streams yet"
-            )
         if layer.padding_mode != "zeros":
             raise _unsupported(
                 layer, f"padding_mode={layer.padding_mode!r} pads with future samples"
@@ -107,6 +127,13 @@ def _timing(layer) -> _Timing:
         return timing
     if isinstance(layer, Activation):
         return _Timing()
+    if isinstance(layer, MaxPooling1D | AveragePooling1D):
+        if layer.padding != "valid":
+            raise _unsupported(
+                layer, "pooling streams with padding='valid' only (its 'same' "
+                "padding depends on the whole length)"
+            )  # fmt: skip
+        return _Timing(stride=layer.strides[0], window=layer.pool_size[0])
     if isinstance(layer, ZeroPadding1D):
         (left, right), = layer.padding  # fmt: skip
         return _Timing(tail=left + right, history=left)
@@ -117,8 +144,9 @@ def _timing(layer) -> _Timing:
         return _Timing(rate=layer.size[0])
     raise _unsupported(
         layer,
-        "streaming covers the stride-1 1-D convolutions, Activation, ZeroPadding1D, "
-        "Cropping1D, UpSampling1D and Sequential, Residual and Parallel of them",
+        "streaming covers the 1-D convolutions (not transposed), valid pooling, "
+        "Activation, ZeroPadding1D, Cropping1D, UpSampling1D and Sequential, "
+        "Residual and Parallel of them",
     )
 
 
@@ -130,67 +158,53 @@ def _branches(layer) -> list:
     return []
 
 
-def _latency_and_tail(layer) -> tuple[int, int]:
-    """The model's latency and flushed tail, in its output's steps."""
+def _latency_after(layer, latency_in: int) -> int:
+    """The latency of ``layer``'s output stream when its input's is
+    ``latency_in``: a strided window absorbs its input's (its outputs are
+    exact), the others add theirs (upsampling scales it)."""
     if layer is None:  # a Residual's identity
-        return 0, 0
+        return latency_in
     if isinstance(layer, models.Sequential):
-        latency = tail = 0
         for sub in layer.layers:
-            rate = _rate(sub)
-            sub_latency, sub_tail = _latency_and_tail(sub)
-            latency, tail = latency * rate + sub_latency, tail * rate + sub_tail
-        return latency, tail
+            latency_in = _latency_after(sub, latency_in)
+        return latency_in
     if isinstance(layer, models.Residual | models.Parallel):
-        pairs = [_latency_and_tail(b) for b in _branches(layer)]
-        latency = max(lat for lat, _ in pairs)
-        return latency, max(t + latency - lat for lat, t in pairs)
+        return max(_latency_after(b, latency_in) for b in _branches(layer))
     timing = _timing(layer)
-    return timing.latency, timing.tail
-
-
-def _rate(layer) -> int:
-    if layer is None:
-        return 1
-    if isinstance(layer, models.Sequential):
-        rate = 1
-        for sub in layer.layers:
-            rate *= _rate(sub)
-        return rate
-    if isinstance(layer, models.Residual | models.Parallel):
-        rates = {_rate(b) for b in _branches(layer)}
-        if len(rates) != 1:
-            raise _unsupported(layer, f"its branches run at different rates {rates}")
-        return rates.pop()
-    return _timing(layer).rate
+    if timing.stride > 1:
+        return 0
+    return latency_in * timing.rate + timing.latency
 
 
 def stream_latency(model) -> int:
     """How many steps late the model's streamed outputs come (0 for causal
     models): the first ``stream_latency`` outputs of a stream are zeros
     standing in."""
-    return _latency_and_tail(model)[0]
+    return _latency_after(model, 0)
+
+
+def _field_in(layer, field: int) -> int:
+    """The input steps that ``field`` consecutive output steps depend on."""
+    if layer is None:
+        return field
+    if isinstance(layer, models.Sequential):
+        for sub in reversed(layer.layers):
+            field = _field_in(sub, field)
+        return field
+    if isinstance(layer, models.Residual | models.Parallel):
+        return max(_field_in(b, field) for b in _branches(layer))
+    timing = _timing(layer)
+    if timing.stride > 1:
+        return (field - 1) * timing.stride + timing.window
+    if isinstance(layer, ConvBase):
+        return field + timing.history
+    return -(-field // timing.rate)
 
 
 def receptive_field(model) -> int:
     """How many input steps one output depends on: ``1 + sum(k_eff - 1)``
-    over the convolutions on its longest path (upsampled paths counted in
-    input steps, rounded up)."""
-    if model is None:
-        return 1
-    if isinstance(model, models.Sequential):
-        field = 1
-        for sub in reversed(model.layers):
-            rate = _rate(sub)
-            field = -(-(field - 1) // rate) + receptive_field(sub)
-        return field
-    if isinstance(model, models.Residual | models.Parallel):
-        return max(receptive_field(b) for b in _branches(model))
-    if isinstance(model, ConvBase):
-        _timing(model)
-        return (model.kernel_size[0] - 1) * model.dilation_rate[0] + 1
-    _timing(model)
-    return 1
+    over a stack of stride-1 convolutions; strides and upsampling counted."""
+    return _field_in(model, 1)
 
 
 # ---- state -------------------------------------------------------------------------
@@ -238,37 +252,48 @@ def _buffer(batch_shape, steps, channels, time_axis, dtype):
     return jnp.zeros(shape, dtype)
 
 
-def _init(layer, channels, batch_shape, dtype, fmt):
+def _init(layer, channels, batch_shape, dtype, fmt, latency_in):
     """``(state, output channels)`` for ``layer`` on a stream of
-    ``channels`` channels."""
+    ``channels`` channels whose latency is ``latency_in``."""
     if layer is None:
         return {}, channels
     if isinstance(layer, models.Sequential):
         states = []
         for sub in layer.layers:
-            state, channels = _init(sub, channels, batch_shape, dtype, fmt)
+            state, channels = _init(sub, channels, batch_shape, dtype, fmt, latency_in)
+            latency_in = _latency_after(sub, latency_in)
             states.append(state)
         return {"layers": states}, channels
     if isinstance(layer, models.Residual | models.Parallel):
-        pairs = [_latency_and_tail(b) for b in _branches(layer)]
-        latency = max(lat for lat, _ in pairs)
+        latency = _latency_after(layer, latency_in)
         states, delays, outs = [], [], []
-        for b, (lat, _) in zip(_branches(layer), pairs, strict=True):
-            state, out = _init(b, channels, batch_shape, dtype, fmt)
+        for b in _branches(layer):
+            state, out = _init(b, channels, batch_shape, dtype, fmt, latency_in)
             states.append(state)
             outs.append(out)
             axis = _time_axis_of(b, fmt)
-            delays.append(_buffer(batch_shape, latency - lat, out, axis, dtype))
+            delay = latency - _latency_after(b, latency_in)
+            delays.append(_buffer(batch_shape, delay, out, axis, dtype))
         out = sum(outs) if getattr(layer, "merge", "add") == "concat" else outs[0]
         return {"branches": states, "delays": delays}, out
     timing = _timing(layer)
+    axis = _time_axis(layer)
+    out = _out_channels(layer, channels)
+    if timing.stride > 1:
+        # The left padding's zeros, less the placeholders that stand for them;
+        # placeholders beyond them are skipped. Both counts are static (the
+        # arrays' lengths): a strided window's phase is in its state's shapes.
+        return {
+            "buffer": _buffer(batch_shape, max(timing.left - latency_in, 0), channels,
+                              axis, dtype),
+            "skip": jnp.zeros((max(latency_in - timing.left, 0),), jnp.int8),
+            "empty": _buffer(batch_shape, 0, out, axis, dtype),
+        }, out  # fmt: skip
     state = {
         "steps": jnp.zeros(batch_shape, jnp.int32),
-        "buffer": _buffer(
-            batch_shape, timing.history, channels, _time_axis(layer), dtype
-        ),
+        "buffer": _buffer(batch_shape, timing.history, channels, axis, dtype),
     }
-    return state, _out_channels(layer, channels)
+    return state, out
 
 
 def _time_axis_of(model, fmt) -> int:
@@ -323,7 +348,7 @@ def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | No
         leaves = jax.tree.leaves(params)
         dtype = leaves[0].dtype if leaves else jnp.float32
     batch_shape = tuple(int(b) for b in batch_shape)
-    state, out = _init(model, channels, batch_shape, dtype, _format_of(model))
+    state, out = _init(model, channels, batch_shape, dtype, _format_of(model), 0)
     axis = _time_axis_of(model, _format_of(model))
     # The output with no steps: what a flush with nothing pending returns.
     return {"model": state, "empty": _buffer(batch_shape, 0, out, axis, dtype)}
@@ -351,6 +376,27 @@ def _mask(y, steps, threshold, axis, batch_ndim):
     shape = list(y.shape[:batch_ndim]) + [1] * (y.ndim - batch_ndim)
     shape[axis % y.ndim] = n
     return jnp.where(keep.reshape(shape), y, jnp.zeros((), y.dtype))
+
+
+def _strided_step(layer, params, state, x):
+    """Emits the outputs ``x`` completes; keeps the rest (and the phase)."""
+    timing = _timing(layer)
+    axis = _time_axis(layer)
+    skip = state["skip"].shape[0]
+    drop = min(skip, x.shape[axis])
+    x = _take(x, drop, x.shape[axis], axis)
+    z = _concat(state["buffer"], x, axis)
+    length, k, s = z.shape[axis], timing.window, timing.stride
+    count = (length - k) // s + 1 if length >= k else 0
+    if count:
+        y = _valid(layer).apply(params, _take(z, 0, (count - 1) * s + k, axis))
+    else:
+        y = state["empty"]
+    start = count * s
+    buffer = _take(z, min(start, length), length, axis)
+    skip = skip - drop + max(start - length, 0)
+    return y, {"buffer": buffer.astype(state["buffer"].dtype),
+               "skip": jnp.zeros((skip,), jnp.int8), "empty": state["empty"]}  # fmt: skip
 
 
 def _leaf_step(layer, params, state, x, threshold):
@@ -393,13 +439,20 @@ def _step(layer, params, state, x, latency_in):
         for sub, p, s in zip(layer.layers, params, state["layers"], strict=True):
             x, s = _step(sub, p, s, x, latency)
             states.append(s)
-            sub_latency, _ = _latency_and_tail(sub)
-            latency = latency * _rate(sub) + sub_latency
+            latency = _latency_after(sub, latency)
         return x, {"layers": states}
     if isinstance(layer, models.Residual | models.Parallel):
         ys, states, delays = _branch_steps(layer, params, state, x, latency_in)
         return _merge(layer, ys), {"branches": states, "delays": delays}
     timing = _timing(layer)
+    if timing.stride > 1:
+        return _strided_step(layer, params, state, x)
+    axis = _time_axis(layer)
+    if x.shape[axis] == 0:  # nothing came (a strided layer before completed none)
+        channel_axis = -1 if axis == -2 else -2
+        shape = list(x.shape)
+        shape[channel_axis] = _out_channels(layer, x.shape[channel_axis])
+        return jnp.zeros(shape, x.dtype), state
     threshold = latency_in * timing.rate + timing.latency
     return _leaf_step(layer, params, state, x, threshold)
 
@@ -475,24 +528,27 @@ def _flush(layer, params, state, latency_in):
             tail, s = _flush(sub, p, s, latency)
             pending = _join(pending, tail, _time_axis_of(sub, _format_of(layer)))
             states.append(s)
-            sub_latency, _ = _latency_and_tail(sub)
-            latency = latency * _rate(sub) + sub_latency
+            latency = _latency_after(sub, latency)
         return pending, {"layers": states}
     if isinstance(layer, models.Residual | models.Parallel):
-        _, total_tail = _latency_and_tail(layer)
+        # Each branch's pending outputs: its delay line, then its own flush;
+        # aligned branches have as many (apply's shapes agree).
         ys = []
         for b, p, s, d in zip(_branches(layer), _branch_params(layer, params),
                               state["branches"], state["delays"], strict=True):  # fmt: skip
             tail, _ = _flush(b, p, s, latency_in)
             axis = _time_axis_of(b, _format_of(layer))
-            if b is None:
-                tail = None
-            z = d if tail is None else _concat(d, tail, axis)
-            ys.append(_take(z, 0, total_tail, axis))
-        if total_tail == 0:
+            ys.append(d if tail is None else _concat(d, tail, axis))
+        if ys[0].shape[axis] == 0:
             return None, state
         return _merge(layer, ys), state
     timing = _timing(layer)
+    if timing.stride > 1:  # its right padding, as zeros: what they complete
+        if not timing.right:
+            return None, state
+        zeros = _zeros_steps(state["buffer"], timing.right, _time_axis(layer))
+        y, state = _strided_step(layer, params, state, zeros)
+        return (y if y.shape[_time_axis(layer)] else None), state
     if timing.tail == 0:
         return None, state
     axis = _time_axis(layer)
