@@ -304,6 +304,12 @@ def to_keras_config(model, params, input_shape=None) -> tuple[dict, list]:
                 f"(padding={layer.padding!r}, padding_mode={layer.padding_mode!r}), "
                 "which Keras's layers do not take."
             )
+        if config.get("param_dtype") is not None:
+            raise TypeError(
+                f"Layer {i} ({type(layer).__name__}) sets param_dtype="
+                f"{layer.param_dtype!r}, which Keras's layers do not take; its "
+                "dtype policy carries over."
+            )
         if config.get("name") is None:
             config.pop("name")
         entries.append({"module": "keras.layers", "class_name": type(layer).__name__,

@@ -132,8 +132,10 @@ class Sequential(_Composite):
     def sublayer_input_shapes(self, input_shape) -> dict[int, tuple]:
         return dict(enumerate(self.layer_input_shapes(input_shape)[:-1]))
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> list:
-        """Creates every layer's params, inferring each layer's input shape.
+    def init(self, key, input_shape, *, dtype=None) -> list:
+        """Creates every layer's params, inferring each layer's input shape,
+        in ``dtype`` when given, else in each layer's own default (a spec's
+        ``param_dtype`` or policy: float32 for ``"mixed_bfloat16"``).
 
         Raises:
           ValueError: when a layer's ``init`` returns params training could
@@ -274,7 +276,7 @@ class Residual(_Composite):
         )
         return _merged_shape([inner, skip], "add", -1, "Residual")
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
+    def init(self, key, input_shape, *, dtype=None) -> dict:
         """``{"inner": ..., "shortcut": ...}``, the shapes checked first."""
         self.compute_output_shape(input_shape)
         return self._init_sublayers(key, input_shape, dtype)
@@ -365,7 +367,7 @@ class Parallel(_Composite):
         outs = [b.compute_output_shape(input_shape) for b in self.branches]
         return _merged_shape(outs, self.merge, self.axis, "Parallel")
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> list:
+    def init(self, key, input_shape, *, dtype=None) -> list:
         """One params entry per branch, the shapes checked first."""
         self.compute_output_shape(input_shape)
         return list(self._init_sublayers(key, input_shape, dtype).values())

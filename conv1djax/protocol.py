@@ -4,7 +4,11 @@ summaries and checks make over a model of any depth.
 
 A **layer** is any hashable object with
 
-- ``init(key, input_shape, *, dtype=jnp.float32) -> params``,
+- ``init(key, input_shape, *, dtype=jnp.float32) -> params`` (``dtype`` is
+  the params' dtype; the library's specs default to ``dtype=None``, "the
+  layer's own": its ``param_dtype`` or policy, else float32; composites pass a
+  ``dtype`` on to their sub-layers only when one is given, so a user's layer
+  never receives None from them),
 - ``apply(params, x) -> y``,
 - ``compute_output_shape(input_shape) -> tuple``,
 
@@ -290,8 +294,13 @@ def check_params(layer, params, path: str = "params") -> None:
 
 def init_checked(layer, key, input_shape, dtype, where: str):
     """``layer.init(...)``, its params' structure checked, so that a layer
-    returning something training cannot walk fails here, not in a trace."""
-    params = layer.init(key, input_shape, dtype=dtype)
+    returning something training cannot walk fails here, not in a trace;
+    ``dtype=None`` calls ``init`` without a ``dtype``, so the layer's own
+    default applies."""
+    if dtype is None:  # each layer's own default (a spec's policy)
+        params = layer.init(key, input_shape)
+    else:
+        params = layer.init(key, input_shape, dtype=dtype)
     check_params(layer, params, f"the params {where} ({type(layer).__name__}) returned")
     return params
 

@@ -328,7 +328,9 @@ def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | No
       batch_shape: the batch axes of the chunks, e.g. ``(B,)``.
       channels: the input's channel count; by default read from the first
         convolution's kernel.
-      dtype: the buffers' dtype (default: the first kernel's, else float32).
+      dtype: the buffers' dtype (default: the first layer's compute dtype
+        under a mixed-precision policy, else the first kernel's, else
+        float32).
 
     Raises:
       TypeError: for a layer that cannot stream.
@@ -344,9 +346,12 @@ def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | No
                 "Give `channels`: the input's channel count cannot be read from "
                 "the params of this model's first layer."
             )
-    if dtype is None:
+    if dtype is None:  # the first layer's compute dtype, else its kernel's
+        first = next(iter(_walk_leaves(model)), None)
         leaves = jax.tree.leaves(params)
-        dtype = leaves[0].dtype if leaves else jnp.float32
+        dtype = getattr(first, "compute_dtype", None) or (
+            leaves[0].dtype if leaves else jnp.float32
+        )
     batch_shape = tuple(int(b) for b in batch_shape)
     state, out = _init(model, channels, batch_shape, dtype, _format_of(model), 0)
     axis = _time_axis_of(model, _format_of(model))

@@ -37,6 +37,15 @@ def _objects(layer, own, kind: str) -> dict[str, Callable]:
     return found
 
 
+def _wide(x):
+    """``x`` in at least float32, so a penalty on bfloat16 or float16 values
+    (a mixed-precision layer's output) is computed and summed in float32."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
+        return x.astype(jnp.float32)
+    return x
+
+
 def _term_name(layer, weight: str, kind: str, path: str) -> str:
     """How errors name a weight's term: "kernel_regularizer of Conv1D", with
     the params path below the top."""
@@ -54,7 +63,8 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
       params: its params.
 
     Returns:
-      A float32 scalar (0.0 when nothing is regularized).
+      A float32 scalar (0.0 when nothing is regularized); bfloat16 and
+      float16 weights are penalised in float32.
 
     Raises:
       ValueError: when params do not match the model, a regularizer
@@ -72,7 +82,7 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
     for layer, own, path in protocol.walk(model_or_layer, params):
         for weight, reg in _objects(layer, own, "regularizer").items():
             name = _term_name(layer, weight, "regularizer", path)
-            penalty = regularizers.validate_penalty(reg(own[weight]), name)
+            penalty = regularizers.validate_penalty(reg(_wide(own[weight])), name)
             total = total + jnp.asarray(penalty, jnp.float32)
     return total
 
@@ -149,7 +159,7 @@ class _ActivityCollector:
         reg = getattr(layer, "activity_regularizer", None)
         if reg is not None:
             name = f"activity_regularizer of {type(layer).__name__}"
-            penalty = regularizers.validate_penalty(reg(y), name)
+            penalty = regularizers.validate_penalty(reg(_wide(y)), name)
             self.terms.append((jnp.asarray(penalty, jnp.float32), jnp.shape(y)))
         return y
 
@@ -169,7 +179,9 @@ def apply_with_activity(
     """Runs the model and sums every layer's activity penalty, at every
     depth (sub-layers run through the composites' ``call``).
 
-    Each penalty is divided by the number of examples in its layer's output,
+    Each penalty is computed in at least float32 (on a mixed-precision
+    layer's bfloat16 output too) and divided by the number of examples in its
+    layer's output,
     as Keras 3 divides by the batch size: the product of the batch axes,
     which every layer keeps. Their count is the input's rank less the
     spatial ``rank`` and the channel axis; by default, the ``rank`` of the

@@ -24,6 +24,9 @@ class Activation(ParameterFree):
       activation: a Keras activation name or a callable.
       activity_regularizer: optional penalty on the output (a loss term).
       name: optional, used by summaries.
+      dtype, param_dtype: the dtype policy, as for every spec
+        (:class:`~conv1djax.layers.base.Configurable`): with ``dtype`` set, a
+        floating input is cast to its compute dtype; else it keeps its dtype.
 
     Example usage:
 
@@ -54,9 +57,10 @@ class Activation(ParameterFree):
         )
 
     def apply(self, params, x):
-        """Returns ``activation(x)``."""
+        """Returns ``activation(x)``, a floating ``x`` first cast to the
+        policy's compute dtype when ``dtype`` is set."""
         check_no_params(self, params)
-        return self.activation(check_input(x, "Activation", params))
+        return self.activation(self.cast_input(check_input(x, "Activation", params)))
 
     def compute_output_shape(self, input_shape):
         """The input shape, or what the activation makes of it (``glu``)."""
@@ -80,6 +84,7 @@ class Lambda(ParameterFree):
         is the input's, as in Keras), or a function ``input_shape ->
         output_shape``.
       name: optional, used by summaries.
+      dtype, param_dtype: the dtype policy, as for :class:`Activation`.
 
     Its config holds the function object itself, so it round-trips in the
     same process only (Keras serialises the bytecode; conv1djax does not).
@@ -116,9 +121,10 @@ class Lambda(ParameterFree):
             object.__setattr__(self, "output_shape", check_shape_entries(out))
 
     def apply(self, params, x):
-        """Returns ``function(x)``."""
+        """Returns ``function(x)``, a floating array ``x`` first cast to the
+        policy's compute dtype when ``dtype`` is set."""
         check_no_params(self, params)
-        return self.function(x)
+        return self.function(self.cast_input(x))
 
     def compute_output_shape(self, input_shape):
         """The output shape for ``input_shape``, by ``output_shape`` or by

@@ -32,10 +32,15 @@ from conv1djax import (
 from conv1djax.lowering import layout
 from conv1djax.protocol import Layer, weight_attribute
 
-# Keys of a Keras layer config that describe the Keras object rather than the
-# layer; ``from_config`` accepts and drops them, so a config exported by
+# Keys Keras writes in every layer config that our configs leave out by
+# default: "trainable" and "autocast" describe the Keras object and
+# ``from_config`` drops them; "dtype" (Keras's dtype policy) is read, and
+# written by ``get_config`` only when set. So a config exported by
 # ``keras.layers.Conv1D.get_config()`` loads directly. (``name`` is kept.)
 KERAS_ONLY_KEYS = frozenset({"trainable", "dtype", "autocast"})
+# The config dict of Keras's default policy, which every Keras config holds:
+# read as ``dtype=None`` (see ``Configurable.from_config``).
+_KERAS_DEFAULT_POLICY = "float32"
 _LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
 
 
@@ -228,21 +233,97 @@ def check_no_params(layer, params) -> None:
     )
 
 
-def as_input(x, kernel_dtype, name: str) -> jax.Array:
-    """The input as an array of the kernel's dtype, as Keras casts it
-    (integers included); complex inputs are refused."""
+def as_input(x, compute_dtype, name: str) -> jax.Array:
+    """The input as an array of the compute dtype (the kernel's, or the
+    policy's), as Keras casts it (integers included); complex inputs are
+    refused."""
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         raise TypeError(f"{name} takes real inputs; received dtype {x.dtype}.")
-    return x.astype(kernel_dtype)
+    return x.astype(compute_dtype)
 
 
+def keras_policy_config(policy: str):
+    """A canonical policy name as ``get_config`` writes it: Keras's
+    ``DTypePolicy`` config dict (what ``keras.dtype_policies.serialize``
+    writes), but ``"float32"`` as the plain name, since Keras's float32 dict
+    is its default and is read back as ``dtype=None``."""
+    if policy == _KERAS_DEFAULT_POLICY:
+        return policy
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": policy},
+        "registered_name": None,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
 class Configurable(Layer):
     """``get_config`` / ``from_config`` over a frozen dataclass's fields,
     in Keras's format, for the fields listed in ``_REGISTRIES`` serialised by
-    their registry."""
+    their registry; and the dtype policy every leaf spec takes.
+
+    Two keyword-only fields, shared by every spec built on it:
+
+    - ``dtype``: Keras's dtype policy. None (the default): params are
+      float32 unless ``init`` is given a ``dtype``, a convolution computes in
+      its kernel's dtype and a parameter-free layer in its input's. Else
+      ``"mixed_bfloat16"`` / ``"mixed_float16"`` (float32 params, bfloat16 /
+      float16 computation) or a floating dtype's name (both): ``apply``
+      casts floating inputs and the params to the compute dtype, as Keras
+      autocasts, and the output is in it. Also accepted: a dtype object,
+      Keras's ``DTypePolicy`` or its config dict; all kept as the name.
+    - ``param_dtype``: the dtype ``init`` creates the params in; None (the
+      default) takes the policy's variable dtype (float32 with no policy).
+      Not a Keras argument.
+
+    The rules are in :attr:`compute_dtype` and :attr:`variable_dtype`.
+    """
+
+    dtype: Any = dataclasses.field(default=None, kw_only=True)
+    param_dtype: Any = dataclasses.field(default=None, kw_only=True)
 
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {}
+
+    def __post_init__(self):
+        super().__post_init__()
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("dtype", _validation.dtype_policy(self.dtype))
+        put("param_dtype", _validation.param_dtype(self.param_dtype))
+
+    @property
+    def compute_dtype(self) -> str | None:
+        """The dtype ``apply`` computes in: the policy's compute dtype (
+        ``"bfloat16"`` for ``"mixed_bfloat16"``), or None without a policy
+        (a convolution's kernel dtype, a parameter-free layer's input
+        dtype)."""
+        if self.dtype is None:
+            return None
+        return _validation.policy_dtypes(self.dtype)[0]
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype ``init`` creates params in when it is given none:
+        ``param_dtype`` if set, else the policy's variable dtype (float32 for
+        the mixed policies), else float32."""
+        if self.param_dtype is not None:
+            return self.param_dtype
+        if self.dtype is None:
+            return "float32"
+        return _validation.policy_dtypes(self.dtype)[1]
+
+    def cast_input(self, x):
+        """A floating ``x`` cast to the policy's compute dtype (Keras's
+        autocast of a layer's inputs); anything else, or any ``x`` without a
+        policy, as it is."""
+        compute = self.compute_dtype
+        if compute is None:
+            return x
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+            return x
+        return jnp.asarray(x, compute)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-serialisable for built-in objects.
@@ -259,16 +340,24 @@ class Configurable(Layer):
             if field.name in self._REGISTRIES:
                 value = self._REGISTRIES[field.name].serialize(value)
             config[field.name] = value
-        # Not Keras arguments: their defaults are left out, keeping our
-        # configs loadable by Keras.
-        for name, default in (("impl", "auto"), ("padding_mode", "zeros")):
-            if config.get(name) == default:
+        # Not Keras arguments (param_dtype neither): their defaults are left
+        # out, keeping our configs loadable by Keras; so is no policy.
+        for name, default in (("impl", "auto"), ("padding_mode", "zeros"),
+                              ("dtype", None), ("param_dtype", None)):  # fmt: skip
+            if name in config and config[name] == default:
                 del config[name]
+        if "dtype" in config:
+            config["dtype"] = keras_policy_config(config["dtype"])
         return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]):
         """Builds a spec from ``get_config()``'s dict, or from a Keras layer's.
+
+        Keras's ``"dtype"`` entry is read as the spec's policy, except the
+        float32 ``DTypePolicy`` dict that every Keras config holds by
+        default, which is read as ``dtype=None`` (the library's default), so a
+        default Keras layer's config gives the default spec.
 
         Raises:
           ValueError: for keys that are not arguments of this spec.
@@ -285,7 +374,14 @@ class Configurable(Layer):
                 f"{cls.__name__} has no LoRA; received lora_rank="
                 f"{config['lora_rank']!r} in the config."
             )
-        return cls(**{k: v for k, v in config.items() if k in names})
+        kwargs = {k: v for k, v in config.items() if k in names}
+        policy = kwargs.get("dtype")
+        if (
+            isinstance(policy, Mapping)
+            and _validation.keras_policy_name(policy) == _KERAS_DEFAULT_POLICY
+        ):
+            kwargs["dtype"] = None
+        return cls(**kwargs)
 
 
 class ParameterFree(Configurable):
@@ -293,7 +389,7 @@ class ParameterFree(Configurable):
     0, each after checking ``input_shape`` (so a bad one fails there, as for
     the convolutions)."""
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict:
+    def init(self, key, input_shape, *, dtype=None) -> dict:
         """Returns ``{}``: the layer has no params (``input_shape`` is
         checked).
 
@@ -525,19 +621,27 @@ class ConvBase(Configurable):
 
     # ---- numerics -------------------------------------------------------
 
-    def init(self, key, input_shape, *, dtype=jnp.float32) -> dict[str, jax.Array]:
+    def init(self, key, input_shape, *, dtype=None) -> dict[str, jax.Array]:
         """Creates the params for inputs of ``input_shape``, in Keras's
-        layouts (no ``"bias"`` when ``use_bias=False``).
+        layouts (no ``"bias"`` when ``use_bias=False``), in ``dtype`` if
+        given, else in the spec's :attr:`variable_dtype` (float32 unless
+        ``param_dtype`` or a non-mixed policy says otherwise).
 
         Raises:
           ValueError: for an unknown channel count, one the layer cannot
             take, a rank too low, or an input too short for the kernel.
           TypeError: for a bad ``input_shape`` or a non-floating ``dtype``.
         """
+        if dtype is None:
+            dtype = self.variable_dtype
         return init_params(self, key, self.param_shapes(input_shape), dtype)
 
     def apply(self, params, x) -> jax.Array:
-        """Computes ``activation(window(x) + bias)``, Keras's formula.
+        """Computes ``activation(window(x) + bias)``, Keras's formula, in the
+        compute dtype: the policy's (``dtype="mixed_bfloat16"``: bfloat16),
+        else the kernel's. The input (integers included) and the params are
+        cast to it, as Keras autocasts them, and the output is in it; the
+        gradients with respect to the params come in the params' dtype.
 
         Everything that can be checked from static shapes is checked first
         (so errors come as clear ``ValueError``s at trace time, under
@@ -560,7 +664,9 @@ class ConvBase(Configurable):
             raise TypeError(
                 f"params[{self._COMPUTE_PARAM!r}] must be floating; received {dtype}."
             )
+        dtype = self.compute_dtype or dtype
         x = as_input(x, dtype, name)
+        params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
         pads = self.paddings(spatial)

@@ -11,7 +11,6 @@ import dataclasses
 from typing import Any, ClassVar
 
 import jax
-import jax.numpy as jnp
 
 from conv1djax.layers.base import FilteredConv
 
@@ -88,6 +87,15 @@ class Conv1D(_Conv):
         amounts "same" and "causal" compute alike. PyTorch's limits hold:
         "reflect" pads less than the input length on each side, "circular"
         at most that.
+      dtype: Keras's dtype policy (keyword-only, every spec takes it): None
+        (default: float32 params, computed in the kernel's dtype),
+        "mixed_bfloat16" or "mixed_float16" (float32 params, the input and
+        params cast to bfloat16 / float16 for the convolution, the output in
+        it), or a floating dtype's name (params and computation in it); or
+        Keras's ``DTypePolicy`` or its config dict.
+      param_dtype: the params' dtype at ``init`` (keyword-only; not a Keras
+        argument); None (default): the policy's variable dtype, float32
+        without one.
 
     Raises:
       ValueError: for a bad value, naming the argument and echoing it.
@@ -97,6 +105,10 @@ class Conv1D(_Conv):
 
     >>> import jax, jax.numpy as jnp
     >>> import conv1djax as cj
+    >>> mixed = cj.Conv1D(8, 3, dtype="mixed_bfloat16")
+    >>> params = mixed.init(jax.random.key(0), (None, 16, 4))
+    >>> params["kernel"].dtype, mixed.apply(params, jnp.ones((2, 16, 4))).dtype
+    (dtype('float32'), dtype(bfloat16))
     >>> layer = cj.Conv1D(32, 3, activation="relu")
     >>> params = layer.init(jax.random.key(0), (4, 10, 128))
     >>> params["kernel"].shape, params["bias"].shape
@@ -189,7 +201,7 @@ def check_spec(layer, expected: type, fn: str) -> None:
         )
 
 
-def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=jnp.float32) -> dict:
+def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=None) -> dict:
     """Creates the params of a :class:`Conv1D` for inputs of ``input_shape``.
 
     Args:
@@ -198,7 +210,8 @@ def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=jnp.float32) -> dict:
       input_shape: the full input shape, ``batch_shape + (steps, channels)``
         (or ``(channels, steps)`` for channels_first); entries other than the
         channel axis may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (kernel_size, channels // groups, filters), "bias":
@@ -223,7 +236,8 @@ def conv1d_apply(layer: Conv1D, params, x) -> jax.Array:
 
     A pure function of its arguments: it works under ``jax.jit`` (with
     ``layer`` static), ``jax.grad`` and ``jax.vmap``. The input is cast to the
-    kernel's dtype, as Keras does.
+    compute dtype (the kernel's, or the policy's when ``layer.dtype`` is set),
+    as Keras does.
 
     Args:
       layer: the spec.
@@ -251,7 +265,7 @@ def conv1d_apply(layer: Conv1D, params, x) -> jax.Array:
     return layer.apply(params, x)
 
 
-def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=jnp.float32) -> dict:
+def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=None) -> dict:
     """Creates the params of a :class:`Conv2D` for inputs of ``input_shape``.
 
     Args:
@@ -259,7 +273,8 @@ def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=jnp.float32) -> dict:
       key: a JAX PRNG key.
       input_shape: ``batch_shape + (rows, cols, channels)`` (or ``(channels,
         rows, cols)``); entries other than the channel axis may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (*kernel_size, channels // groups, filters), "bias":
@@ -307,7 +322,7 @@ def conv2d_apply(layer: Conv2D, params, x) -> jax.Array:
     return layer.apply(params, x)
 
 
-def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=jnp.float32) -> dict:
+def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=None) -> dict:
     """Creates the params of a :class:`Conv3D` for inputs of ``input_shape``.
 
     Args:
@@ -315,7 +330,8 @@ def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=jnp.float32) -> dict:
       key: a JAX PRNG key.
       input_shape: ``batch_shape + (dim1, dim2, dim3, channels)`` (or
         channels first); entries other than the channel axis may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (*kernel_size, channels // groups, filters), "bias":

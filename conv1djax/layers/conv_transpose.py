@@ -8,7 +8,6 @@ import dataclasses
 from typing import Any, ClassVar
 
 import jax
-import jax.numpy as jnp
 
 from conv1djax.layers.base import FilteredConv
 from conv1djax.layers.conv import check_spec
@@ -169,7 +168,7 @@ class Conv3DTranspose(_ConvTranspose):
 
 
 def conv1d_transpose_init(
-    layer: Conv1DTranspose, key, input_shape, *, dtype=jnp.float32
+    layer: Conv1DTranspose, key, input_shape, *, dtype=None
 ) -> dict:
     """Creates the params of a :class:`Conv1DTranspose`.
 
@@ -178,7 +177,8 @@ def conv1d_transpose_init(
       key: a JAX PRNG key.
       input_shape: the full input shape; entries other than the channel axis
         may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (kernel_size, filters // groups, channels), "bias":
@@ -227,7 +227,7 @@ def conv1d_transpose_apply(layer: Conv1DTranspose, params, x) -> jax.Array:
 
 
 def conv2d_transpose_init(
-    layer: Conv2DTranspose, key, input_shape, *, dtype=jnp.float32
+    layer: Conv2DTranspose, key, input_shape, *, dtype=None
 ) -> dict:
     """Creates the params of a :class:`Conv2DTranspose`.
 
@@ -236,7 +236,8 @@ def conv2d_transpose_init(
       key: a JAX PRNG key.
       input_shape: ``batch_shape + (rows, cols, channels)`` (or channels
         first); entries other than the channel axis may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (*kernel_size, filters // groups, channels), "bias":
@@ -284,7 +285,7 @@ def conv2d_transpose_apply(layer: Conv2DTranspose, params, x) -> jax.Array:
 
 
 def conv3d_transpose_init(
-    layer: Conv3DTranspose, key, input_shape, *, dtype=jnp.float32
+    layer: Conv3DTranspose, key, input_shape, *, dtype=None
 ) -> dict:
     """Creates the params of a :class:`Conv3DTranspose`.
 
@@ -293,7 +294,8 @@ def conv3d_transpose_init(
       key: a JAX PRNG key.
       input_shape: ``batch_shape + (dim1, dim2, dim3, channels)`` (or
         channels first); entries other than the channel axis may be None.
-      dtype: the params' floating dtype.
+      dtype: the params' floating dtype; None (default): the spec's
+        ``variable_dtype`` (float32 unless its policy says otherwise).
 
     Returns:
       ``{"kernel": (*kernel_size, filters // groups, channels), "bias":

@@ -21,9 +21,11 @@ windows, with ``"same"`` ``ceil(L / strides)``, padded as a convolution is
 ``"same"`` average pooling divides each window's sum by the number of input
 elements in it, not by the pool's size.
 
-Dtypes: a floating input keeps its dtype (there is no dtype policy; under
-Keras's default ``"float32"`` policy a Keras layer would cast a bfloat16 or
-float16 input to float32 first). Integer and bool inputs follow Keras's JAX
+Dtypes: without a policy (``dtype=None``, the default) a floating input keeps
+its dtype (under Keras's default ``"float32"`` policy a Keras layer would cast
+a bfloat16 or float16 input to float32 first); with one (``dtype="float32"``,
+``"mixed_bfloat16"``, ...) it is cast to the policy's compute dtype first, as
+Keras autocasts it. Integer and bool inputs follow Keras's JAX
 backend: max pooling keeps the dtype; average pooling sums in the input's
 integer dtype (wrapping around on overflow, as Keras does) and returns
 float32; bool inputs to average pooling are refused. Global average pooling
@@ -112,6 +114,7 @@ class _PoolingBase(SpatialParameterFree):
         x = check_input(x, name, params)
         if jnp.issubdtype(x.dtype, jnp.complexfloating):
             raise TypeError(f"{name} takes real inputs; received dtype {x.dtype}.")
+        x = self.cast_input(x)
         batch_shape, spatial, _ = self._split(x.shape)
         self._spatial_out(spatial, x.shape)
         return self._pool(x, len(batch_shape))

@@ -190,7 +190,9 @@ class _Reshaping(SpatialParameterFree):
         return output_shape(batch_shape, lengths, channels, self._format)
 
     def apply(self, params, x) -> jax.Array:
-        """The padded, cropped or upsampled input, in the input's dtype.
+        """The padded, cropped or upsampled input, in the input's dtype (a
+        floating input is first cast to the policy's compute dtype when
+        ``dtype`` is set).
 
         Raises:
           ValueError: when ``params`` is not ``{}``, or for an input of too
@@ -198,7 +200,7 @@ class _Reshaping(SpatialParameterFree):
             under ``jax.jit`` too).
         """
         check_no_params(self, params)
-        x = check_input(x, type(self).__name__, params)
+        x = self.cast_input(check_input(x, type(self).__name__, params))
         batch_shape, spatial, _ = self._split(x.shape)
         self._lengths(spatial, x.shape)
         return self._call(x, len(batch_shape), spatial)
@@ -613,9 +615,11 @@ class UpSampling1D(_UpSampling):
     rank: ClassVar[int] = 1
 
     def get_config(self) -> dict[str, Any]:
-        """``{"size": int}``, Keras's format (its ``UpSampling1D`` takes an
-        int only)."""
-        return {"name": self.name, "size": self.size[0]}
+        """``{"size": int}`` (and the name, and the policy when set),
+        Keras's format (its ``UpSampling1D`` takes an int only)."""
+        config = Configurable.get_config(self)
+        config["size"] = self.size[0]
+        return config
 
 
 @dataclasses.dataclass(frozen=True)
