@@ -31,11 +31,13 @@ branches are delayed to the slowest branch.
 
 Streamable: the 1-D convolutions ``Conv1D``, ``DepthwiseConv1D`` and
 ``SeparableConv1D`` (zeros padding mode; any dilation, groups, depth
-multiplier, data format), ``MaxPooling1D`` and ``AveragePooling1D`` with
-``"valid"``, ``Activation``, ``ZeroPadding1D``, ``Cropping1D``,
-``UpSampling1D``, and ``Sequential``, ``Residual`` and ``Parallel`` of them.
-Transposed convolutions and strided ``"same"`` raise a ``TypeError`` saying
-so. :func:`stream_reset` restarts chosen examples exactly in stride-1
+multiplier, data format), ``Conv1DTranspose`` (``strides`` outputs per input
+step; the overlapping ones held back until no later input can change them:
+it streams as the stride-1 convolution of its zero-stuffed input),
+``MaxPooling1D`` and ``AveragePooling1D`` with ``"valid"``, ``Activation``,
+``ZeroPadding1D``, ``Cropping1D``, ``UpSampling1D``, and ``Sequential``,
+``Residual`` and ``Parallel`` of them. Strided ``"same"`` (its padding
+depends on the whole length) raises a ``TypeError`` saying so. :func:`stream_reset` restarts chosen examples exactly in stride-1
 models; a strided layer's phase is shared by the batch.
 """
 
@@ -52,8 +54,10 @@ from jax import lax
 from conv1djax import models, protocol
 from conv1djax.layers.activation import Activation
 from conv1djax.layers.base import ConvBase
+from conv1djax.layers.conv import Conv1D
 from conv1djax.layers.pooling import AveragePooling1D, MaxPooling1D
 from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
+from conv1djax.lowering import reference
 
 # ---- what each layer does to time -------------------------------------------
 
@@ -75,6 +79,9 @@ class _Timing:
     window: int = 0
     left: int = 0
     right: int = 0
+    # A transposed convolution's outputs held back: those its zero-stuffed
+    # input stream computes past the end of apply's output.
+    hold: int = 0
 
 
 def _time_axis(layer) -> int:
@@ -99,6 +106,21 @@ def _conv_timing(layer) -> _Timing:
     return _Timing(latency=k_eff - 1 - left, tail=right, history=k_eff - 1)
 
 
+def _transpose_timing(layer) -> _Timing:
+    """A transposed convolution streams as the equivalent stride-1
+    convolution over its input zero-stuffed ``x[0], 0, ..., x[1], ...``
+    (``strides`` steps per input step): padded by its ``(left, right)``, of
+    which the stuffing's trailing ``strides - 1`` zeros are already part; a
+    right padding smaller than those holds outputs back."""
+    k_eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
+    stride = layer.strides[0]
+    (left, right), = layer.paddings((4 * k_eff,))  # fmt: skip
+    right -= stride - 1
+    hold = max(-right, 0)
+    return _Timing(latency=k_eff - 1 - left + hold, tail=max(right, 0),
+                   rate=stride, history=k_eff - 1, hold=hold)  # fmt: skip
+
+
 def _unsupported(layer, why: str):
     return TypeError(f"{type(layer).__name__} cannot stream: {why}.")
 
@@ -112,7 +134,7 @@ def _timing(layer) -> _Timing:
                 layer, f"it is {layer.rank}-D; streaming is over time, 1-D"
             )
         if layer.transposed:
-            raise _unsupported(layer, "transposed convolutions do not stream yet")
+            return _transpose_timing(layer)
         if layer.padding_mode != "zeros":
             raise _unsupported(
                 layer, f"padding_mode={layer.padding_mode!r} pads with future samples"
@@ -144,7 +166,7 @@ def _timing(layer) -> _Timing:
         return _Timing(rate=layer.size[0])
     raise _unsupported(
         layer,
-        "streaming covers the 1-D convolutions (not transposed), valid pooling, "
+        "streaming covers the 1-D convolutions, transposed ones too, valid pooling, "
         "Activation, ZeroPadding1D, Cropping1D, UpSampling1D and Sequential, "
         "Residual and Parallel of them",
     )
@@ -293,6 +315,8 @@ def _init(layer, channels, batch_shape, dtype, fmt, latency_in):
         "steps": jnp.zeros(batch_shape, jnp.int32),
         "buffer": _buffer(batch_shape, timing.history, channels, axis, dtype),
     }
+    if timing.hold:
+        state["hold"] = _buffer(batch_shape, timing.hold, out, axis, dtype)
     return state, out
 
 
@@ -404,14 +428,35 @@ def _strided_step(layer, params, state, x):
                "skip": jnp.zeros((skip,), jnp.int8), "empty": state["empty"]}  # fmt: skip
 
 
-def _leaf_step(layer, params, state, x, threshold):
+def _stuff(x, stride: int, axis: int):
+    """``x[0], 0, ..., 0, x[1], ...``: ``stride - 1`` zeros after each step."""
+    if stride == 1:
+        return x
+    axis %= x.ndim
+    zeros = jnp.zeros_like(x)
+    stacked = jnp.stack([x] + [zeros] * (stride - 1), axis=axis + 1)
+    return stacked.reshape(
+        *x.shape[:axis], x.shape[axis] * stride, *x.shape[axis + 1 :]
+    )
+
+
+def _leaf_step(layer, params, state, x, threshold, *, stuffed=False):
+    """One chunk through a stride-1 layer; ``threshold``: how many outputs
+    of the stream are placeholders. A transposed convolution's chunk is
+    zero-stuffed first (unless ``stuffed``: the flush's zeros)."""
     timing = _timing(layer)
     axis = _time_axis(layer)
     batch_ndim = state["steps"].ndim
+    transposed = getattr(layer, "transposed", False)
+    if transposed and not stuffed:
+        x = _stuff(x, timing.rate, axis)
     n = x.shape[axis]
     buffer = state["buffer"]
     z = _concat(buffer, x, axis)
-    if isinstance(layer, ConvBase):
+    if transposed:
+        forward, forward_params = _forward_equivalent(layer, params)
+        y = forward.apply(forward_params, z)
+    elif isinstance(layer, ConvBase):
         y = _valid(layer).apply(params, z)
     elif isinstance(layer, Activation):
         y = layer.apply(params, x)
@@ -421,12 +466,36 @@ def _leaf_step(layer, params, state, x, threshold):
         y = layer.apply(params, x)
     new_buffer = _take(z, z.shape[axis] - timing.history, z.shape[axis], axis)
     out_n = y.shape[axis]
-    y = _mask(y, state["steps"], threshold, axis, batch_ndim)
-    steps = jnp.minimum(state["steps"] + out_n, max(threshold, 0))
-    return y, {
-        "steps": steps.astype(jnp.int32),
-        "buffer": new_buffer.astype(buffer.dtype),
-    }
+    held = max(threshold - timing.hold, 0)
+    y = _mask(y, state["steps"], held, axis, batch_ndim)
+    steps = jnp.minimum(state["steps"] + out_n, held)
+    new = {"steps": steps.astype(jnp.int32), "buffer": new_buffer.astype(buffer.dtype)}
+    if timing.hold:
+        z = _concat(state["hold"], y, axis)
+        y = _take(z, 0, out_n, axis)
+        new["hold"] = _take(z, out_n, z.shape[axis], axis).astype(state["hold"].dtype)
+    return y, new
+
+
+def _forward_equivalent(layer, params):
+    """A Conv1DTranspose as the stride-1 ``Conv1D`` over its zero-stuffed
+    input, and that convolution's params (the kernel regrouped and
+    flipped)."""
+    kernel = reference.transpose_kernel(jnp.asarray(params["kernel"]), layer.groups)
+    forward_params = {"kernel": kernel}
+    if layer.use_bias:
+        forward_params["bias"] = params["bias"]
+    return _forward_spec(layer), forward_params
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_spec(layer):
+    return Conv1D(
+        layer.filters, layer.kernel_size, padding="valid",
+        data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+        groups=layer.groups, activation=layer.activation, use_bias=layer.use_bias,
+        dtype=layer.dtype, param_dtype=layer.param_dtype,
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)
@@ -561,10 +630,11 @@ def _flush(layer, params, state, latency_in):
     if isinstance(layer, ZeroPadding1D):  # the held samples, then the right zeros
         (_, right), = layer.padding  # fmt: skip
         return _concat(buffer, _zeros_steps(buffer, right, axis), axis), state
-    # a convolution: its right padding, as zeros
+    # a convolution: its right padding, as zeros (after a transposed one's
+    # stuffing: its input stream's own)
     zeros = _zeros_steps(buffer, timing.tail, axis)
     threshold = latency_in * timing.rate + timing.latency
-    return _leaf_step(layer, params, state, zeros, threshold)
+    return _leaf_step(layer, params, state, zeros, threshold, stuffed=True)
 
 
 def _zeros_steps(like, steps: int, axis: int):

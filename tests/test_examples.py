@@ -1,5 +1,6 @@
 """The examples run end to end at a few steps: examples/denoise_autoencoder.py,
-examples/pattern_classifier.py and examples/wavenet_forecast.py."""
+examples/pattern_classifier.py, examples/wavenet_forecast.py and
+examples/streaming_denoise.py."""
 
 import importlib.util
 import math
@@ -131,3 +132,26 @@ def test_wavenet_forecast_beats_persistence(wavenet, tmp_path, capsys):
     assert held["regularization"] > 0 and held["activity"] > 0
     assert result["constraint_holds"]
     assert result["max_kernel_norm"] <= wavenet.MAX_NORM * (1 + 1e-6)
+
+
+@pytest.fixture(scope="module")
+def streaming():
+    path = EXAMPLES / "streaming_denoise.py"
+    spec = importlib.util.spec_from_file_location("streaming_denoise", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_streaming_denoise_streams_exactly_and_plots(streaming, tmp_path, capsys):
+    result = streaming.main(
+        ["--steps", "150", "--length", "600", "--out", str(tmp_path), "--no-progress"]
+    )
+    out = capsys.readouterr().out
+    png = tmp_path / "streaming_denoise.png"
+    assert f"plot saved to {png}" in out and "latency 0 (causal)" in out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    # Random-length chunks, one step included, equal apply on the whole.
+    assert 1 in result["chunks"] and sum(result["chunks"]) == 600
+    assert result["max_diff"] < 1e-4
+    assert result["mse_denoised"] < 0.8 * result["mse_noisy"]

@@ -69,6 +69,12 @@ def _layer(r, channels, fmt, depth, keep=False):
         if r.integers(3) == 0:
             cls = [cj.MaxPooling1D, cj.AveragePooling1D][int(r.integers(2))]
             layer = cls(int(r.integers(1, 4)), strides=s, data_format=fmt)
+        elif r.integers(3) == 0:  # transposed: s outputs per step, held back
+            k = int(r.integers(1, 6))
+            padding = ["valid", "same", int(r.integers(0, 2))][int(r.integers(3))]
+            layer = cj.Conv1DTranspose(int(r.integers(1, 4)), k, strides=s,
+                                       padding=padding, activation="tanh",
+                                       data_format=fmt)  # fmt: skip
         else:
             k = int(r.integers(1, 5))
             padding = ["causal", "valid", ((int(r.integers(0, k)), int(r.integers(3))),)][
@@ -286,11 +292,27 @@ def test_strided_layers_emit_what_a_chunk_completes():
     assert len(traces) == warm  # bounded: no new shapes on an endless stream
 
 
+def test_transposed_convolutions_hold_back_what_later_inputs_change():
+    for kwargs in (dict(kernel_size=4, strides=2), dict(kernel_size=2, strides=3),
+                   dict(kernel_size=5, strides=2, output_padding=1, padding="same"),
+                   dict(kernel_size=3, strides=2, padding=1, output_padding=1),
+                   dict(kernel_size=4, strides=2, groups=2, dilation_rate=1)):  # fmt: skip
+        layer = cj.Conv1DTranspose(4, activation="tanh", **kwargs)
+        params = _params(layer, (2, 11, 4), 9)
+        x = normal(10, (2, 11, 4))
+        for sizes in ([1] * 11, [3, 8]):
+            assert_close(_stream(layer, params, x, sizes, "channels_last"),
+                         layer.apply(params, x), rtol=1e-5, err_msg=str(kwargs))  # fmt: skip
+    # A valid transposed convolution is causal (output t sums inputs up to
+    # t // s); "same" crops one step of k=4, s=2 on the left: one step late.
+    assert cj.stream_latency(cj.Conv1DTranspose(1, 4, strides=2)) == 0
+    assert cj.stream_latency(cj.Conv1DTranspose(1, 4, strides=2, padding="same")) == 1
+
+
 def test_what_cannot_stream_says_so():
     params2 = {"kernel": jnp.ones((3, 2, 2)), "bias": jnp.ones(2)}
     for layer, match in (
         (cj.Conv1D(2, 3, strides=2, padding="same"), r"strides=2 with padding='same'"),
-        (cj.Conv1DTranspose(2, 3), r"transposed convolutions do not stream yet"),
         (cj.Conv1D(2, 3, padding=1, padding_mode="reflect"), r"padding_mode='reflect'"),
         (cj.Conv1D(2, 3, padding=((3, 0),)),
          r"its left padding exceeds .* so outputs would precede their inputs"),
