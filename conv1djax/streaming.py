@@ -37,8 +37,8 @@ it streams as the stride-1 convolution of its zero-stuffed input),
 ``MaxPooling1D`` and ``AveragePooling1D`` with ``"valid"``, ``Activation``,
 ``ZeroPadding1D``, ``Cropping1D``, ``UpSampling1D``, and ``Sequential``,
 ``Residual`` and ``Parallel`` of them. Strided ``"same"`` (its padding
-depends on the whole length) raises a ``TypeError`` saying so. :func:`stream_reset` restarts chosen examples exactly in stride-1
-models; a strided layer's phase is shared by the batch.
+depends on the whole length) raises a ``TypeError`` saying so. :func:`stream_reset` restarts chosen examples of stride-1 models (a strided
+layer's phase is shared by the batch, so there it refuses, clearly).
 """
 
 from __future__ import annotations
@@ -571,6 +571,14 @@ def stream_apply(model, params, state, x_chunk):
     return y, {"model": inner, "empty": state["empty"]}
 
 
+def _has_strided(state) -> bool:
+    if isinstance(state, dict):
+        return "skip" in state or any(_has_strided(v) for v in state.values())
+    if isinstance(state, list | tuple):
+        return any(_has_strided(v) for v in state)
+    return False
+
+
 def stream_reset(state, mask):
     """Restarts the streams of the examples where ``mask`` (a boolean array
     of the batch shape) is True: their buffers and counters back to a new
@@ -580,6 +588,13 @@ def stream_reset(state, mask):
     if mask.shape != batch_shape:
         raise ValueError(
             f"`mask` must have the batch shape {batch_shape}; received {mask.shape}."
+        )
+
+    if _has_strided(state["model"]):
+        raise ValueError(
+            "stream_reset cannot restart some examples of a model with strided "
+            "layers: their phase (how much input is buffered) is shared by the "
+            "batch. Start a new stream with stream_init instead."
         )
 
     def reset(leaf):

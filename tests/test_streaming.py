@@ -238,6 +238,11 @@ def test_per_example_reset():
                  whole[0, -12:], rtol=1e-5)  # fmt: skip
     with pytest.raises(ValueError, match=r"`mask` must have the batch shape \(2,\)"):
         cj.stream_reset(state, jnp.array([True]))
+    strided = cj.Conv1D(2, 3, strides=2, padding="causal")
+    strided_state = cj.stream_init(strided, _params(strided, (2, 8, 2), 0), (2,))
+    with pytest.raises(ValueError, match=r"cannot restart some examples of a model "
+                       r"with strided layers"):  # fmt: skip
+        cj.stream_reset(strided_state, jnp.array([False, True]))
 
 
 def test_latency_and_receptive_field():
