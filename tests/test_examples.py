@@ -16,14 +16,24 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
 
+def _example(name: str):
+    """Yields ``examples/<name>.py`` as a module (examples/ is not a
+    package), registered in sys.modules while in use: dataclasses (the
+    WaveNet example's SkipSum layer) look their module up there."""
+    path = EXAMPLES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+
+
 @pytest.fixture(scope="module")
 def denoise():
-    """The example as a module (examples/ is not a package)."""
-    path = EXAMPLES / "denoise_autoencoder.py"
-    spec = importlib.util.spec_from_file_location("denoise_autoencoder", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    yield from _example("denoise_autoencoder")
 
 
 def test_denoise_autoencoder_runs_and_plots(denoise, tmp_path, capsys):
@@ -57,11 +67,7 @@ def test_denoise_autoencoder_training_helps(denoise, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def classifier():
-    path = EXAMPLES / "pattern_classifier.py"
-    spec = importlib.util.spec_from_file_location("pattern_classifier", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    yield from _example("pattern_classifier")
 
 
 def test_pattern_classifier_learns_and_plots(classifier, tmp_path, capsys):
@@ -80,17 +86,7 @@ def test_pattern_classifier_learns_and_plots(classifier, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def wavenet():
-    # The example defines a dataclass (its SkipSum layer), and dataclasses
-    # look their module up in sys.modules, so it is registered while in use.
-    path = EXAMPLES / "wavenet_forecast.py"
-    spec = importlib.util.spec_from_file_location("wavenet_forecast", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    yield from _example("wavenet_forecast")
 
 
 def test_wavenet_forecast_runs_and_plots(wavenet, tmp_path, capsys):
@@ -136,11 +132,7 @@ def test_wavenet_forecast_beats_persistence(wavenet, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def streaming():
-    path = EXAMPLES / "streaming_denoise.py"
-    spec = importlib.util.spec_from_file_location("streaming_denoise", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    yield from _example("streaming_denoise")
 
 
 def test_streaming_denoise_streams_exactly_and_plots(streaming, tmp_path, capsys):
