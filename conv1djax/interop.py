@@ -76,11 +76,7 @@ def _checked(layer, params: dict[str, np.ndarray]) -> dict[str, jnp.ndarray]:
                 f"The {layer._COMPUTE_PARAM} of {type(layer).__name__} must have "
                 f"{layer.rank + 2} axes; received shape {kernel.shape}."
             )
-        channels = (
-            kernel.shape[-1]
-            if layer.transposed
-            else kernel.shape[-2] * getattr(layer, "groups", 1)
-        )
+        channels = layer.input_channels(params)
         spatial = (None,) * layer.rank
         shape = (
             (None, *spatial, channels)

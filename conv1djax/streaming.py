@@ -334,8 +334,7 @@ def _infer_channels(model, params) -> int | None:
         if protocol.sublayers(layer):
             continue
         if isinstance(layer, ConvBase):
-            kernel = own[layer._COMPUTE_PARAM]
-            return kernel.shape[-2] * getattr(layer, "groups", 1)
+            return layer.input_channels(own)
         if isinstance(layer, UpSampling1D | ZeroPadding1D | Cropping1D | Activation):
             continue
         return None

@@ -314,6 +314,23 @@ def test_transposed_convolutions_hold_back_what_later_inputs_change():
     assert cj.stream_latency(cj.Conv1DTranspose(1, 4, strides=2, padding="same")) == 1
 
 
+def test_input_channels_are_read_from_the_first_kernel():
+    # A transposed kernel is (k, out // groups, in): its last axis, not its
+    # second last, is the input's channel count.
+    for first in (cj.Conv1DTranspose(3, 4, strides=2, groups=1),
+                  cj.Conv1DTranspose(4, 3, strides=2, groups=2),
+                  cj.Conv1D(4, 3, padding="causal", groups=2),
+                  cj.SeparableConv1D(3, 3, padding="causal", depth_multiplier=2)):  # fmt: skip
+        model = cj.Sequential([cj.Activation("tanh"), first])
+        params = _params(model, (1, 8, 6), 11)
+        x = normal(12, (1, 8, 6))
+        state = cj.stream_init(model, params, (1,))  # no `channels`
+        y, state = cj.stream_apply(model, params, state, x)
+        y = jnp.concatenate([y, cj.stream_flush(model, params, state)], axis=1)
+        latency = cj.stream_latency(model)
+        assert_close(y[:, latency:], model.apply(params, x), rtol=1e-5)
+
+
 def test_what_cannot_stream_says_so():
     params2 = {"kernel": jnp.ones((3, 2, 2)), "bias": jnp.ones(2)}
     for layer, match in (

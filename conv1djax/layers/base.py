@@ -685,6 +685,16 @@ class ConvBase(Configurable):
             y = self.activation(y)
         return y
 
+    def input_channels(self, params) -> int:
+        """The input channel count ``params`` were made for, read from the
+        compute kernel: ``(*k, in // groups, out)``, or transposed ``(*k,
+        out // groups, in)`` (depthwise and separable kernels have no
+        groups: ``(*k, in, multiplier)``)."""
+        shape = jnp.shape(params[self._COMPUTE_PARAM])
+        if self.transposed:
+            return shape[-1]
+        return shape[-2] * getattr(self, "groups", 1)
+
     def _describe(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size})"
 
