@@ -13,32 +13,34 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 
 class Serializable:
     """Mixin for frozen dataclasses whose fields are their whole config."""
 
+    if TYPE_CHECKING:  # what the dataclass decorator of every subclass adds
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def get_config(self) -> dict[str, Any]:
         """Returns the constructor arguments as a JSON-friendly dict."""
         return {
-            f.name: _to_json(getattr(self, f.name))
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)
         }
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]):
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Builds the object back from :meth:`get_config`'s dict."""
         return cls(**{k: _from_json(v) for k, v in config.items()})
 
 
-def _to_json(value):
+def _to_json(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     return value
 
 
-def _from_json(value):
+def _from_json(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_from_json(v) for v in value)
     return value
@@ -54,7 +56,7 @@ class Registry:
         its canonical name in configs.
     """
 
-    def __init__(self, kind: str, entries: Mapping[str, Any]):
+    def __init__(self, kind: str, entries: Mapping[str, Any]) -> None:
         self.kind = kind
         self._entries = dict(entries)
         self._names: dict[Any, str] = {}
@@ -65,7 +67,7 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._entries))
 
-    def get(self, identifier: Any, argname: str):
+    def get(self, identifier: Any, argname: str) -> Any:
         """Returns the canonical object for ``identifier``.
 
         Raises:
@@ -93,7 +95,7 @@ class Registry:
             f"{type(identifier).__name__}."
         )
 
-    def serialize(self, obj: Any):
+    def serialize(self, obj: Any) -> Any:
         """Returns a JSON-friendly form of ``obj``, or ``obj`` itself for a
         user callable that the registry does not know."""
         if obj is None:
@@ -108,7 +110,7 @@ class Registry:
             return {"class_name": cls.__name__, "config": obj.get_config()}
         return obj
 
-    def _instantiate(self, entry, argname):
+    def _instantiate(self, entry: Any, argname: str) -> Any:
         if inspect.isclass(entry):
             try:
                 return entry()
@@ -119,9 +121,13 @@ class Registry:
                 ) from None
         return entry
 
-    def _from_dict(self, config, argname):
+    def _from_dict(self, config: Mapping[str, Any], argname: str) -> Any:
+
         class_name = config.get("class_name")
-        classes = {c.__name__: c for c in self._names if inspect.isclass(c)}
+        classes: dict[str, Any] = {
+            c.__name__: c for c in self._names if inspect.isclass(c)
+        }
+
         if class_name not in classes or not isinstance(
             config.get("config", {}), Mapping
         ):

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax.numpy as jnp
+
+from conv1djax._typing import Padding, Pads
 
 CONV_PADDINGS = ("valid", "same", "causal")
 TRANSPOSE_PADDINGS = ("valid", "same")
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
-def _as_int(value, name: str) -> int:
+def _as_int(value: Any, name: str) -> int:
     """Returns ``value`` as a Python int; bools and floats are refused."""
     if isinstance(value, bool):
         raise TypeError(f"`{name}` must be an int; received the bool {value!r}.")
@@ -32,12 +35,12 @@ def _as_int(value, name: str) -> int:
         ) from None
 
 
-def shown(values: tuple[int, ...]):
+def shown(values: tuple[int, ...]) -> int | tuple[int, ...]:
     """A per-axis tuple as the user most likely wrote it: an int in 1-D."""
     return values[0] if len(values) == 1 else values
 
 
-def positive_int(value, name: str) -> int:
+def positive_int(value: Any, name: str) -> int:
     """Returns ``value`` as an int >= 1."""
     value = _as_int(value, name)
     if value < 1:
@@ -46,7 +49,7 @@ def positive_int(value, name: str) -> int:
 
 
 def int_tuple(
-    value, name: str, rank: int, *, minimum: int = 1, what: str = "convolution"
+    value: Any, name: str, rank: int, *, minimum: int = 1, what: str = "convolution"
 ) -> tuple[int, ...]:
     """Normalises an int or a ``rank``-sequence (or 1-D array) of ints to a
     ``rank``-tuple; ``what`` names the layer kind in errors.
@@ -74,7 +77,7 @@ def int_tuple(
     return items
 
 
-def padding_name(value, allowed: Sequence[str], name: str = "padding") -> str:
+def padding_name(value: Any, allowed: Sequence[str], name: str = "padding") -> str:
     """Lower-cases a padding name and checks it is one of ``allowed``."""
     if not isinstance(value, str):
         raise TypeError(
@@ -101,7 +104,7 @@ def _string_paddings(rank: int, transposed: bool) -> tuple[str, ...]:
     return TRANSPOSE_PADDINGS if transposed or rank > 1 else CONV_PADDINGS
 
 
-def _side(value, whole) -> int:
+def _side(value: Any, whole: Any) -> int:
     """One side's explicit padding as an int (bools and floats refused)."""
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(
@@ -111,14 +114,16 @@ def _side(value, whole) -> int:
     return operator.index(value)
 
 
-def _listed(value):
+def _listed(value: Any) -> Any:
     """A 1-D or 2-D array as nested lists; anything else as it is."""
     if hasattr(value, "__array__") and getattr(value, "ndim", 0) >= 1:
         return value.tolist()
     return value
 
 
-def explicit_padding(value, rank: int, allowed: Sequence[str] = CONV_PADDINGS):
+def explicit_padding(
+    value: Any, rank: int, allowed: Sequence[str] = CONV_PADDINGS
+) -> Pads:
     """An explicit padding as ``rank`` ``(left, right)`` pairs of ints >= 0.
 
     An int pads every side of every axis by it (PyTorch's ``padding=p``); a
@@ -140,7 +145,7 @@ def explicit_padding(value, rank: int, allowed: Sequence[str] = CONV_PADDINGS):
                 f"for a {rank}-D convolution); received padding="
                 f"{tuple(value)!r} of length {len(value)}.{hint}"
             )
-        pairs = []
+        pairs: list[tuple[int, int]] = []
         for axis, item in enumerate(value):
             item = _listed(item)
             if isinstance(item, Sequence) and not isinstance(item, str):
@@ -150,7 +155,7 @@ def explicit_padding(value, rank: int, allowed: Sequence[str] = CONV_PADDINGS):
                         f"each axis; received padding={value!r}, whose entry on "
                         f"axis {axis} has {len(item)} values."
                     )
-                pairs.append(tuple(_side(side, value) for side in item))
+                pairs.append((_side(item[0], value), _side(item[1], value)))
             else:
                 side = _side(item, value)
                 pairs.append((side, side))
@@ -171,7 +176,7 @@ def explicit_padding(value, rank: int, allowed: Sequence[str] = CONV_PADDINGS):
     return tuple(pairs)
 
 
-def conv_padding(value, rank: int, *, transposed: bool, layer: str):
+def conv_padding(value: Any, rank: int, *, transposed: bool, layer: str) -> Padding:
     """The padding of a convolution of ``rank`` spatial axes: a lower-cased
     name, or an explicit padding as ``rank`` ``(left, right)`` pairs.
 
@@ -195,7 +200,7 @@ def conv_padding(value, rank: int, *, transposed: bool, layer: str):
     return padding_name(value, allowed)
 
 
-def length_padding(value, rank: int, *, transposed: bool):
+def length_padding(value: Any, rank: int, *, transposed: bool) -> Padding:
     """The padding argument of the public length helpers: a name (any case;
     "causal" for a 1-D convolution only) or an explicit padding."""
     allowed = _string_paddings(rank, transposed)
@@ -204,7 +209,7 @@ def length_padding(value, rank: int, *, transposed: bool):
     return padding_name(value, allowed)
 
 
-def padding_mode(value, *, transposed: bool, layer: str) -> str:
+def padding_mode(value: Any, *, transposed: bool, layer: str) -> str:
     """PyTorch's ``padding_mode``, lower-cased; a transposed convolution
     takes "zeros" only, as PyTorch's do."""
     mode = padding_name(value, PADDING_MODES, "padding_mode")
@@ -217,14 +222,14 @@ def padding_mode(value, *, transposed: bool, layer: str) -> str:
     return mode
 
 
-def data_format(value) -> str:
+def data_format(value: Any) -> str:
     """``None`` means Keras's default, ``"channels_last"``; any case is fine."""
     if value is None:
         return "channels_last"
     return padding_name(value, DATA_FORMATS, "data_format")
 
 
-def boolean(value, name: str) -> bool:
+def boolean(value: Any, name: str) -> bool:
     """Accepts Python and NumPy bools only."""
     if type(value).__name__ not in ("bool", "bool_"):
         raise TypeError(
@@ -235,7 +240,7 @@ def boolean(value, name: str) -> bool:
 
 
 def output_padding(
-    value, strides: tuple[int, ...], dilation_rate: tuple[int, ...] | None = None
+    value: Any, strides: tuple[int, ...], dilation_rate: tuple[int, ...] | None = None
 ) -> tuple[int, ...] | None:
     """``None``, or an int (or ``rank``-tuple) with every entry in ``[0,
     strides)``, as Keras requires; with ``dilation_rate`` (given for an
@@ -266,7 +271,9 @@ def output_padding(
     return values
 
 
-def strides_and_dilation(strides: tuple[int, ...], dilation_rate: tuple[int, ...]):
+def strides_and_dilation(
+    strides: tuple[int, ...], dilation_rate: tuple[int, ...]
+) -> None:
     """Keras refuses strides > 1 together with dilation_rate > 1 (on any
     axes: ``max(strides) > 1 and max(dilation_rate) > 1``)."""
     if max(strides) > 1 and max(dilation_rate) > 1:
@@ -294,7 +301,7 @@ _POLICY_FORMS = (
 )
 
 
-def _float_dtype_name(value, name: str, forms: str) -> str:
+def _float_dtype_name(value: Any, name: str, forms: str) -> str:
     """The canonical name of a floating dtype given by name (exactly as
     NumPy/JAX name it, any case) or as a dtype object."""
     if isinstance(value, str):
@@ -325,7 +332,7 @@ def _float_dtype_name(value, name: str, forms: str) -> str:
     return dtype.name
 
 
-def keras_policy_name(value) -> str | None:
+def keras_policy_name(value: Any) -> str | None:
     """The policy name in a Keras ``DTypePolicy`` config dict or object, or
     None when ``value`` is neither.
 
@@ -355,7 +362,7 @@ def keras_policy_name(value) -> str | None:
     return None
 
 
-def dtype_policy(value) -> str | None:
+def dtype_policy(value: Any) -> str | None:
     """Canonicalises a spec's ``dtype``, Keras's dtype policy, to its name:
     None (no policy), ``"mixed_bfloat16"``, ``"mixed_float16"`` or a floating
     dtype's name. A Keras ``DTypePolicy`` (object or config dict) gives its
@@ -376,7 +383,7 @@ def dtype_policy(value) -> str | None:
     return _float_dtype_name(value, "dtype", _POLICY_FORMS)
 
 
-def param_dtype(value) -> str | None:
+def param_dtype(value: Any) -> str | None:
     """Canonicalises a spec's ``param_dtype`` (None, or a floating dtype or
     its name) to the dtype's name.
 

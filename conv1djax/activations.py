@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import jax
 import jax.numpy as jnp
 from jax import nn as jnn
+from jax.typing import ArrayLike
 
 from conv1djax._registry import Registry
+
+_T = TypeVar("_T")
 
 __all__ = [
     "celu",
@@ -65,7 +69,12 @@ __all__ = [
 # Rectifiers.
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+def relu(
+    x: ArrayLike,
+    negative_slope: float = 0.0,
+    max_value: float | None = None,
+    threshold: float = 0.0,
+) -> jax.Array:
     """Rectified linear unit, with Keras's optional slope, cap and threshold.
 
     With the defaults, ``relu(x) = max(x, 0)``. In general (as in Keras)::
@@ -93,15 +102,16 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     if negative_slope != 0.0:
         if max_value is None and threshold == 0:
             return jnn.leaky_relu(x, negative_slope=negative_slope)
-        negative_part = jnn.relu(-x + threshold) if threshold != 0 else jnn.relu(-x)
+        negative_part: jax.Array | int = (
+            jnn.relu(-x + threshold) if threshold != 0 else jnn.relu(-x)
+        )
     else:
         negative_part = 1
 
     clip_max = max_value is not None
     if threshold != 0:
         # x where x > threshold, else 0.
-        threshold = jnp.asarray(threshold, dtype=x.dtype)
-        x = jnp.where(jnp.greater(x, threshold), x, 0)
+        x = jnp.where(jnp.greater(x, jnp.asarray(threshold, dtype=x.dtype)), x, 0)
     elif max_value == 6:
         # Keras uses the fused relu6 (and its gradient) here.
         x = jnn.relu6(x)
@@ -111,15 +121,14 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
     if clip_max:
         min_value = jnp.asarray(0.0, dtype=x.dtype)
-        max_value = jnp.asarray(max_value, dtype=x.dtype)
-        x = jnp.clip(x, min_value, max_value)
+        x = jnp.clip(x, min_value, jnp.asarray(max_value, dtype=x.dtype))
 
     if negative_slope != 0.0:
         x = x - negative_slope * negative_part
     return x
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x: ArrayLike, negative_slope: float = 0.2) -> jax.Array:
     """Leaky rectified linear unit.
 
     ``leaky_relu(x) = x if x >= 0 else negative_slope * x``.
@@ -139,7 +148,7 @@ def leaky_relu(x, negative_slope=0.2):
     return jnn.leaky_relu(x, negative_slope=negative_slope)
 
 
-def relu6(x):
+def relu6(x: ArrayLike) -> jax.Array:
     """ReLU capped at 6.
 
     ``relu6(x) = min(max(x, 0), 6)``.
@@ -157,7 +166,7 @@ def relu6(x):
     return jnn.relu6(x)
 
 
-def elu(x, alpha=1.0):
+def elu(x: ArrayLike, alpha: float = 1.0) -> jax.Array:
     """Exponential linear unit.
 
     ``elu(x) = x if x > 0 else alpha * (exp(x) - 1)``.
@@ -176,7 +185,7 @@ def elu(x, alpha=1.0):
     return jnn.elu(x, alpha=alpha)
 
 
-def selu(x):
+def selu(x: ArrayLike) -> jax.Array:
     """Scaled exponential linear unit.
 
     ``selu(x) = scale * elu(x, alpha)`` with ``alpha = 1.6732632423543772`` and
@@ -195,7 +204,7 @@ def selu(x):
     return jnn.selu(x)
 
 
-def celu(x, alpha=1.0):
+def celu(x: ArrayLike, alpha: float = 1.0) -> jax.Array:
     """Continuously differentiable exponential linear unit.
 
     ``celu(x) = max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``.
@@ -214,7 +223,7 @@ def celu(x, alpha=1.0):
     return jnn.celu(x, alpha=alpha)
 
 
-def gelu(x, approximate=False):
+def gelu(x: ArrayLike, approximate: bool = False) -> jax.Array:
     """Gaussian error linear unit.
 
     Exact (the Keras activation's default):
@@ -239,7 +248,7 @@ def gelu(x, approximate=False):
 # Smooth and sigmoid-like functions.
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> jax.Array:
     """Logistic sigmoid.
 
     ``sigmoid(x) = 1 / (1 + exp(-x))``.
@@ -257,7 +266,7 @@ def sigmoid(x):
     return jnn.sigmoid(x)
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x: ArrayLike) -> jax.Array:
     """Piecewise-linear approximation of the sigmoid.
 
     ``hard_sigmoid(x) = relu6(x + 3) / 6``: 0 for ``x <= -3``, 1 for
@@ -276,7 +285,7 @@ def hard_sigmoid(x):
     return jnn.hard_sigmoid(x)
 
 
-def sparse_sigmoid(x):
+def sparse_sigmoid(x: ArrayLike) -> jax.Array:
     """Sparse sigmoid.
 
     ``sparse_sigmoid(x) = 0.5 * clip(x + 1, 0, 2)``: 0 for ``x <= -1``, 1 for
@@ -295,7 +304,7 @@ def sparse_sigmoid(x):
     return jnn.sparse_sigmoid(x)
 
 
-def log_sigmoid(x):
+def log_sigmoid(x: ArrayLike) -> jax.Array:
     """Logarithm of the sigmoid.
 
     ``log_sigmoid(x) = -softplus(-x) = log(1 / (1 + exp(-x)))``.
@@ -313,7 +322,7 @@ def log_sigmoid(x):
     return jnn.log_sigmoid(x)
 
 
-def silu(x):
+def silu(x: ArrayLike) -> jax.Array:
     """Sigmoid linear unit, also known as swish.
 
     ``silu(x) = x * sigmoid(x)``.
@@ -331,7 +340,7 @@ def silu(x):
     return jnn.silu(x)
 
 
-def hard_silu(x):
+def hard_silu(x: ArrayLike) -> jax.Array:
     """Hard SiLU, also known as hard swish.
 
     ``hard_silu(x) = x * hard_sigmoid(x) = x * relu6(x + 3) / 6``: 0 for
@@ -350,7 +359,7 @@ def hard_silu(x):
     return jnn.hard_silu(x)
 
 
-def softplus(x):
+def softplus(x: ArrayLike) -> jax.Array:
     """Softplus.
 
     ``softplus(x) = log(exp(x) + 1)``, computed as ``logaddexp(x, 0)``.
@@ -368,7 +377,7 @@ def softplus(x):
     return jnn.softplus(x)
 
 
-def softsign(x):
+def softsign(x: ArrayLike) -> jax.Array:
     """Softsign.
 
     ``softsign(x) = x / (abs(x) + 1)``.
@@ -386,7 +395,7 @@ def softsign(x):
     return jnn.soft_sign(x)
 
 
-def squareplus(x, b=4):
+def squareplus(x: ArrayLike, b: float = 4) -> jax.Array:
     """Squareplus, a smooth rectifier.
 
     ``squareplus(x) = (x + sqrt(x**2 + b)) / 2``.
@@ -405,7 +414,7 @@ def squareplus(x, b=4):
     return jnn.squareplus(x, b=b)
 
 
-def sparse_plus(x):
+def sparse_plus(x: ArrayLike) -> jax.Array:
     """SparsePlus.
 
     ``sparse_plus(x)`` is 0 for ``x <= -1``, ``x`` for ``x >= 1`` and
@@ -424,7 +433,7 @@ def sparse_plus(x):
     return jnn.sparse_plus(x)
 
 
-def mish(x):
+def mish(x: ArrayLike) -> jax.Array:
     """Mish.
 
     ``mish(x) = x * tanh(softplus(x))``.
@@ -442,7 +451,7 @@ def mish(x):
     return x * jnp.tanh(jnn.softplus(x))
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> jax.Array:
     """Hyperbolic tangent.
 
     ``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``.
@@ -460,7 +469,7 @@ def tanh(x):
     return jnp.tanh(x)
 
 
-def tanh_shrink(x):
+def tanh_shrink(x: ArrayLike) -> jax.Array:
     """Tanh shrink.
 
     ``tanh_shrink(x) = x - tanh(x)``.
@@ -478,7 +487,7 @@ def tanh_shrink(x):
     return x - jnp.tanh(x)
 
 
-def hard_tanh(x):
+def hard_tanh(x: ArrayLike) -> jax.Array:
     """Hard tanh.
 
     ``hard_tanh(x)`` is -1 for ``x < -1``, 1 for ``x > 1`` and ``x`` in
@@ -497,7 +506,7 @@ def hard_tanh(x):
     return jnn.hard_tanh(x)
 
 
-def exponential(x):
+def exponential(x: ArrayLike) -> jax.Array:
     """Exponential.
 
     ``exponential(x) = exp(x)``. Integer and boolean inputs are cast to
@@ -508,7 +517,7 @@ def exponential(x):
 
     Returns:
       An array with the shape of ``x`` and its dtype (float32 for integer or
-      boolean inputs).
+          boolean inputs).
 
     >>> [round(v, 4) for v in exponential(jnp.array([0.0, 1.0])).tolist()]
     [1.0, 2.7183]
@@ -519,7 +528,7 @@ def exponential(x):
     return jnp.exp(x)
 
 
-def linear(x):
+def linear(x: _T) -> _T:
     """Identity (pass-through).
 
     ``linear(x) = x``; the input is returned unmodified, as in Keras.
@@ -540,7 +549,7 @@ def linear(x):
 # Shrinkage and thresholding.
 
 
-def soft_shrink(x, threshold=0.5):
+def soft_shrink(x: ArrayLike, threshold: float = 0.5) -> jax.Array:
     """Soft shrinkage.
 
     ``soft_shrink(x)`` is ``x - threshold`` for ``x > threshold``,
@@ -564,7 +573,7 @@ def soft_shrink(x, threshold=0.5):
     )
 
 
-def hard_shrink(x, threshold=0.5):
+def hard_shrink(x: ArrayLike, threshold: float = 0.5) -> jax.Array:
     """Hard shrinkage.
 
     ``hard_shrink(x) = x if abs(x) > threshold else 0``.
@@ -583,7 +592,7 @@ def hard_shrink(x, threshold=0.5):
     return jnp.where(jnp.abs(x) > threshold, x, 0.0)
 
 
-def threshold(x, threshold, default_value):
+def threshold(x: ArrayLike, threshold: float, default_value: float) -> jax.Array:
     """Threshold: keeps values above ``threshold``, replaces the others.
 
     ``threshold(x) = x if x > threshold else default_value``.
@@ -611,7 +620,7 @@ def threshold(x, threshold, default_value):
 # Functions along an axis.
 
 
-def _warn_if_size_one(x, axis):
+def _warn_if_size_one(x: jax.Array, axis: int | tuple[int, ...]) -> None:
     # Keras's ops.softmax warning, kept so that the same models warn.
     if isinstance(axis, int) and -x.ndim <= axis < x.ndim and x.shape[axis] == 1:
         warnings.warn(
@@ -623,7 +632,9 @@ def _warn_if_size_one(x, axis):
         )
 
 
-def _over_axes(fn, x, axis):
+def _over_axes(
+    fn: Callable[..., jax.Array], x: jax.Array, axis: tuple[int, ...]
+) -> jax.Array:
     """Applies ``fn(., axis=-1)`` over several axes at once, as Keras does:
     moves them last, flattens them, applies, and undoes both."""
     axis = tuple(a % x.ndim for a in axis)
@@ -635,7 +646,7 @@ def _over_axes(fn, x, axis):
     return jnp.transpose(y, sorted(range(len(combined)), key=combined.__getitem__))
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     """Softmax: turns each vector along ``axis`` into a probability vector.
 
     ``softmax(x) = exp(x - max(x)) / sum(exp(x - max(x)))`` along ``axis``.
@@ -658,7 +669,7 @@ def softmax(x, axis=-1):
     return jnn.softmax(x, axis=axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     """Logarithm of the softmax along ``axis``.
 
     ``log_softmax(x) = x - max(x) - log(sum(exp(x - max(x))))`` along ``axis``.
@@ -679,7 +690,7 @@ def log_softmax(x, axis=-1):
     return jnn.log_softmax(x, axis=axis)
 
 
-def sparsemax(x, axis=-1):
+def sparsemax(x: ArrayLike, axis: int = -1) -> jax.Array:
     """Sparsemax (Martins & Astudillo, 2016): the Euclidean projection of ``x``
     onto the probability simplex along ``axis``.
 
@@ -718,7 +729,7 @@ def sparsemax(x, axis=-1):
     return jnp.maximum(logits - tau, 0).astype(logits.dtype)
 
 
-def glu(x, axis=-1):
+def glu(x: ArrayLike, axis: int = -1) -> jax.Array:
     """Gated linear unit.
 
     Splits ``x`` into halves ``a`` and ``b`` along ``axis`` and returns
@@ -804,7 +815,7 @@ def get(identifier: Any, argname: str = "activation") -> Callable | None:
 
     Returns:
       ``None`` for ``None``, the function for a name (aliases give the same
-      function: ``get("swish") is get("silu")``), or the callable itself.
+          function: ``get("swish") is get("silu")``), or the callable itself.
 
     Raises:
       ValueError: for an unknown name, and for ``"threshold"``, which has no
@@ -846,8 +857,8 @@ def serialize(fn: Callable | None) -> str | Callable | None:
 
     Returns:
       The canonical Keras name (``"silu"`` for :func:`swish`, ``"hard_silu"``
-      for :func:`hard_swish`), ``None`` for ``None``, or ``fn`` unchanged for
-      a user callable.
+          for :func:`hard_swish`), ``None`` for ``None``, or ``fn`` unchanged for
+          a user callable.
 
     >>> serialize(swish)
     'silu'

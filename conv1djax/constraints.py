@@ -31,8 +31,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
 from conv1djax._registry import Registry, Serializable
+from conv1djax._typing import Params
 
 __all__ = [
     "MaxNorm",
@@ -53,7 +56,9 @@ __all__ = [
 _EPSILON = 1e-7
 
 
-def _check_number(value: Any, name: str, owner: str, *, allow_inf: bool = False):
+def _check_number(
+    value: Any, name: str, owner: str, *, allow_inf: bool = False
+) -> int | float:
     """Returns ``value`` as a Python int or float, or raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
@@ -69,7 +74,9 @@ def _check_number(value: Any, name: str, owner: str, *, allow_inf: bool = False)
     return value
 
 
-def _check_non_negative(value: Any, name: str, owner: str, **kwargs):
+def _check_non_negative(
+    value: Any, name: str, owner: str, **kwargs: Any
+) -> int | float:
     value = _check_number(value, name, owner, **kwargs)
     if value < 0:
         raise ValueError(
@@ -79,11 +86,11 @@ def _check_non_negative(value: Any, name: str, owner: str, **kwargs):
     return value
 
 
-def _check_axis(axis: Any, owner: str):
+def _check_axis(axis: Any, owner: str) -> int | tuple[int, ...] | None:
     """Returns ``axis`` as ``None``, an int or a tuple of ints (lists become
     tuples, so that the object stays hashable)."""
 
-    def bad(why):
+    def bad(why: str) -> ValueError:
         return ValueError(
             f"Invalid value for argument `axis` of {owner}: expected None, an "
             f"int or a sequence of distinct ints ({why}). Received: axis={axis!r}"
@@ -105,7 +112,7 @@ def _check_axis(axis: Any, owner: str):
     raise bad(f"got {type(axis).__name__}")
 
 
-def _norms(w, axis, owner):
+def _norms(w: jax.Array, axis: int | tuple[int, ...] | None, owner: str) -> jax.Array:
     """`sqrt(sum(w ** 2, axis, keepdims=True))`, with a clear error for an axis
     that does not fit the weights' rank."""
     axes = (
@@ -139,7 +146,7 @@ class MaxNorm(Serializable):
 
     Returns:
       Calling the object on an array returns the projected array, of the same
-      shape and (floating) dtype.
+          shape and (floating) dtype.
 
     Raises:
       ValueError: for a non-numeric, NaN or negative ``max_value``, a malformed
@@ -156,7 +163,7 @@ class MaxNorm(Serializable):
     max_value: float = 2
     axis: int | tuple[int, ...] | None = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(
             self,
             "max_value",
@@ -164,7 +171,7 @@ class MaxNorm(Serializable):
         )
         object.__setattr__(self, "axis", _check_axis(self.axis, "MaxNorm"))
 
-    def __call__(self, w):
+    def __call__(self, w: ArrayLike) -> jax.Array:
         """Returns ``w`` with each norm along ``axis`` capped at ``max_value``."""
         w = jnp.asarray(w)
         norms = _norms(w, self.axis, "MaxNorm")
@@ -176,17 +183,12 @@ class MaxNorm(Serializable):
 class NonNeg(Serializable):
     """Clips weights at zero from below, Keras's ``keras.constraints.NonNeg``.
 
-    Formula: ``maximum(w, 0)`` (NaN stays NaN).
-
-    Args:
-      None.
+    Formula: ``maximum(w, 0)`` (NaN stays NaN). It takes no arguments, and
+    calling it raises nothing.
 
     Returns:
       Calling the object on an array returns an array of the same shape and
-      dtype.
-
-    Raises:
-      Nothing.
+          dtype.
 
     Example:
       >>> import jax.numpy as jnp
@@ -194,7 +196,7 @@ class NonNeg(Serializable):
       [0.0, 2.0]
     """
 
-    def __call__(self, w):
+    def __call__(self, w: ArrayLike) -> jax.Array:
         """Returns ``maximum(w, 0)``."""
         return jnp.maximum(jnp.asarray(w), 0)
 
@@ -214,7 +216,7 @@ class UnitNorm(Serializable):
 
     Returns:
       Calling the object on an array returns the projected array, of the same
-      shape and (floating) dtype.
+          shape and (floating) dtype.
 
     Raises:
       ValueError: for a malformed ``axis`` or (when called) one out of range.
@@ -228,10 +230,10 @@ class UnitNorm(Serializable):
 
     axis: int | tuple[int, ...] | None = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "axis", _check_axis(self.axis, "UnitNorm"))
 
-    def __call__(self, w):
+    def __call__(self, w: ArrayLike) -> jax.Array:
         """Returns ``w`` divided by ``1e-7`` plus its norms along ``axis``."""
         w = jnp.asarray(w)
         norms = _norms(w, self.axis, "UnitNorm")
@@ -259,7 +261,7 @@ class MinMaxNorm(Serializable):
 
     Returns:
       Calling the object on an array returns the projected array, of the same
-      shape and (floating) dtype.
+          shape and (floating) dtype.
 
     Raises:
       ValueError: for non-numeric or NaN values, a negative ``min_value``,
@@ -279,7 +281,7 @@ class MinMaxNorm(Serializable):
     rate: float = 1.0
     axis: int | tuple[int, ...] | None = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         owner = "MinMaxNorm"
         min_value = _check_non_negative(self.min_value, "min_value", owner)
         max_value = _check_number(self.max_value, "max_value", owner, allow_inf=True)
@@ -300,7 +302,7 @@ class MinMaxNorm(Serializable):
         object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "axis", _check_axis(self.axis, owner))
 
-    def __call__(self, w):
+    def __call__(self, w: ArrayLike) -> jax.Array:
         """Returns ``w`` with each norm along ``axis`` moved into the range."""
         w = jnp.asarray(w)
         norms = _norms(w, self.axis, "MinMaxNorm")
@@ -332,7 +334,9 @@ _REGISTRY = Registry(
 )
 
 
-def get(identifier: Any, argname: str = "kernel_constraint"):
+def get(
+    identifier: Any, argname: str = "kernel_constraint"
+) -> Callable[[jax.Array], jax.Array] | None:
     """Resolves a Keras-style constraint identifier to a constraint.
 
     Accepts ``None`` (returned as is), a name (``"max_norm"``, ``"non_neg"``,
@@ -361,7 +365,7 @@ def get(identifier: Any, argname: str = "kernel_constraint"):
     return _REGISTRY.get(identifier, argname)
 
 
-def serialize(obj: Any):
+def serialize(obj: Any) -> Any:
     """Returns a JSON-friendly form of a constraint, the inverse of :func:`get`.
 
     Args:
@@ -369,10 +373,8 @@ def serialize(obj: Any):
 
     Returns:
       ``{"class_name": ..., "config": {...}}`` for the classes here (tuple axes
-      become lists), ``None`` for ``None``, and a user callable unchanged.
-
-    Raises:
-      Nothing.
+          become lists), ``None`` for ``None``, and a user callable unchanged;
+          it never raises.
 
     Example:
       >>> serialize(MaxNorm(3.0, axis=(0, 1)))
@@ -381,7 +383,7 @@ def serialize(obj: Any):
     return _REGISTRY.serialize(obj)
 
 
-def _shape_dtype(x):
+def _shape_dtype(x: Any) -> tuple[tuple[int, ...], np.dtype]:
     if isinstance(x, (int, float, complex)):  # a Python number
         return (), jnp.dtype(jnp.result_type(x))
     if hasattr(x, "shape") and hasattr(x, "dtype"):
@@ -389,7 +391,7 @@ def _shape_dtype(x):
     raise TypeError(type(x).__name__)
 
 
-def validate_projection(before: Any, after: Any, name: Any):
+def validate_projection(before: Any, after: Any, name: Any) -> Any:
     """Checks that a constraint kept a weight's shape and dtype; returns ``after``.
 
     Only static shapes and dtypes are compared, so the check is free inside
@@ -483,10 +485,10 @@ def as_projection(constraint: Any) -> Callable[[Any], Any]:
         else (getattr(resolved, "__name__", None) or repr(resolved))
     )
 
-    def project_leaf(leaf):
+    def project_leaf(leaf: jax.Array) -> jax.Array:
         return validate_projection(leaf, resolved(leaf), name)
 
-    def projection(params):
+    def projection(params: Params) -> Params:
         return jax.tree.map(project_leaf, params)
 
     return projection

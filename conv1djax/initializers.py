@@ -37,11 +37,12 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from conv1djax._registry import Registry, Serializable
 
@@ -107,7 +108,7 @@ def _check_floating(owner: str, dtype: np.dtype) -> None:
         )
 
 
-def _check_scalar(owner: str, name: str, value: Any, allow_bool=False):
+def _check_scalar(owner: str, name: str, value: Any, allow_bool: bool = False) -> Any:
     """Returns ``value`` as a Python scalar, so that it hashes, serialises to
     JSON and keeps JAX's weak typing (a NumPy float64 would promote a float16
     sample to float32)."""
@@ -139,7 +140,7 @@ def _check_seed(owner: str, seed: Any) -> int | None:
     return seed
 
 
-def _resolve_key(owner: str, key: Any, seed: int | None):
+def _resolve_key(owner: str, key: Any, seed: int | None) -> jax.Array:
     if seed is not None:
         # Keras's raw key for an int seed (keras.src.random.seed_generator.
         # draw_seed): the same samples as a Keras initializer with that seed.
@@ -152,7 +153,13 @@ def _resolve_key(owner: str, key: Any, seed: int | None):
     return key
 
 
-def _flat_draw(sampler, key, shape, *args, **kwargs):
+def _flat_draw(
+    sampler: Callable[..., jax.Array],
+    key: jax.Array,
+    shape: tuple[int, ...],
+    *args: Any,
+    **kwargs: Any,
+) -> jax.Array:
     """Draws ``sampler`` over the flattened ``shape``, then reshapes.
 
     The values are the same as drawing with ``shape`` directly (JAX's
@@ -163,7 +170,7 @@ def _flat_draw(sampler, key, shape, *args, **kwargs):
     return sampler(key, *args, shape=(math.prod(shape),), **kwargs).reshape(shape)
 
 
-def _preset(value: Any):
+def _preset(value: Any) -> Any:
     """A fixed field of a VarianceScaling preset: not an argument, not shown."""
     return dataclasses.field(default=value, init=False, repr=False)
 
@@ -172,7 +179,7 @@ class _Initializer(Serializable):
     """Base of our initializers: Keras-compatible ``from_config``."""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]):
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Builds the initializer from its config dict.
 
         Accepts both our :meth:`get_config` output and Keras's, whose
@@ -266,11 +273,16 @@ class Constant(_Initializer):
 
     value: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         value = _check_scalar("Constant", "value", self.value, allow_bool=True)
         object.__setattr__(self, "value", value)
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Returns an array of ``shape`` and ``dtype`` filled with ``value``.
 
         Args:
@@ -292,7 +304,12 @@ class Zeros(_Initializer):
     Array([0, 0], dtype=bfloat16)
     """
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Returns zeros of ``shape`` and ``dtype``; ``key`` is ignored.
 
         Args:
@@ -314,7 +331,12 @@ class Ones(_Initializer):
     Array([1., 1.], dtype=float16)
     """
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Returns ones of ``shape`` and ``dtype``; ``key`` is ignored.
 
         Args:
@@ -348,10 +370,15 @@ class Identity(_Initializer):
 
     gain: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "gain", _check_scalar("Identity", "gain", self.gain))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Returns ``gain * eye(*shape)``.
 
         Args:
@@ -372,7 +399,7 @@ class Identity(_Initializer):
                 "Identity matrix initializer can only be used for 2D matrices. "
                 f"Received: shape={shape} of rank {len(shape)}."
             )
-        return (self.gain * jnp.eye(*shape, dtype=dtype)).astype(dtype)
+        return (self.gain * jnp.eye(shape[0], shape[1], dtype=dtype)).astype(dtype)
 
 
 # --------------------------------------------------------------------------
@@ -405,13 +432,18 @@ class RandomNormal(_Initializer):
     stddev: float = 0.05
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("mean", "stddev"):
             value = _check_scalar("RandomNormal", name, getattr(self, name))
             object.__setattr__(self, name, value)
         object.__setattr__(self, "seed", _check_seed("RandomNormal", self.seed))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Draws ``mean + stddev * jax.random.normal(key, shape, dtype)``.
 
         Args:
@@ -456,13 +488,18 @@ class RandomUniform(_Initializer):
     maxval: float = 0.05
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("minval", "maxval"):
             value = _check_scalar("RandomUniform", name, getattr(self, name))
             object.__setattr__(self, name, value)
         object.__setattr__(self, "seed", _check_seed("RandomUniform", self.seed))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Draws ``jax.random.uniform(key, shape, dtype, minval, maxval)``.
 
         Args:
@@ -517,13 +554,18 @@ class TruncatedNormal(_Initializer):
     stddev: float = 0.05
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("mean", "stddev"):
             value = _check_scalar("TruncatedNormal", name, getattr(self, name))
             object.__setattr__(self, name, value)
         object.__setattr__(self, "seed", _check_seed("TruncatedNormal", self.seed))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Draws ``mean + stddev * jax.random.truncated_normal(key, -2, 2)``.
 
         Args:
@@ -589,7 +631,7 @@ class VarianceScaling(_Initializer):
     distribution: str = "truncated_normal"
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         owner = type(self).__name__
         scale = _check_scalar(owner, "scale", self.scale)
         if not scale > 0.0:
@@ -617,7 +659,12 @@ class VarianceScaling(_Initializer):
         object.__setattr__(self, "distribution", distribution)
         object.__setattr__(self, "seed", _check_seed(owner, self.seed))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Draws the samples described in the class docstring.
 
         Args:
@@ -845,11 +892,16 @@ class Orthogonal(_Initializer):
     gain: float = 1.0
     seed: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "gain", _check_scalar("Orthogonal", "gain", self.gain))
         object.__setattr__(self, "seed", _check_seed("Orthogonal", self.seed))
 
-    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+    def __call__(
+        self,
+        key: jax.Array | None,
+        shape: Sequence[int],
+        dtype: DTypeLike = jnp.float32,
+    ) -> jax.Array:
         """Returns ``gain`` times a (semi-)orthogonal matrix of ``shape``.
 
         Args:

@@ -29,20 +29,27 @@ import dataclasses
 import functools
 import io
 import json
+import os
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any, overload
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from conv1djax import activations, models, protocol
 from conv1djax import layers as _layers
 from conv1djax import saving as _saving
-from conv1djax.layers.base import check_params
+from conv1djax._typing import LayerLike, Pads, Params, ShapeLike
+from conv1djax.layers.base import ConvBase, check_params
+
+# PyTorch modules and tensors are typed Any: conv1djax never imports torch,
+# it reads their attributes by name (and tensors through ``.detach()``).
 
 
-def _array(value, what: str) -> np.ndarray:
+def _array(value: Any, what: str) -> np.ndarray:  # any array, or a torch tensor
     """A NumPy array from an array, a JAX array or a torch tensor."""
     if hasattr(value, "detach"):  # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
@@ -52,7 +59,7 @@ def _array(value, what: str) -> np.ndarray:
     return array
 
 
-def weight_names(layer) -> list[str]:
+def weight_names(layer: LayerLike) -> list[str]:
     """The layer's param names in Keras's ``get_weights()`` order (``[]``
     for a parameter-free layer)."""
     protocol.check_layer(layer, "`layer`")
@@ -66,7 +73,7 @@ def weight_names(layer) -> list[str]:
     return list(layer._param_shapes(getattr(layer, "groups", 1)))
 
 
-def _checked(layer, params: dict[str, np.ndarray]) -> dict[str, jnp.ndarray]:
+def _checked(layer: LayerLike, params: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """``params`` as JAX arrays, checked against the layer for the channel
     count its kernel implies."""
     if params:
@@ -91,7 +98,7 @@ def _checked(layer, params: dict[str, np.ndarray]) -> dict[str, jnp.ndarray]:
 # ---- Keras ------------------------------------------------------------------------
 
 
-def from_keras(layer, weights: Sequence) -> dict:
+def from_keras(layer: LayerLike, weights: Sequence[Any]) -> dict[str, jax.Array]:
     """The layer's params from ``keras_layer.get_weights()``.
 
     Raises:
@@ -117,7 +124,7 @@ def from_keras(layer, weights: Sequence) -> dict:
     )
 
 
-def to_keras(layer, params) -> list[np.ndarray]:
+def to_keras(layer: LayerLike, params: Params) -> list[np.ndarray]:
     """The list ``keras_layer.set_weights(...)`` takes."""
     names = weight_names(layer)
     if not isinstance(params, Mapping) or sorted(params) != sorted(names):
@@ -131,7 +138,7 @@ def to_keras(layer, params) -> list[np.ndarray]:
 # ---- PyTorch ----------------------------------------------------------------------
 
 
-def _torch_kind(layer) -> str:
+def _torch_kind(layer: LayerLike) -> str:
     name = type(layer).__name__
     if name.startswith("SeparableConv"):
         raise TypeError(
@@ -145,7 +152,9 @@ def _torch_kind(layer) -> str:
     return "transposed" if layer.transposed else "conv"
 
 
-def from_torch(layer, state_dict: Mapping) -> dict:
+def from_torch(
+    layer: LayerLike, state_dict: Mapping[str, Any]
+) -> dict[str, jax.Array]:  # state_dict values: torch tensors or arrays
     """The layer's params from a PyTorch convolution's ``state_dict()``.
 
     ``torch.nn.Conv{1,2,3}d``'s weight ``(out, in // groups, *k)`` becomes
@@ -193,7 +202,7 @@ def from_torch(layer, state_dict: Mapping) -> dict:
     return _checked(layer, params)
 
 
-def to_torch(layer, params) -> dict[str, np.ndarray]:
+def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
     """A PyTorch ``state_dict`` (NumPy arrays) for the layer's params:
     ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
     kind = _torch_kind(layer)
@@ -207,16 +216,20 @@ def to_torch(layer, params) -> dict[str, np.ndarray]:
     w = np.transpose(kernel, (rank + 1, rank, *range(rank)))
     if kind == "depthwise":  # (in, dm, *k) -> (in * dm, 1, *k)
         w = w.transpose(1, 0, *range(2, rank + 2)).reshape(-1, 1, *w.shape[2:])
-    state = {"weight": np.ascontiguousarray(w)}
+    # Copies: writable arrays (a view of a JAX array is read-only, and
+    # torch.from_numpy warns on those).
+    state = {"weight": np.array(w, order="C")}
     if "bias" in params:
-        state["bias"] = np.asarray(params["bias"])
+        state["bias"] = np.array(params["bias"])
     return state
 
 
 # ---- Keras models -----------------------------------------------------------------
 
 
-def _keras_layers(config: Mapping) -> tuple[list, tuple | None]:
+def _keras_layers(
+    config: Mapping[str, Any],
+) -> tuple[list[Any], tuple[int | None, ...] | None]:
     """The layer entries of a Keras ``Sequential`` config and its input's
     batch shape (None when it has no ``InputLayer``)."""
     if config.get("class_name") == "Sequential":
@@ -237,7 +250,17 @@ def _keras_layers(config: Mapping) -> tuple[list, tuple | None]:
     return entries, batch_shape
 
 
-def from_keras_config(config: Mapping, weights: Sequence | None = None):
+@overload
+def from_keras_config(
+    config: Mapping[str, Any], weights: None = None
+) -> models.Sequential: ...
+@overload
+def from_keras_config(
+    config: Mapping[str, Any], weights: Sequence[Any]
+) -> tuple[models.Sequential, list[Params]]: ...
+def from_keras_config(
+    config: Mapping[str, Any], weights: Sequence[Any] | None = None
+) -> models.Sequential | tuple[models.Sequential, list[Params]]:
     """A Keras ``Sequential``'s config (``model.get_config()``, or the
     ``config.json`` of a ``.keras`` file) as a :class:`~conv1djax.Sequential`,
     with params from ``weights`` (``model.get_weights()``, all layers in
@@ -254,7 +277,7 @@ def from_keras_config(config: Mapping, weights: Sequence | None = None):
     layers = []
     for i, entry in enumerate(entries):
         name = entry.get("class_name") if isinstance(entry, Mapping) else None
-        cls = _saving._BUILTIN_CLASSES.get(name)
+        cls = _saving._BUILTIN_CLASSES.get(name) if isinstance(name, str) else None
         if cls is None or not hasattr(cls, "from_config"):
             raise ValueError(
                 f"Layer {i} of the Keras model is a {name!r}, which conv1djax does "
@@ -277,7 +300,9 @@ def from_keras_config(config: Mapping, weights: Sequence | None = None):
     return model, params
 
 
-def to_keras_config(model, params, input_shape=None) -> tuple[dict, list]:
+def to_keras_config(
+    model: models.Sequential, params: Params, input_shape: ShapeLike | None = None
+) -> tuple[dict[str, Any], list[np.ndarray]]:
     """A :class:`~conv1djax.Sequential` of layers Keras has, as ``(config,
     weights)``: ``keras.Sequential.from_config(config)``, then
     ``set_weights(weights)``. With ``input_shape`` the config starts with an
@@ -287,7 +312,8 @@ def to_keras_config(model, params, input_shape=None) -> tuple[dict, list]:
     protocol.check_params(model, params)
     entries, weights = [], []
     for i, (layer, p) in enumerate(zip(model.layers, params, strict=True)):
-        if _saving._BUILTIN_CLASSES.get(type(layer).__name__) is not type(layer) or (
+        cls = type(layer)
+        if _saving._BUILTIN_CLASSES.get(cls.__name__) is not cls or (
             protocol.sublayers(layer)
         ):
             raise TypeError(
@@ -322,7 +348,9 @@ def to_keras_config(model, params, input_shape=None) -> tuple[dict, list]:
     return json.loads(json.dumps(config)), weights
 
 
-def load_keras_file(path):
+def load_keras_file(
+    path: str | os.PathLike[str] | IO[bytes],
+) -> tuple[models.Sequential, list[Params]]:
     """A ``Sequential`` saved by Keras 3 (``model.save("m.keras")``: a zip of
     ``config.json`` and ``model.weights.h5``) as ``(model, params)``.
 
@@ -350,7 +378,8 @@ def load_keras_file(path):
             "models load into a cj.Sequential."
         )
     model = from_keras_config(config)
-    weights, seen = [], {}
+    weights: list[np.ndarray] = []
+    seen: dict[str, int] = {}
     with h5py.File(weights_file, "r") as h5:
         for layer in model.layers:
             base = protocol.snake_case(type(layer).__name__)
@@ -408,7 +437,7 @@ _TORCH_PAD_MODES = {"ReflectionPad": "reflect", "ReplicationPad": "replicate",
 
 
 @functools.cache
-def _bound_activation(name: str, **kwargs):
+def _bound_activation(name: str, **kwargs: Any) -> functools.partial[jax.Array]:
     """``functools.partial(activations.<name>, **kwargs)``, one object per
     arguments (so specs built twice are equal) and registered for
     :func:`conv1djax.save` under ``"conv1djax.interop:<name>(<kwargs>)"``."""
@@ -418,7 +447,7 @@ def _bound_activation(name: str, **kwargs):
     return fn
 
 
-def _torch_name(module) -> str:
+def _torch_name(module: Any) -> str:
     """The module's class name; a module with parametrizations (a
     ``weight_norm``) is of a class ``Parametrized<Name>``, named ``<Name>``."""
     name = type(module).__name__
@@ -427,7 +456,7 @@ def _torch_name(module) -> str:
     return name
 
 
-def _torch_rank(module) -> int | None:
+def _torch_rank(module: Any) -> int | None:
     """The spatial rank a module's class name says (``Conv2d``: 2), or a
     Sequential's first such; None for the rank-agnostic ones."""
     name = _torch_name(module)
@@ -443,7 +472,7 @@ def _torch_rank(module) -> int | None:
     return int(match[1]) if match else None
 
 
-def _ints(value, rank: int, what: str) -> tuple[int, ...]:
+def _ints(value: Any, rank: int, what: str) -> tuple[int, ...]:
     """A PyTorch int-or-tuple argument as ``rank`` ints."""
     values = tuple(value) if isinstance(value, tuple | list) else (value,) * rank
     if len(values) == 1:
@@ -453,7 +482,7 @@ def _ints(value, rank: int, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _torch_pairs(padding, rank: int) -> tuple[tuple[int, int], ...]:
+def _torch_pairs(padding: Any, rank: int) -> Pads:
     """A padding module's ``(left, right, top, bottom, ...)`` (the last axis
     first, as ``F.pad`` takes it) as per-axis ``(left, right)`` pairs, the
     first spatial axis first."""
@@ -461,14 +490,14 @@ def _torch_pairs(padding, rank: int) -> tuple[tuple[int, int], ...]:
     return tuple((sides[2 * i], sides[2 * i + 1]) for i in range(rank))[::-1]
 
 
-def _all_zero(padding) -> bool:
+def _all_zero(padding: Any) -> bool:
     """A padding of 0 everywhere (or "valid")."""
     if isinstance(padding, str):
         return padding.lower() == "valid"
     return not any(np.ravel(padding))
 
 
-def _torch_state(module) -> dict:
+def _torch_state(module: Any) -> dict[str, Any]:
     """The weight and bias of a convolution: its ``state_dict()``, or, for a
     parametrized module (``torch.nn.utils.parametrizations.weight_norm``),
     the tensors its parametrizations compute."""
@@ -480,7 +509,9 @@ def _torch_state(module) -> dict:
     return dict(module.state_dict())
 
 
-def _torch_conv(module, rank: int, pads=None, mode: str | None = None):
+def _torch_conv(
+    module: Any, rank: int, pads: Pads | None = None, mode: str | None = None
+) -> ConvBase:
     """The spec of a ``Conv{rank}d`` / ``ConvTranspose{rank}d``; ``pads`` and
     ``mode`` are those of a padding module before it, when fused."""
     transposed = bool(module.transposed)
@@ -513,7 +544,7 @@ def _torch_conv(module, rank: int, pads=None, mode: str | None = None):
     return cls(padding=padding, padding_mode=mode, **kwargs)
 
 
-def _torch_pooling(module, name: str, rank: int):
+def _torch_pooling(module: Any, name: str, rank: int) -> LayerLike:
     kind = "Max" if name.startswith("Max") else "Average"
     pool_size = _ints(module.kernel_size, rank, "kernel_size")
     stride = module.stride
@@ -544,7 +575,7 @@ def _torch_pooling(module, name: str, rank: int):
     )
 
 
-def _torch_global_pooling(module, name: str, rank: int):
+def _torch_global_pooling(module: Any, name: str, rank: int) -> LayerLike:
     size = module.output_size
     sizes = tuple(size) if isinstance(size, tuple | list) else (size,) * rank
     if any(s != 1 for s in sizes) or getattr(module, "return_indices", False):
@@ -558,7 +589,7 @@ def _torch_global_pooling(module, name: str, rank: int):
     return cls(data_format="channels_first", keepdims=True)
 
 
-def _torch_upsample(module, name: str, rank: int | None):
+def _torch_upsample(module: Any, name: str, rank: int | None) -> LayerLike:
     if module.size is not None:
         raise ValueError(
             f"size={module.size!r}: only a scale_factor converts (an output size "
@@ -593,7 +624,7 @@ def _torch_upsample(module, name: str, rank: int | None):
     return cls(size=tuple(int(f) for f in sizes), data_format="channels_first")
 
 
-def _torch_zero_padding(module, rank: int):
+def _torch_zero_padding(module: Any, rank: int) -> LayerLike:
     if float(module.value) != 0.0:
         raise ValueError(
             f"value={module.value!r}: only a zero padding (ZeroPadding) converts."
@@ -608,7 +639,7 @@ def _torch_zero_padding(module, rank: int):
     return cls(padding=pairs, data_format="channels_first")
 
 
-def _torch_activation(module, name: str):
+def _torch_activation(module: Any, name: str) -> str | Callable[..., jax.Array] | None:
     if name in _TORCH_ACTIVATIONS:
         return _TORCH_ACTIVATIONS[name]
     if name in _TORCH_DEFAULT_ONLY:
@@ -642,7 +673,7 @@ def _torch_activation(module, name: str):
     return None
 
 
-def _torch_layer(module, rank: int | None):
+def _torch_layer(module: Any, rank: int | None) -> tuple[LayerLike, Params] | None:
     """``(spec, params)`` for one module that is not a Sequential, or None
     for a module conv1djax has no equivalent of."""
     name = _torch_name(module)
@@ -682,7 +713,7 @@ def _unsupported_hint(name: str) -> str:
     )
 
 
-def _converted(module, rank, label: str):
+def _converted(module: Any, rank: int | None, label: str) -> tuple[LayerLike, Params]:
     """:func:`_torch_layer`, its errors prefixed with ``label``."""
     try:
         converted = _torch_layer(module, rank)
@@ -697,7 +728,7 @@ def _converted(module, rank, label: str):
     return converted
 
 
-def _check_module(module) -> str:
+def _check_module(module: Any) -> str:
     if not (hasattr(module, "named_children") and hasattr(module, "state_dict")):
         raise TypeError(
             f"`module` must be a torch.nn.Module; received {type(module).__name__}."
@@ -705,7 +736,9 @@ def _check_module(module) -> str:
     return _torch_name(module)
 
 
-def from_torch_module(module, *, rank: int | None = None):
+def from_torch_module(
+    module: Any, *, rank: int | None = None
+) -> tuple[LayerLike, Params]:  # module: a torch.nn.Module
     """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
     what it computes, on the same channels-first (``(N, C, *spatial)``)
     inputs, and its params (``{}`` for a parameter-free one). A
@@ -769,14 +802,16 @@ def from_torch_module(module, *, rank: int | None = None):
     return _converted(module, rank, name)
 
 
-def _nearest_rank(ranks: list, i: int, default):
+def _nearest_rank(ranks: list[int | None], i: int, default: int | None) -> int | None:
     for j in [*range(i - 1, -1, -1), *range(i + 1, len(ranks))]:
         if ranks[j] is not None:
             return ranks[j]
     return default
 
 
-def from_torch_sequential(module, *, rank: int | None = None):
+def from_torch_sequential(
+    module: Any, *, rank: int | None = None
+) -> tuple[models.Sequential, list[Params]]:  # module: a torch.nn.Sequential
     """A ``torch.nn.Sequential`` as ``(model, params)``: a
     :class:`~conv1djax.Sequential` of its modules converted in order by
     :func:`from_torch_module` (a nested Sequential becomes a nested
@@ -817,12 +852,17 @@ def from_torch_sequential(module, *, rank: int | None = None):
     return _torch_sequential(module, "", rank)
 
 
-def _torch_sequential(module, where: str, rank):
+def _torch_sequential(
+    module: Any, where: str, rank: int | None
+) -> tuple[models.Sequential, list[Params]]:
     children = list(module.named_children())
     ranks = [_torch_rank(child) for _, child in children]
-    layers, params = [], []
+    layers: list[Any] = []
+    params: list[Any] = []
+    layer: LayerLike
+    p: Params
 
-    def label(i):
+    def label(i: int) -> str:
         key, child = children[i]
         named = "" if key == str(i) else f" {key!r}"
         return f"module {where}{i}{named} ({_torch_name(child)})"

@@ -17,12 +17,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import protocol
+from conv1djax._typing import CallFn, Params, Shape, ShapeLike
 from conv1djax.protocol import call_layer
 
 
-def _layers_arg(layers, cls: str, arg: str) -> tuple:
+def _layers_arg(layers: object, cls: str, arg: str) -> tuple[Any, ...]:
     if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
         raise TypeError(
             f"`{arg}` of {cls} must be a list or tuple of layers; received "
@@ -33,7 +35,7 @@ def _layers_arg(layers, cls: str, arg: str) -> tuple:
     return tuple(layers)
 
 
-def _one_list(cls: str, arg: str, extra: tuple) -> None:
+def _one_list(cls: str, arg: str, extra: tuple[Any, ...]) -> None:
     if extra:
         raise TypeError(
             f"{cls} takes one list of layers; received {len(extra) + 1} "
@@ -46,13 +48,15 @@ class _Composite(protocol.Layer):
     ``count_params``; a subclass declares ``sublayers`` and
     ``sublayer_input_shapes``."""
 
-    def sublayers(self) -> dict:
+    def sublayers(self) -> dict[Any, Any]:
         raise NotImplementedError
 
-    def sublayer_input_shapes(self, input_shape) -> dict:
+    def sublayer_input_shapes(self, input_shape: ShapeLike) -> dict[Any, Shape]:
         raise NotImplementedError
 
-    def _init_sublayers(self, key, input_shape, dtype) -> dict:
+    def _init_sublayers(
+        self, key: jax.Array, input_shape: ShapeLike, dtype: DTypeLike | None
+    ) -> dict[Any, Params]:
         """``{key: params}`` of every sub-layer, each checked."""
         subs = self.sublayers()
         shapes = self.sublayer_input_shapes(input_shape)
@@ -64,7 +68,7 @@ class _Composite(protocol.Layer):
             for rng, (k, sub) in zip(keys, subs.items(), strict=False)
         }
 
-    def count_params(self, input_shape) -> int:
+    def count_params(self, input_shape: ShapeLike) -> int:
         """The number of scalars in the params for ``input_shape``."""
         shapes = self.sublayer_input_shapes(input_shape)
         return sum(
@@ -103,9 +107,11 @@ class Sequential(_Composite):
     (2, 32, 1)
     """
 
-    layers: tuple
+    layers: tuple[Any, ...]
 
-    def __init__(self, layers: Sequence, *extra, name: str | None = None):
+    def __init__(
+        self, layers: Sequence[Any], *extra: Any, name: str | None = None
+    ) -> None:
         _one_list("Sequential", "layers", extra)
         object.__setattr__(self, "layers", _layers_arg(layers, "Sequential", "layers"))
         object.__setattr__(self, "name", name)
@@ -122,17 +128,33 @@ class Sequential(_Composite):
         """``{i: layers[i]}``: layer ``i``'s params are ``params[i]``."""
         return dict(enumerate(self.layers))
 
-    def layer_input_shapes(self, input_shape) -> list[tuple]:
+    def layer_input_shapes(self, input_shape: ShapeLike) -> list[Shape]:
         """The input shape each layer sees, then the model's output shape."""
-        shapes = [tuple(input_shape)]
+        shapes: list[Shape] = [tuple(input_shape)]
         for layer in self.layers:
             shapes.append(tuple(layer.compute_output_shape(shapes[-1])))
         return shapes
 
-    def sublayer_input_shapes(self, input_shape) -> dict[int, tuple]:
+    def sublayer_input_shapes(self, input_shape: ShapeLike) -> dict[int, Shape]:
+        """The input shape each layer sees, keyed as :meth:`sublayers`.
+
+        Args:
+          input_shape: the model's input shape.
+
+        Returns:
+          ``{i: shape}``: layer ``i``'s input shape, the output shape of the
+              layers before it (:meth:`layer_input_shapes` without the
+              model's output shape).
+        """
         return dict(enumerate(self.layer_input_shapes(input_shape)[:-1]))
 
-    def init(self, key, input_shape, *, dtype=None) -> list:
+    def init(
+        self,
+        key: jax.Array,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> list[Params]:
         """Creates every layer's params, inferring each layer's input shape,
         in ``dtype`` when given, else in each layer's own default (a spec's
         ``param_dtype`` or policy: float32 for ``"mixed_bfloat16"``).
@@ -143,14 +165,14 @@ class Sequential(_Composite):
         """
         return list(self._init_sublayers(key, input_shape, dtype).values())
 
-    def apply(self, params, x, *, call=call_layer):
+    def apply(self, params: Params, x: ArrayLike, *, call: CallFn = call_layer) -> Any:
         """Runs the layers in order (each through ``call``)."""
         protocol.split_params(self, params)
         for layer, p in zip(self.layers, params, strict=True):
             x = call(layer, p, x)
         return x
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The model's output shape for ``input_shape``."""
         return self.layer_input_shapes(input_shape)[-1]
 
@@ -250,7 +272,7 @@ class Residual(_Composite):
     inner: Any
     shortcut: Any = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         protocol.check_layer(self.inner, "`inner` of Residual")
         if self.shortcut is not None:
@@ -263,10 +285,19 @@ class Residual(_Composite):
             subs["shortcut"] = self.shortcut
         return subs
 
-    def sublayer_input_shapes(self, input_shape) -> dict[str, tuple]:
+    def sublayer_input_shapes(self, input_shape: ShapeLike) -> dict[str, Shape]:
+        """The input shape each sub-layer sees, keyed as :meth:`sublayers`.
+
+        Args:
+          input_shape: the block's input shape.
+
+        Returns:
+          ``{"inner": shape, "shortcut": shape}`` (the latter if set): both
+              see the block's input, ``input_shape`` as a tuple.
+        """
         return {key: tuple(input_shape) for key in self.sublayers()}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The inner output's shape, checked against the shortcut's."""
         inner = self.inner.compute_output_shape(input_shape)
         skip = (
@@ -276,12 +307,18 @@ class Residual(_Composite):
         )
         return _merged_shape([inner, skip], "add", -1, "Residual")
 
-    def init(self, key, input_shape, *, dtype=None) -> dict:
+    def init(
+        self,
+        key: jax.Array,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> dict[str, Params]:
         """``{"inner": ..., "shortcut": ...}``, the shapes checked first."""
         self.compute_output_shape(input_shape)
         return self._init_sublayers(key, input_shape, dtype)
 
-    def apply(self, params, x, *, call=call_layer):
+    def apply(self, params: Params, x: ArrayLike, *, call: CallFn = call_layer) -> Any:
         """``inner(x) + shortcut(x)`` (each through ``call``)."""
         protocol.split_params(self, params)
         x = jnp.asarray(x)
@@ -324,14 +361,14 @@ class Parallel(_Composite):
     (None, 16, 10)
     """
 
-    branches: tuple
+    branches: tuple[Any, ...]
     merge: str = "add"
     axis: int = -1
 
     def __init__(
-        self, branches: Sequence, *extra, merge: str = "add", axis: int = -1,
-        name: str | None = None,
-    ):  # fmt: skip
+        self, branches: Sequence[Any], *extra: Any, merge: str = "add",
+        axis: int = -1, name: str | None = None,
+    ) -> None:  # fmt: skip
         _one_list("Parallel", "branches", extra)
         branches = _layers_arg(branches, "Parallel", "branches")
         if len(branches) < 2:
@@ -359,20 +396,35 @@ class Parallel(_Composite):
         """``{i: branches[i]}``: branch ``i``'s params are ``params[i]``."""
         return dict(enumerate(self.branches))
 
-    def sublayer_input_shapes(self, input_shape) -> dict[int, tuple]:
+    def sublayer_input_shapes(self, input_shape: ShapeLike) -> dict[int, Shape]:
+        """The input shape each branch sees, keyed as :meth:`sublayers`.
+
+        Args:
+          input_shape: the block's input shape.
+
+        Returns:
+          ``{i: shape}`` for every branch ``i``: each sees the block's input,
+              ``input_shape`` as a tuple.
+        """
         return {i: tuple(input_shape) for i in range(len(self.branches))}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The merged shape of the branch outputs, checked."""
         outs = [b.compute_output_shape(input_shape) for b in self.branches]
         return _merged_shape(outs, self.merge, self.axis, "Parallel")
 
-    def init(self, key, input_shape, *, dtype=None) -> list:
+    def init(
+        self,
+        key: jax.Array,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> list[Params]:
         """One params entry per branch, the shapes checked first."""
         self.compute_output_shape(input_shape)
         return list(self._init_sublayers(key, input_shape, dtype).values())
 
-    def apply(self, params, x, *, call=call_layer):
+    def apply(self, params: Params, x: ArrayLike, *, call: CallFn = call_layer) -> Any:
         """Every branch on ``x`` (each through ``call``), merged."""
         protocol.split_params(self, params)
         ys = [call(b, p, x) for b, p in zip(self.branches, params, strict=True)]

@@ -26,12 +26,19 @@ train exactly as one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+T = TypeVar("T")  # a pytree of arrays
 
-def data_mesh(devices=None, axis_name: str = "data") -> Mesh:
+
+def data_mesh(
+    devices: Sequence[jax.Device] | None = None, axis_name: str = "data"
+) -> Mesh:
     """A 1-D mesh over ``devices`` (default: all of them) for data parallelism."""
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), (axis_name,))
@@ -42,12 +49,12 @@ def batch_sharding(mesh: Mesh, axis_name: str = "data") -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(axis_name))
 
 
-def replicate(tree, mesh: Mesh):
+def replicate(tree: T, mesh: Mesh) -> T:
     """Places every leaf of ``tree`` (params, optimizer state) on every device."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def shard_batch(tree, mesh: Mesh, axis_name: str = "data"):
+def shard_batch(tree: T, mesh: Mesh, axis_name: str = "data") -> T:
     """Splits every leaf's leading axis over the mesh.
 
     Raises:

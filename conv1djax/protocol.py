@@ -51,11 +51,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
+from jax.typing import ArrayLike, DTypeLike
+
+from conv1djax._typing import LayerLike, Params, Shape, ShapeLike
 
 _LAYER_METHODS = ("init", "apply", "compute_output_shape")
 
 
-def weight_attribute(layer, weight: str, kind: str) -> str:
+def weight_attribute(layer: LayerLike, weight: str, kind: str) -> str:
     """The attribute of ``layer`` holding the ``kind`` ("initializer",
     "regularizer", "constraint") of its param ``weight``, by Keras's names:
     ``"kernel"`` -> ``kernel_<kind>``, ``"depthwise_kernel"`` ->
@@ -69,20 +72,20 @@ def weight_attribute(layer, weight: str, kind: str) -> str:
     return f"{base}_{kind}"
 
 
-def call_layer(layer, params, x):
+def call_layer(layer: LayerLike, params: Params, x: ArrayLike) -> jax.Array:
     """Runs ``layer.apply(params, x)``: the default ``call`` of a
     composite's ``apply``."""
     return layer.apply(params, x)
 
 
-def is_layer(obj) -> bool:
+def is_layer(obj: object) -> bool:
     """Whether ``obj`` has a layer's three methods (a class does not count)."""
     return not isinstance(obj, type) and all(
         callable(getattr(obj, m, None)) for m in _LAYER_METHODS
     )
 
 
-def check_layer(layer, where: str) -> None:
+def check_layer(layer: object, where: str) -> None:
     """Raises ``TypeError`` for an object that is not a hashable layer;
     ``where`` says which argument it is ("`layers[2]` of Sequential")."""
     if not is_layer(layer):
@@ -102,7 +105,7 @@ def check_layer(layer, where: str) -> None:
         ) from None
 
 
-def check_name(name) -> str | None:
+def check_name(name: object) -> str | None:
     """A layer ``name``: None (named by its class in summaries) or a
     non-empty str without "/", as Keras requires."""
     if name is None:
@@ -119,7 +122,7 @@ def check_name(name) -> str | None:
     return name
 
 
-def sublayers(layer) -> dict:
+def sublayers(layer: LayerLike) -> dict[Any, Any]:
     """``{key: sub-layer}`` that ``layer`` declares (``{}`` for a leaf).
 
     Raises:
@@ -140,7 +143,7 @@ def sublayers(layer) -> dict:
     return dict(subs)
 
 
-def takes_call(layer) -> bool:
+def takes_call(layer: LayerLike) -> bool:
     """Whether ``layer.apply`` accepts the ``call`` keyword."""
     try:
         parameters = inspect.signature(layer.apply).parameters
@@ -151,13 +154,13 @@ def takes_call(layer) -> bool:
     )
 
 
-def _attributes(layer) -> dict[str, Any]:
+def _attributes(layer: LayerLike) -> dict[str, Any]:
     if dataclasses.is_dataclass(layer):
         return {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
     return dict(getattr(layer, "__dict__", {}))
 
 
-def own_terms(layer) -> dict[str, Any]:
+def own_terms(layer: LayerLike) -> dict[str, Any]:
     """``{attribute: object}`` for the layer's own activity regularizer and
     weight regularizers and constraints that are set."""
     return {
@@ -168,7 +171,7 @@ def own_terms(layer) -> dict[str, Any]:
     }
 
 
-def _held_layers(layer) -> Iterator[tuple[str, Any]]:
+def _held_layers(layer: LayerLike) -> Iterator[tuple[str, Any]]:
     """Layers held in ``layer``'s attributes, directly or in a list, tuple
     or dict: ``(where, layer)``."""
     for name, value in _attributes(layer).items():
@@ -184,7 +187,7 @@ def _held_layers(layer) -> Iterator[tuple[str, Any]]:
                     yield f"{name}[{k!r}]", item
 
 
-def has_terms(layer, *, activity_only: bool = False) -> bool:
+def has_terms(layer: LayerLike, *, activity_only: bool = False) -> bool:
     """Whether ``layer`` or any layer it holds, at any depth, has training
     terms (only activity regularizers with ``activity_only``)."""
     terms = own_terms(layer)
@@ -196,7 +199,7 @@ def has_terms(layer, *, activity_only: bool = False) -> bool:
     return any(has_terms(sub, activity_only=activity_only) for sub in held)
 
 
-def check_model(model, where: str = "`model`") -> None:
+def check_model(model: LayerLike, where: str = "`model`") -> None:
     """Checks that every training term of ``model``, at any depth, is
     reachable.
 
@@ -236,7 +239,7 @@ def check_model(model, where: str = "`model`") -> None:
         check_model(sub, f"sub-layer {key!r} of {cls}")
 
 
-def _describe(params) -> str:
+def _describe(params: Params) -> str:
     if isinstance(params, Mapping):
         return f"a dict with the keys {list(params)}"
     if isinstance(params, list | tuple):
@@ -244,7 +247,9 @@ def _describe(params) -> str:
     return f"a {type(params).__name__}"
 
 
-def split_params(layer, params, path: str = "params") -> tuple[dict, dict]:
+def split_params(
+    layer: LayerLike, params: Params, path: str = "params"
+) -> tuple[dict[Any, Any], dict[Any, Any]]:
     """``(own weights, {key: sub-layer params})`` of a layer's params.
 
     Raises:
@@ -284,7 +289,7 @@ def split_params(layer, params, path: str = "params") -> tuple[dict, dict]:
     return own, {k: params[k] for k in keys}
 
 
-def check_params(layer, params, path: str = "params") -> None:
+def check_params(layer: LayerLike, params: Params, path: str = "params") -> None:
     """Checks the structure of ``params`` against ``layer`` at every depth
     (what :func:`split_params` checks, recursively)."""
     _, subs = split_params(layer, params, path)
@@ -292,7 +297,13 @@ def check_params(layer, params, path: str = "params") -> None:
         check_params(sub, subs[key], f"{path}[{key!r}]")
 
 
-def init_checked(layer, key, input_shape, dtype, where: str):
+def init_checked(
+    layer: LayerLike,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    dtype: DTypeLike | None,
+    where: str,
+) -> Params:
     """``layer.init(...)``, its params' structure checked, so that a layer
     returning something training cannot walk fails here, not in a trace;
     ``dtype=None`` calls ``init`` without a ``dtype``, so the layer's own
@@ -305,7 +316,9 @@ def init_checked(layer, key, input_shape, dtype, where: str):
     return params
 
 
-def walk(layer, params, path: str = "params") -> Iterator[tuple[Any, dict, str]]:
+def walk(
+    layer: LayerLike, params: Params, path: str = "params"
+) -> Iterator[tuple[Any, dict[Any, Any], str]]:
     """Yields ``(layer, own weights, path)`` for ``layer`` and every layer
     below it, depth first."""
     own, subs = split_params(layer, params, path)
@@ -314,7 +327,12 @@ def walk(layer, params, path: str = "params") -> Iterator[tuple[Any, dict, str]]
         yield from walk(sub, subs[key], f"{path}[{key!r}]")
 
 
-def map_own(fn, layer, params, path: str = "params"):
+def map_own(
+    fn: Callable[[Any, dict[Any, Any], str], Any],
+    layer: LayerLike,
+    params: Params,
+    path: str = "params",
+) -> Params:
     """Rebuilds ``params`` with every layer's own weights replaced by
     ``fn(layer, own weights, path)``, the structure kept."""
     own, subs = split_params(layer, params, path)
@@ -328,7 +346,7 @@ def map_own(fn, layer, params, path: str = "params"):
     return {**params, **new_own, **new_subs}
 
 
-def count_params(layer, input_shape) -> int:
+def count_params(layer: LayerLike, input_shape: ShapeLike) -> int:
     """The number of scalars in ``layer``'s params for ``input_shape``: its
     own ``count_params``, else counted from an abstract ``init``."""
     if callable(getattr(layer, "count_params", None)):
@@ -336,12 +354,12 @@ def count_params(layer, input_shape) -> int:
     return _count_from_init(layer, input_shape)
 
 
-def _count_from_init(layer, input_shape) -> int:
+def _count_from_init(layer: LayerLike, input_shape: ShapeLike) -> int:
     params = jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape))
     return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
 
 
-def sublayer_input_shapes(layer, input_shape) -> dict:
+def sublayer_input_shapes(layer: LayerLike, input_shape: ShapeLike) -> dict[Any, Shape]:
     """``{key: input shape}`` of each declared sub-layer for the composite's
     ``input_shape``: its own ``sublayer_input_shapes`` method, else found by
     abstract evaluation through ``call`` (unknown entries evaluated at two
@@ -353,17 +371,17 @@ def sublayer_input_shapes(layer, input_shape) -> dict:
     if not subs or not takes_call(layer):
         return {}
 
-    def record(stand_in):
+    def record(stand_in: int) -> dict[Any, tuple[int, ...]]:
         shape = tuple(stand_in if d is None else d for d in input_shape)
-        seen = {}
+        seen: dict[Any, tuple[int, ...]] = {}
 
-        def call(sub, params, x):
+        def call(sub: LayerLike, params: Params, x: jax.Array) -> jax.Array:
             key = next((k for k, s in subs.items() if s is sub and k not in seen), None)
             if key is not None:
                 seen[key] = tuple(jax.numpy.shape(x))
             return sub.apply(params, x)
 
-        def run():
+        def run() -> jax.Array:
             params = layer.init(jax.random.key(0), shape)
             return layer.apply(params, jax.numpy.zeros(shape), call=call)
 
@@ -389,7 +407,9 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def summary(layer, input_shape, print_fn: Callable[[str], Any] = print) -> str:
+def summary(
+    layer: LayerLike, input_shape: ShapeLike, print_fn: Callable[[str], Any] = print
+) -> str:
     """Prints (with ``print_fn``) and returns a Keras-like table of a
     model's layers at every depth (sub-layers indented under their
     composite), their output shapes and parameter counts; a leaf layer is
@@ -419,7 +439,13 @@ def summary(layer, input_shape, print_fn: Callable[[str], Any] = print) -> str:
     return text
 
 
-def _summary_rows(layer, input_shape, depth: int, seen: dict, rows: list) -> None:
+def _summary_rows(
+    layer: LayerLike,
+    input_shape: ShapeLike | None,
+    depth: int,
+    seen: dict[str, int],
+    rows: list[tuple[str, str, str]],
+) -> None:
     """Appends ``layer``'s row (unless ``depth`` < 0, the model itself) and
     its sub-layers' rows, indented by depth; unnamed layers get Keras's
     names (``conv1d``, ``conv1d_1``, ...), counted over the whole table."""
@@ -475,18 +501,20 @@ class Layer:
 
     name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         jax.tree_util.register_static(cls)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
 
-    def count_params(self, input_shape) -> int:
+    def count_params(self, input_shape: ShapeLike) -> int:
         """The number of scalars in the params for ``input_shape``."""
         return _count_from_init(self, input_shape)
 
-    def summary(self, input_shape, print_fn: Callable[[str], Any] = print) -> str:
+    def summary(
+        self, input_shape: ShapeLike, print_fn: Callable[[str], Any] = print
+    ) -> str:
         """The layer's :func:`summary` table, printed with ``print_fn`` and
         returned."""
         return summary(self, input_shape, print_fn)

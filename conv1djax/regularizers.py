@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from conv1djax._registry import Registry, Serializable
 
@@ -81,11 +83,11 @@ class L1(Serializable):
 
     l1: float = 0.01
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         value = 0.01 if self.l1 is None else self.l1
         object.__setattr__(self, "l1", _validate_factor(value, "l1", "L1"))
 
-    def __call__(self, weights):
+    def __call__(self, weights: ArrayLike) -> jax.Array:
         """Returns ``l1 * sum(abs(weights))`` as a scalar of the weights' dtype."""
         x = jnp.asarray(weights)
         return jnp.asarray(self.l1, dtype=x.dtype) * jnp.sum(jnp.abs(x))
@@ -116,11 +118,11 @@ class L2(Serializable):
 
     l2: float = 0.01
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         value = 0.01 if self.l2 is None else self.l2
         object.__setattr__(self, "l2", _validate_factor(value, "l2", "L2"))
 
-    def __call__(self, weights):
+    def __call__(self, weights: ArrayLike) -> jax.Array:
         """Returns ``l2 * sum(weights ** 2)`` as a scalar of the weights' dtype."""
         x = jnp.asarray(weights)
         return jnp.asarray(self.l2, dtype=x.dtype) * jnp.sum(jnp.square(x))
@@ -154,13 +156,13 @@ class L1L2(Serializable):
     l1: float = 0.0
     l2: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("l1", "l2"):
             value = getattr(self, name)
             value = 0.0 if value is None else value
             object.__setattr__(self, name, _validate_factor(value, name, "L1L2"))
 
-    def __call__(self, weights):
+    def __call__(self, weights: ArrayLike) -> jax.Array:
         """Returns the L1 plus L2 penalty as a scalar of the weights' dtype."""
         x = jnp.asarray(weights)
         penalty = jnp.asarray(0.0, dtype=x.dtype)
@@ -213,7 +215,7 @@ class OrthogonalRegularizer(Serializable):
     factor: float = 0.01
     mode: str = "rows"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(
             self,
             "factor",
@@ -226,7 +228,7 @@ class OrthogonalRegularizer(Serializable):
                 f"Received: mode={self.mode!r}"
             )
 
-    def __call__(self, weights):
+    def __call__(self, weights: ArrayLike) -> jax.Array:
         """Returns the orthogonality penalty as a scalar of the weights' dtype."""
         x = jnp.asarray(weights)
         if x.ndim != 2:
@@ -248,7 +250,7 @@ class OrthogonalRegularizer(Serializable):
         return factor * 0.5 * jnp.sum(jnp.abs(product_no_diagonal)) / num_pairs
 
 
-def _normalize(x, axis):
+def _normalize(x: jax.Array, axis: int) -> jax.Array:
     """Keras's `ops.normalize(x, axis, order=2)`: `x * min(rsqrt(ss), 1/eps)`."""
     square_sum = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
     inv_norm = jnp.minimum(jax.lax.rsqrt(square_sum), 1.0 / _EPSILON)
@@ -277,7 +279,9 @@ _REGISTRY = Registry(
 )
 
 
-def get(identifier: Any, argname: str = "kernel_regularizer"):
+def get(
+    identifier: Any, argname: str = "kernel_regularizer"
+) -> Callable[[jax.Array], jax.Array] | None:
     """Resolves a Keras-style regularizer identifier to a regularizer.
 
     Accepts ``None`` (returned as is), a name (``"l1"``, ``"l2"``,
@@ -307,7 +311,7 @@ def get(identifier: Any, argname: str = "kernel_regularizer"):
     return _REGISTRY.get(identifier, argname)
 
 
-def serialize(obj: Any):
+def serialize(obj: Any) -> Any:
     """Returns a JSON-friendly form of a regularizer, the inverse of :func:`get`.
 
     Args:
@@ -315,10 +319,7 @@ def serialize(obj: Any):
 
     Returns:
       ``{"class_name": ..., "config": {...}}`` for the classes here, ``None``
-      for ``None``, and a user callable unchanged.
-
-    Raises:
-      Nothing.
+          for ``None``, and a user callable unchanged; it never raises.
 
     Example:
       >>> serialize(L1(0.5))
@@ -327,7 +328,7 @@ def serialize(obj: Any):
     return _REGISTRY.serialize(obj)
 
 
-def validate_penalty(value: Any, name: Any):
+def validate_penalty(value: Any, name: Any) -> Any:
     """Checks that a regularizer returned a scalar, and returns it.
 
     Works on concrete arrays and on tracers (the check uses the static shape

@@ -33,7 +33,7 @@ import struct
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,7 @@ import numpy as np
 
 from conv1djax import layers as _layers
 from conv1djax import models, protocol
+from conv1djax._typing import LayerLike, Params
 
 FORMAT = "conv1djax"
 VERSION = 1
@@ -63,7 +64,7 @@ _BUILTIN_CLASSES: dict[str, type] = {
 _registered: dict[str, Any] = {}
 
 
-def register(obj=None, *, name: str | None = None):
+def register(obj: Any = None, *, name: str | None = None) -> Any:
     """Registers a custom callable or layer class by name, so that configs
     holding it can be saved and loaded; usable as a decorator.
 
@@ -100,7 +101,7 @@ def register(obj=None, *, name: str | None = None):
     return obj
 
 
-def _same_definition(a, b) -> bool:
+def _same_definition(a: object, b: object) -> bool:
     """The same object, or the same definition executed again (a module
     imported twice, a notebook cell rerun)."""
     return a is b or (
@@ -109,7 +110,7 @@ def _same_definition(a, b) -> bool:
     )
 
 
-def _registered_name(obj) -> str | None:
+def _registered_name(obj: object) -> str | None:
     for name, known in _registered.items():
         if known is obj:
             return name
@@ -119,7 +120,7 @@ def _registered_name(obj) -> str | None:
 # ---- configs --------------------------------------------------------------------
 
 
-def _encode(value, where: str):
+def _encode(value: Any, where: str) -> Any:
     """``value`` as JSON data: layers nested, registered objects by name."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -144,7 +145,7 @@ def _encode(value, where: str):
     )
 
 
-def _class_name(cls) -> str:
+def _class_name(cls: type) -> str:
     if _BUILTIN_CLASSES.get(cls.__name__) is cls:
         return cls.__name__
     name = _registered_name(cls)
@@ -156,7 +157,7 @@ def _class_name(cls) -> str:
     return name
 
 
-def serialize(layer, where: str = "model") -> dict:
+def serialize(layer: LayerLike, where: str = "model") -> dict[str, Any]:
     """``{"class_name": ..., "config": ...}``, JSON data for ``layer`` and
     every layer in it.
 
@@ -181,7 +182,7 @@ def serialize(layer, where: str = "model") -> dict:
     return {"class_name": name, "config": _encode(config, f"{where}.{name}")}
 
 
-def _decode(value, custom: Mapping[str, Any], where: str):
+def _decode(value: Any, custom: Mapping[str, Any], where: str) -> Any:
     if isinstance(value, list):
         return [_decode(v, custom, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -193,7 +194,7 @@ def _decode(value, custom: Mapping[str, Any], where: str):
     return value
 
 
-def _lookup(name, custom, where):
+def _lookup(name: object, custom: Mapping[str, Any], where: str) -> Any:
     if isinstance(name, str) and name in custom:
         return custom[name]
     if isinstance(name, str) and name in _registered:
@@ -205,7 +206,7 @@ def _lookup(name, custom, where):
     )
 
 
-def _tuples(value):
+def _tuples(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_tuples(v) for v in value)
     if isinstance(value, dict):
@@ -213,8 +214,8 @@ def _tuples(value):
     return value
 
 
-def deserialize(data, custom_objects: Mapping[str, Any] | None = None,
-                where: str = "model"):  # fmt: skip
+def deserialize(data: Any, custom_objects: Mapping[str, Any] | None = None,
+                where: str = "model") -> LayerLike:  # fmt: skip
     """The layer :func:`serialize` made ``data`` from.
 
     Raises:
@@ -232,7 +233,7 @@ def deserialize(data, custom_objects: Mapping[str, Any] | None = None,
             f"{str(data)[:80]}."
         )
     name = data["class_name"]
-    cls = _BUILTIN_CLASSES.get(name)
+    cls: Any = _BUILTIN_CLASSES.get(name)
     if cls is None:
         cls = _lookup(name, custom, f"{where} (class_name)")
     config = _decode(data["config"], custom, f"{where}.{name}")
@@ -244,13 +245,15 @@ def deserialize(data, custom_objects: Mapping[str, Any] | None = None,
 # ---- params ------------------------------------------------------------------------
 
 
-def _flatten_params(model, params) -> tuple[Any, dict[str, np.ndarray]]:
+def _flatten_params(
+    model: LayerLike, params: Params
+) -> tuple[Any, dict[str, np.ndarray]]:
     """``(structure, {tensor name: array})``: the structure is the params'
     nesting as JSON, each leaf the name of its tensor."""
     protocol.check_params(model, params)
     tensors: dict[str, np.ndarray] = {}
 
-    def walk(node, path):
+    def walk(node: Any, path: str) -> Any:
         if isinstance(node, Mapping):
             for k in node:
                 if not isinstance(k, str) or "/" in k:
@@ -276,8 +279,10 @@ def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(array.tobytes()).hexdigest()
 
 
-def _unflatten_params(structure, tensors: Mapping[str, np.ndarray], where: str):
-    def walk(node):
+def _unflatten_params(
+    structure: Any, tensors: Mapping[str, np.ndarray], where: str
+) -> Params:
+    def walk(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
@@ -294,7 +299,7 @@ def _unflatten_params(structure, tensors: Mapping[str, np.ndarray], where: str):
 # ---- the two formats ------------------------------------------------------------
 
 
-def _header(model, structure, tensors) -> str:
+def _header(model: LayerLike, structure: Any, tensors: Mapping[str, np.ndarray]) -> str:
     return json.dumps(
         {
             "format": FORMAT,
@@ -313,16 +318,19 @@ def _header(model, structure, tensors) -> str:
     )
 
 
-def _write_safetensors(f, header: str, tensors) -> None:
+def _write_safetensors(
+    f: IO[bytes], header: str, tensors: dict[str, np.ndarray]
+) -> None:
     import safetensors.numpy
 
     f.write(safetensors.numpy.save(tensors, metadata={FORMAT: header}))
 
 
-def _write_npz(f, header: str, tensors) -> None:
+def _write_npz(f: IO[bytes], header: str, tensors: Mapping[str, np.ndarray]) -> None:
     # npz holds NumPy's own dtypes; bfloat16 and the like go as raw bits,
     # their dtype in the header.
-    arrays = {
+    # (Any values: NumPy's stub reads **arrays as if it could hold allow_pickle)
+    arrays: dict[str, Any] = {
         name: a if a.dtype.name in _NUMPY_DTYPES else a.view(f"u{a.dtype.itemsize}")
         for name, a in tensors.items()
     }
@@ -330,7 +338,7 @@ def _write_npz(f, header: str, tensors) -> None:
     np.savez(f, **arrays)
 
 
-def _read_safetensors(raw: bytes, path) -> tuple[str, dict[str, np.ndarray]]:
+def _read_safetensors(raw: bytes, path: str) -> tuple[str, dict[str, np.ndarray]]:
     import safetensors
 
     try:
@@ -351,7 +359,7 @@ def _read_safetensors(raw: bytes, path) -> tuple[str, dict[str, np.ndarray]]:
     return metadata[FORMAT], tensors
 
 
-def _safetensors_dtype(code: str, path) -> np.dtype:
+def _safetensors_dtype(code: str, path: str) -> np.dtype:
     import ml_dtypes
 
     table = {
@@ -367,7 +375,7 @@ def _safetensors_dtype(code: str, path) -> np.dtype:
     return np.dtype(table[code])
 
 
-def _read_npz(raw: bytes, path) -> tuple[str, dict[str, np.ndarray]]:
+def _read_npz(raw: bytes, path: str) -> tuple[str, dict[str, np.ndarray]]:
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -381,7 +389,7 @@ def _read_npz(raw: bytes, path) -> tuple[str, dict[str, np.ndarray]]:
     return header, arrays
 
 
-def _check_path(path) -> str:
+def _check_path(path: str | os.PathLike[str]) -> str:
     path = os.fspath(path)
     if not path.endswith(_EXTENSIONS):
         raise ValueError(
@@ -394,7 +402,7 @@ def _check_path(path) -> str:
 # ---- the API ------------------------------------------------------------------------
 
 
-def save(path, model, params) -> None:
+def save(path: str | os.PathLike[str], model: LayerLike, params: Params) -> None:
     """Saves ``model`` and ``params`` to one file (atomically).
 
     Args:
@@ -441,7 +449,10 @@ def save(path, model, params) -> None:
         raise
 
 
-def load(path, custom_objects: Mapping[str, Callable] | None = None):
+def load(
+    path: str | os.PathLike[str],
+    custom_objects: Mapping[str, Callable[..., Any]] | None = None,
+) -> tuple[LayerLike, Params]:
     """Loads what :func:`save` wrote: ``(model, params)``.
 
     Args:

@@ -43,20 +43,25 @@ per axis, as :mod:`conv1djax._validation` makes them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
 
 from conv1djax import _validation
+from conv1djax._typing import Padding, Pads, Shape, ShapeLike
 
-Pads = tuple[tuple[int, int], ...]
+# One axis's padding: a canonical name, or an explicit (left, right) pair.
+AxisPadding: TypeAlias = str | tuple[int, int]
 
 
 def _effective_kernel(kernel_size: int, dilation_rate: int) -> int:
     return (kernel_size - 1) * dilation_rate + 1
 
 
-def _check_positive(out, length, k_eff, what, hint, axis) -> int:
+def _check_positive(
+    out: int, length: int, k_eff: int, what: str, hint: str, axis: int | None
+) -> int:
     if out < 1:
         where = "" if axis is None else f" along spatial axis {axis}"
         raise ValueError(
@@ -70,19 +75,24 @@ def _check_positive(out, length, k_eff, what, hint, axis) -> int:
 # ---- one axis ------------------------------------------------------------------
 
 
-def _explicit(padding) -> bool:
+def _explicit(padding: Any) -> bool:
     return not isinstance(padding, str)
 
 
 def conv_padding(
-    length: int, kernel_size: int, strides: int, padding, dilation_rate: int
+    length: int,
+    kernel_size: int,
+    strides: int,
+    padding: AxisPadding,
+    dilation_rate: int,
 ) -> tuple[int, int]:
     """Returns the (left, right) padding a convolution applies along one
     axis of ``length`` steps (``padding`` a name, or this axis's explicit
     ``(left, right)``)."""
     k_eff = _effective_kernel(kernel_size, dilation_rate)
-    if _explicit(padding):
-        return tuple(padding)
+    if not isinstance(padding, str):
+        left, right = padding
+        return (left, right)
     if padding == "valid":
         return (0, 0)
     if padding == "causal":
@@ -97,7 +107,7 @@ def conv_padding(
 def conv_transpose_padding(
     kernel_size: int,
     strides: int,
-    padding,
+    padding: AxisPadding,
     output_padding: int | None,
     dilation_rate: int,
 ) -> tuple[int, int]:
@@ -106,7 +116,7 @@ def conv_transpose_padding(
     rule for a name; PyTorch's for an explicit ``(left, right)``, whose
     amounts may come out negative: crops)."""
     k_eff = _effective_kernel(kernel_size, dilation_rate)
-    if _explicit(padding):
+    if not isinstance(padding, str):
         left, right = padding
         return (k_eff - 1 - left, k_eff - 1 - right + (output_padding or 0))
     if padding == "valid":
@@ -121,13 +131,15 @@ def conv_transpose_padding(
     return (left, total - left)
 
 
-def _described(padding) -> str:
+def _described(padding: Padding | AxisPadding) -> str:
     if _explicit(padding):
         return f"a padding of {tuple(padding)}"
     return f"padding={padding!r}"
 
 
-def _check_mode(length, pads, padding_mode, axis) -> None:
+def _check_mode(
+    length: int, pads: tuple[int, int], padding_mode: str, axis: int | None
+) -> None:
     """PyTorch's limits on the padding a ``padding_mode`` takes from the
     input along one axis."""
     side = max(pads)
@@ -152,9 +164,9 @@ def _check_mode(length, pads, padding_mode, axis) -> None:
 
 
 def _conv_length(
-    length, kernel_size, strides, padding, dilation_rate, axis=None,
-    padding_mode="zeros",
-):  # fmt: skip
+    length: int | None, kernel_size: int, strides: int, padding: AxisPadding,
+    dilation_rate: int, axis: int | None = None, padding_mode: str = "zeros",
+) -> int | None:  # fmt: skip
     if length is None:
         return None
     left, right = conv_padding(length, kernel_size, strides, padding, dilation_rate)
@@ -173,8 +185,14 @@ def _conv_length(
 
 
 def _conv_transpose_length(
-    length, kernel_size, strides, padding, output_padding, dilation_rate, axis=None
-):
+    length: int | None,
+    kernel_size: int,
+    strides: int,
+    padding: AxisPadding,
+    output_padding: int | None,
+    dilation_rate: int,
+    axis: int | None = None,
+) -> int | None:
     if length is None:
         return None
     left, right = conv_transpose_padding(
@@ -198,24 +216,36 @@ def _axis(index: int, rank: int) -> int | None:
     return None if rank == 1 else index
 
 
-def _per_axis(padding, rank: int) -> tuple:
+def _per_axis(padding: Padding, rank: int) -> tuple[AxisPadding, ...]:
     """A padding along each of ``rank`` axes: a name on every axis, or the
     explicit padding's pair of each."""
-    return tuple(padding) if _explicit(padding) else (padding,) * rank
+    return (padding,) * rank if isinstance(padding, str) else tuple(padding)
 
 
-def conv_paddings(lengths, kernel_size, strides, padding, dilation_rate) -> Pads:
+def conv_paddings(
+    lengths: Sequence[int],
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    dilation_rate: Sequence[int],
+) -> Pads:
     """``conv_padding`` along every spatial axis: one ``(left, right)`` each."""
     return tuple(
-        conv_padding(*args, p, d)
-        for *args, p, d in zip(
+        conv_padding(n, k, s, p, d)
+        for n, k, s, p, d in zip(
             lengths, kernel_size, strides, _per_axis(padding, len(kernel_size)),
             dilation_rate, strict=True,
         )
     )  # fmt: skip
 
 
-def conv_transpose_paddings(kernel_size, strides, padding, output_padding, dilation):
+def conv_transpose_paddings(
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    output_padding: Sequence[int | None] | None,
+    dilation: Sequence[int],
+) -> Pads:
     """``conv_transpose_padding`` along every spatial axis."""
     rank = len(kernel_size)
     output_padding = output_padding or (None,) * rank
@@ -229,8 +259,13 @@ def conv_transpose_paddings(kernel_size, strides, padding, output_padding, dilat
 
 
 def conv_output_lengths(
-    lengths, kernel_size, strides, padding, dilation_rate, padding_mode="zeros"
-):
+    lengths: Sequence[int | None],
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    dilation_rate: Sequence[int],
+    padding_mode: str = "zeros",
+) -> Shape:
     """The output length along every spatial axis (None stays None).
 
     Raises:
@@ -250,8 +285,13 @@ def conv_output_lengths(
 
 
 def conv_transpose_output_lengths(
-    lengths, kernel_size, strides, padding, output_padding, dilation_rate
-):
+    lengths: Sequence[int | None],
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    output_padding: Sequence[int | None] | None,
+    dilation_rate: Sequence[int],
+) -> Shape:
     """The output length of a transposed convolution along every axis."""
     rank = len(lengths)
     output_padding = output_padding or (None,) * rank
@@ -269,18 +309,24 @@ def conv_transpose_output_lengths(
 # ---- the public helpers -------------------------------------------------------------
 
 
-def _normalise(length, kernel_size, strides, dilation_rate):
+def _normalise(
+    length: int | None | Sequence[int | None],
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    dilation_rate: int | Sequence[int],
+) -> tuple[bool, Shape, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Canonical per-axis tuples; the rank is ``len(length)`` for a sequence of
     lengths, else 1."""
     per_axis = isinstance(length, Sequence) and not isinstance(length, str)
-    rank = len(length) if per_axis else 1
+    given = tuple(length) if isinstance(length, Sequence) and per_axis else (length,)
+    rank = len(given)
     if rank < 1:
         raise ValueError(f"`length` must not be empty; received length={length!r}.")
-    lengths = tuple(length) if per_axis else (length,)
     lengths = tuple(
         None if n is None else _validation.int_tuple(n, "length", 1, minimum=0)[0]
-        for n in lengths
+        for n in given
     )
+
     kernel_size = _validation.int_tuple(kernel_size, "kernel_size", rank)
     strides = _validation.int_tuple(strides, "strides", rank)
     dilation_rate = _validation.int_tuple(dilation_rate, "dilation_rate", rank)
@@ -289,7 +335,11 @@ def _normalise(length, kernel_size, strides, dilation_rate):
 
 
 def conv_output_length(
-    length, kernel_size, strides=1, padding="valid", dilation_rate=1
+    length: int | None | Sequence[int | None],
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[Any] = "valid",
+    dilation_rate: int | Sequence[int] = 1,
 ) -> int | tuple[int | None, ...] | None:
     """Returns the output length of a convolution along its spatial axes.
 
@@ -305,7 +355,7 @@ def conv_output_length(
 
     Returns:
       The output length, equal to what ``apply`` produces (None where the
-      length is None); a tuple of them when ``length`` is a tuple.
+          length is None); a tuple of them when ``length`` is a tuple.
 
     Raises:
       ValueError: for a bad argument, or when the output would be empty
@@ -330,12 +380,12 @@ def conv_output_length(
 
 
 def conv_transpose_output_length(
-    length,
-    kernel_size,
-    strides=1,
-    padding="valid",
-    output_padding=None,
-    dilation_rate=1,
+    length: int | None | Sequence[int | None],
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[Any] = "valid",
+    output_padding: int | Sequence[int] | None = None,
+    dilation_rate: int | Sequence[int] = 1,
 ) -> int | tuple[int | None, ...] | None:
     """Returns the output length of a transposed convolution along its axes.
 
@@ -355,7 +405,7 @@ def conv_transpose_output_length(
 
     Returns:
       The output length, equal to what ``apply`` produces; a tuple of them
-      when ``length`` is a tuple.
+          when ``length`` is a tuple.
 
     Raises:
       ValueError: for a bad argument or an empty output.
@@ -383,7 +433,7 @@ def conv_transpose_output_length(
     return out if per_axis else out[0]
 
 
-def eval_output_shape(fn: Callable, input_shape) -> tuple[int | None, ...]:
+def eval_output_shape(fn: Callable[..., Any], input_shape: ShapeLike) -> Shape:
     """The output shape of an elementwise-or-reshaping ``fn`` for a shape
     with unknown (None) entries, by abstract evaluation.
 
@@ -393,7 +443,7 @@ def eval_output_shape(fn: Callable, input_shape) -> tuple[int | None, ...]:
     """
     shape = tuple(input_shape)
 
-    def probe(stand_in):
+    def probe(stand_in: int) -> tuple[int, ...]:
         s = tuple(stand_in if d is None else d for d in shape)
         return jax.eval_shape(fn, jax.ShapeDtypeStruct(s, jnp.float32)).shape
 

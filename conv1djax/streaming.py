@@ -45,15 +45,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import models, protocol
+from conv1djax._typing import LayerLike, Params, Shape
 from conv1djax.layers.activation import Activation
-from conv1djax.layers.base import ConvBase
+from conv1djax.layers.base import ConvBase, FilteredConv
 from conv1djax.layers.conv import Conv1D
 from conv1djax.layers.pooling import AveragePooling1D, MaxPooling1D
 from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
@@ -84,13 +87,13 @@ class _Timing:
     hold: int = 0
 
 
-def _time_axis(layer) -> int:
+def _time_axis(layer: LayerLike) -> int:
     return (
         -1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -2
     )
 
 
-def _conv_timing(layer) -> _Timing:
+def _conv_timing(layer: ConvBase) -> _Timing:
     k_eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
     stride = layer.strides[0]
     if stride > 1:
@@ -106,7 +109,7 @@ def _conv_timing(layer) -> _Timing:
     return _Timing(latency=k_eff - 1 - left, tail=right, history=k_eff - 1)
 
 
-def _transpose_timing(layer) -> _Timing:
+def _transpose_timing(layer: ConvBase) -> _Timing:
     """A transposed convolution streams as the equivalent stride-1
     convolution over its input zero-stuffed ``x[0], 0, ..., x[1], ...``
     (``strides`` steps per input step): padded by its ``(left, right)``, of
@@ -121,11 +124,11 @@ def _transpose_timing(layer) -> _Timing:
                    rate=stride, history=k_eff - 1, hold=hold)  # fmt: skip
 
 
-def _unsupported(layer, why: str):
+def _unsupported(layer: LayerLike, why: str) -> TypeError:
     return TypeError(f"{type(layer).__name__} cannot stream: {why}.")
 
 
-def _timing(layer) -> _Timing:
+def _timing(layer: LayerLike) -> _Timing:
     """The layer's :class:`_Timing`, or a ``TypeError`` for a layer that
     cannot stream."""
     if isinstance(layer, ConvBase):
@@ -172,7 +175,7 @@ def _timing(layer) -> _Timing:
     )
 
 
-def _branches(layer) -> list:
+def _branches(layer: LayerLike) -> list[LayerLike | None]:
     if isinstance(layer, models.Residual):
         return [layer.inner, layer.shortcut]  # None: the identity
     if isinstance(layer, models.Parallel):
@@ -180,7 +183,7 @@ def _branches(layer) -> list:
     return []
 
 
-def _latency_after(layer, latency_in: int) -> int:
+def _latency_after(layer: LayerLike | None, latency_in: int) -> int:
     """The latency of ``layer``'s output stream when its input's is
     ``latency_in``: a strided window absorbs its input's (its outputs are
     exact), the others add theirs (upsampling scales it)."""
@@ -198,14 +201,14 @@ def _latency_after(layer, latency_in: int) -> int:
     return latency_in * timing.rate + timing.latency
 
 
-def stream_latency(model) -> int:
+def stream_latency(model: LayerLike) -> int:
     """How many steps late the model's streamed outputs come (0 for causal
     models): the first ``stream_latency`` outputs of a stream are zeros
     standing in."""
     return _latency_after(model, 0)
 
 
-def _field_in(layer, field: int) -> int:
+def _field_in(layer: LayerLike | None, field: int) -> int:
     """The input steps that ``field`` consecutive output steps depend on."""
     if layer is None:
         return field
@@ -223,7 +226,7 @@ def _field_in(layer, field: int) -> int:
     return -(-field // timing.rate)
 
 
-def receptive_field(model) -> int:
+def receptive_field(model: LayerLike) -> int:
     """How many input steps one output depends on: ``1 + sum(k_eff - 1)``
     over a stack of stride-1 convolutions; strides and upsampling counted."""
     return _field_in(model, 1)
@@ -232,7 +235,7 @@ def receptive_field(model) -> int:
 # ---- state -------------------------------------------------------------------------
 
 
-def _out_channels(layer, channels: int) -> int:
+def _out_channels(layer: LayerLike | None, channels: int) -> int:
     if layer is None:
         return channels
     probe = _probe_shape(layer, channels)
@@ -240,12 +243,12 @@ def _out_channels(layer, channels: int) -> int:
     return shape[-1] if _time_axis(layer) == -2 else shape[-2]
 
 
-def _probe_shape(layer, channels):
+def _probe_shape(layer: LayerLike, channels: int) -> Shape:
     steps = 64 + 4 * receptive_field(layer)
     return (1, channels, steps) if _time_axis(layer) == -1 else (1, steps, channels)
 
 
-def _format_of(model) -> str:
+def _format_of(model: LayerLike | None) -> str:
     """The data format of the model's first layer with one."""
     if model is None:
         return "channels_last"
@@ -255,7 +258,7 @@ def _format_of(model) -> str:
     return "channels_last"
 
 
-def _walk_leaves(model):
+def _walk_leaves(model: LayerLike | None) -> Iterator[LayerLike]:
     if model is None:
         return
     if isinstance(model, models.Sequential):
@@ -268,13 +271,26 @@ def _walk_leaves(model):
         yield model
 
 
-def _buffer(batch_shape, steps, channels, time_axis, dtype):
+def _buffer(
+    batch_shape: tuple[int, ...],
+    steps: int,
+    channels: int,
+    time_axis: int,
+    dtype: DTypeLike,
+) -> jax.Array:
     shape = (*batch_shape, steps, channels) if time_axis == -2 else (
         *batch_shape, channels, steps)  # fmt: skip
     return jnp.zeros(shape, dtype)
 
 
-def _init(layer, channels, batch_shape, dtype, fmt, latency_in):
+def _init(
+    layer: LayerLike | None,
+    channels: int,
+    batch_shape: tuple[int, ...],
+    dtype: DTypeLike,
+    fmt: str,
+    latency_in: int,
+) -> tuple[dict[str, Any], int]:
     """``(state, output channels)`` for ``layer`` on a stream of
     ``channels`` channels whose latency is ``latency_in``."""
     if layer is None:
@@ -320,14 +336,14 @@ def _init(layer, channels, batch_shape, dtype, fmt, latency_in):
     return state, out
 
 
-def _time_axis_of(model, fmt) -> int:
+def _time_axis_of(model: LayerLike | None, fmt: str) -> int:
     leaves = list(_walk_leaves(model))
     if not leaves:
         return -1 if fmt == "channels_first" else -2
     return _time_axis(leaves[-1])
 
 
-def _infer_channels(model, params) -> int | None:
+def _infer_channels(model: LayerLike, params: Params) -> int | None:
     """The input's channel count, from the first convolution's kernel when
     only channel-keeping layers come before it."""
     for layer, own, _ in protocol.walk(model, params):
@@ -341,8 +357,14 @@ def _infer_channels(model, params) -> int | None:
     return None
 
 
-def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | None = None,
-                dtype=None):  # fmt: skip
+def stream_init(
+    model: LayerLike,
+    params: Params,
+    batch_shape: Sequence[int],
+    *,
+    channels: int | None = None,
+    dtype: DTypeLike | None = None,
+) -> dict[str, Any]:
     """The state of a new stream through ``model``.
 
     Args:
@@ -385,15 +407,17 @@ def stream_init(model, params, batch_shape: Sequence[int], *, channels: int | No
 # ---- steps ---------------------------------------------------------------------------
 
 
-def _concat(a, b, axis):
+def _concat(a: jax.Array, b: jax.Array, axis: int) -> jax.Array:
     return jnp.concatenate([a.astype(b.dtype), b], axis=axis)
 
 
-def _take(x, start, stop, axis):
+def _take(x: jax.Array, start: int, stop: int, axis: int) -> jax.Array:
     return lax.slice_in_dim(x, start, stop, axis=axis % x.ndim)
 
 
-def _mask(y, steps, threshold, axis, batch_ndim):
+def _mask(
+    y: jax.Array, steps: jax.Array, threshold: int, axis: int, batch_ndim: int
+) -> jax.Array:
     """Zeros at the outputs before ``threshold`` (per example: ``steps`` of
     shape batch_shape counts the outputs emitted so far)."""
     if threshold == 0:
@@ -406,7 +430,9 @@ def _mask(y, steps, threshold, axis, batch_ndim):
     return jnp.where(keep.reshape(shape), y, jnp.zeros((), y.dtype))
 
 
-def _strided_step(layer, params, state, x):
+def _strided_step(
+    layer: LayerLike, params: Params, state: dict[str, Any], x: jax.Array
+) -> tuple[jax.Array, dict[str, Any]]:
     """Emits the outputs ``x`` completes; keeps the rest (and the phase)."""
     timing = _timing(layer)
     axis = _time_axis(layer)
@@ -427,7 +453,7 @@ def _strided_step(layer, params, state, x):
                "skip": jnp.zeros((skip,), jnp.int8), "empty": state["empty"]}  # fmt: skip
 
 
-def _stuff(x, stride: int, axis: int):
+def _stuff(x: jax.Array, stride: int, axis: int) -> jax.Array:
     """``x[0], 0, ..., 0, x[1], ...``: ``stride - 1`` zeros after each step."""
     if stride == 1:
         return x
@@ -439,7 +465,15 @@ def _stuff(x, stride: int, axis: int):
     )
 
 
-def _leaf_step(layer, params, state, x, threshold, *, stuffed=False):
+def _leaf_step(
+    layer: LayerLike,
+    params: Params,
+    state: dict[str, Any],
+    x: jax.Array,
+    threshold: int,
+    *,
+    stuffed: bool = False,
+) -> tuple[jax.Array, dict[str, Any]]:
     """One chunk through a stride-1 layer; ``threshold``: how many outputs
     of the stream are placeholders. A transposed convolution's chunk is
     zero-stuffed first (unless ``stuffed``: the flush's zeros)."""
@@ -476,7 +510,9 @@ def _leaf_step(layer, params, state, x, threshold, *, stuffed=False):
     return y, new
 
 
-def _forward_equivalent(layer, params):
+def _forward_equivalent(
+    layer: FilteredConv, params: Params
+) -> tuple[Conv1D, dict[str, jax.Array]]:
     """A Conv1DTranspose as the stride-1 ``Conv1D`` over its zero-stuffed
     input, and that convolution's params (the kernel regrouped and
     flipped)."""
@@ -488,7 +524,7 @@ def _forward_equivalent(layer, params):
 
 
 @functools.lru_cache(maxsize=256)
-def _forward_spec(layer):
+def _forward_spec(layer: FilteredConv) -> Conv1D:
     return Conv1D(
         layer.filters, layer.kernel_size, padding="valid",
         data_format=layer.data_format, dilation_rate=layer.dilation_rate,
@@ -498,12 +534,18 @@ def _forward_spec(layer):
 
 
 @functools.lru_cache(maxsize=256)
-def _valid(layer):
+def _valid(layer: LayerLike) -> LayerLike:
     """The same convolution without padding (the stream supplies it)."""
     return dataclasses.replace(layer, padding="valid")
 
 
-def _step(layer, params, state, x, latency_in):
+def _step(
+    layer: LayerLike | None,
+    params: Params,
+    state: dict[str, Any],
+    x: jax.Array,
+    latency_in: int,
+) -> tuple[jax.Array, dict[str, Any]]:
     """``(y, state)``; ``latency_in`` is the input stream's latency."""
     if layer is None:
         return x, state
@@ -530,13 +572,19 @@ def _step(layer, params, state, x, latency_in):
     return _leaf_step(layer, params, state, x, threshold)
 
 
-def _branch_params(layer, params):
+def _branch_params(layer: LayerLike, params: Params) -> list[Params]:
     if isinstance(layer, models.Residual):
         return [params["inner"], params.get("shortcut")]
     return list(params)
 
 
-def _branch_steps(layer, params, state, x, latency_in):
+def _branch_steps(
+    layer: LayerLike,
+    params: Params,
+    state: dict[str, Any],
+    x: jax.Array,
+    latency_in: int,
+) -> tuple[list[jax.Array], list[dict[str, Any]], list[jax.Array]]:
     ys, states, delays = [], [], []
     for b, p, s, d in zip(_branches(layer), _branch_params(layer, params),
                           state["branches"], state["delays"], strict=True):  # fmt: skip
@@ -550,13 +598,15 @@ def _branch_steps(layer, params, state, x, latency_in):
     return ys, states, delays
 
 
-def _merge(layer, ys):
+def _merge(layer: LayerLike, ys: list[jax.Array]) -> jax.Array:
     if isinstance(layer, models.Residual):
         return ys[0] + ys[1]
     return models._merge(ys, layer.merge, layer.axis)
 
 
-def stream_apply(model, params, state, x_chunk):
+def stream_apply(
+    model: LayerLike, params: Params, state: dict[str, Any], x_chunk: ArrayLike
+) -> tuple[jax.Array, dict[str, Any]]:
     """Runs one chunk (any length, one step included): ``(y_chunk,
     state)``.
 
@@ -570,7 +620,7 @@ def stream_apply(model, params, state, x_chunk):
     return y, {"model": inner, "empty": state["empty"]}
 
 
-def _has_strided(state) -> bool:
+def _has_strided(state: Any) -> bool:
     if isinstance(state, dict):
         return "skip" in state or any(_has_strided(v) for v in state.values())
     if isinstance(state, list | tuple):
@@ -578,7 +628,7 @@ def _has_strided(state) -> bool:
     return False
 
 
-def stream_reset(state, mask):
+def stream_reset(state: dict[str, Any], mask: ArrayLike) -> dict[str, Any]:
     """Restarts the streams of the examples where ``mask`` (a boolean array
     of the batch shape) is True: their buffers and counters back to a new
     stream's; the others go on."""
@@ -596,14 +646,16 @@ def stream_reset(state, mask):
             "batch. Start a new stream with stream_init instead."
         )
 
-    def reset(leaf):
+    def reset(leaf: jax.Array) -> jax.Array:
         m = mask.reshape(mask.shape + (1,) * (leaf.ndim - mask.ndim))
         return jnp.where(m, jnp.zeros((), leaf.dtype), leaf)
 
     return {"model": jax.tree.map(reset, state["model"]), "empty": state["empty"]}
 
 
-def _flush(layer, params, state, latency_in):
+def _flush(
+    layer: LayerLike | None, params: Params, state: dict[str, Any], latency_in: int
+) -> tuple[jax.Array | None, dict[str, Any]]:
     """The outputs still pending at the end of the stream (a Python list of
     chunks, possibly empty), and the state after them."""
     if layer is None:
@@ -651,13 +703,13 @@ def _flush(layer, params, state, latency_in):
     return _leaf_step(layer, params, state, zeros, threshold, stuffed=True)
 
 
-def _zeros_steps(like, steps: int, axis: int):
+def _zeros_steps(like: jax.Array, steps: int, axis: int) -> jax.Array:
     shape = list(like.shape)
     shape[axis % like.ndim] = steps
     return jnp.zeros(shape, like.dtype)
 
 
-def _join(a, b, axis):
+def _join(a: jax.Array | None, b: jax.Array | None, axis: int) -> jax.Array | None:
     if a is None:
         return b
     if b is None:
@@ -665,7 +717,7 @@ def _join(a, b, axis):
     return jnp.concatenate([a, b], axis=axis)
 
 
-def stream_flush(model, params, state):
+def stream_flush(model: LayerLike, params: Params, state: dict[str, Any]) -> jax.Array:
     """The outputs still pending at the end of the stream: those that need
     right padding (``"same"``, ``ZeroPadding1D``'s right side), as many as
     the model's tail (possibly none: a time axis of length 0)."""
@@ -673,7 +725,7 @@ def stream_flush(model, params, state):
     return state["empty"] if tail is None else tail
 
 
-def _chunks(x, chunk: int, axis: int):
+def _chunks(x: jax.Array, chunk: int, axis: int) -> jax.Array:
     """``x``'s time axis cut into chunks, stacked on a new leading axis."""
     whole = x.shape[axis] // chunk
     axis %= x.ndim
@@ -681,7 +733,7 @@ def _chunks(x, chunk: int, axis: int):
     return jnp.moveaxis(x, axis, 0)
 
 
-def _unchunk(ys, axis: int):
+def _unchunk(ys: jax.Array, axis: int) -> jax.Array:
     """The inverse of :func:`_chunks` on the outputs: ``(chunks, *batch, ...)``
     back to one time axis."""
     at = ys.ndim + axis - 1  # where the chunk axis goes, before the time axis
@@ -691,7 +743,9 @@ def _unchunk(ys, axis: int):
     )
 
 
-def stream_scan(model, params, x, chunk: int) -> jax.Array:
+def stream_scan(
+    model: LayerLike, params: Params, x: ArrayLike, chunk: int
+) -> jax.Array:
     """Streams all of ``x`` through the model in chunks of ``chunk`` steps
     with ``lax.scan`` (the remainder as a last, shorter chunk), then drops
     the latency and appends the flush: the result equals
@@ -706,7 +760,7 @@ def stream_scan(model, params, x, chunk: int) -> jax.Array:
     outputs = []
     if whole:
 
-        def body(s, c):
+        def body(s: dict[str, Any], c: jax.Array) -> tuple[dict[str, Any], jax.Array]:
             y, s = stream_apply(model, params, s, c)
             return s, y
 

@@ -16,20 +16,25 @@ it holds would be silently left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from conv1djax import constraints, protocol, regularizers
+from conv1djax._typing import LayerLike, Params
 from conv1djax.protocol import weight_attribute
 
 
-def _objects(layer, own, kind: str) -> dict[str, Callable]:
+def _objects(
+    layer: LayerLike, own: Mapping[str, Any], kind: str
+) -> dict[str, Callable[..., Any]]:
     """``{weight name: regularizer or constraint}`` for one layer's own
     weights."""
-    found = {}
+    found: dict[str, Callable[..., Any]] = {}
     for weight in own:
         obj = getattr(layer, weight_attribute(layer, weight, kind), None)
         if obj is not None:
@@ -37,7 +42,7 @@ def _objects(layer, own, kind: str) -> dict[str, Callable]:
     return found
 
 
-def _wide(x):
+def _wide(x: ArrayLike) -> jax.Array:
     """``x`` in at least float32, so a penalty on bfloat16 or float16 values
     (a mixed-precision layer's output) is computed and summed in float32."""
     x = jnp.asarray(x)
@@ -46,14 +51,14 @@ def _wide(x):
     return x
 
 
-def _term_name(layer, weight: str, kind: str, path: str) -> str:
+def _term_name(layer: LayerLike, weight: str, kind: str, path: str) -> str:
     """How errors name a weight's term: "kernel_regularizer of Conv1D", with
     the params path below the top."""
     name = f"{weight_attribute(layer, weight, kind)} of {type(layer).__name__}"
     return name if path == "params" else f"{name} at {path}"
 
 
-def regularization_loss(model_or_layer, params) -> jax.Array:
+def regularization_loss(model_or_layer: LayerLike, params: Params) -> jax.Array:
     """The sum of every weight regularizer's penalty, at every depth.
 
     Args:
@@ -64,7 +69,7 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
 
     Returns:
       A float32 scalar (0.0 when nothing is regularized); bfloat16 and
-      float16 weights are penalised in float32.
+          float16 weights are penalised in float32.
 
     Raises:
       ValueError: when params do not match the model, a regularizer
@@ -87,7 +92,7 @@ def regularization_loss(model_or_layer, params) -> jax.Array:
     return total
 
 
-def apply_constraints(model_or_layer, params):
+def apply_constraints(model_or_layer: LayerLike, params: Params) -> Params:
     """Projects params with every weight constraint, at every depth.
 
     Args:
@@ -111,7 +116,7 @@ def apply_constraints(model_or_layer, params):
     """
     protocol.check_model(model_or_layer)
 
-    def project(layer, own, path):
+    def project(layer: LayerLike, own: dict[str, Any], path: str) -> dict[str, Any]:
         projected = dict(own)
         for weight, constraint in _objects(layer, own, "constraint").items():
             name = _term_name(layer, weight, "constraint", path)
@@ -129,16 +134,16 @@ class _ActivityCollector:
     axes is the input's rank less the first convolution's spatial rank and
     channel axis (batch axes are kept by every layer)."""
 
-    def __init__(self, num_batch: int | None):
+    def __init__(self, num_batch: int | None) -> None:
         self.num_batch = num_batch
-        self.terms: list[tuple[jax.Array, tuple]] = []
+        self.terms: list[tuple[jax.Array, tuple[int, ...]]] = []
 
-    def run(self, layer, params, x):
+    def run(self, layer: LayerLike, params: Params, x: ArrayLike) -> Any:
         subs = protocol.sublayers(layer)
         if subs and protocol.takes_call(layer):
-            called = set()
+            called: set[Any] = set()
 
-            def call(sub, p, v):
+            def call(sub: LayerLike, p: Params, v: ArrayLike) -> Any:
                 called.update(k for k, s in subs.items() if s is sub)
                 return self.run(sub, p, v)
 
@@ -174,7 +179,11 @@ class _ActivityCollector:
 
 
 def apply_with_activity(
-    model_or_layer, params, x, *, rank: int | None = None
+    model_or_layer: LayerLike,
+    params: Params,
+    x: ArrayLike,
+    *,
+    rank: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Runs the model and sums every layer's activity penalty, at every
     depth (sub-layers run through the composites' ``call``).
@@ -208,7 +217,7 @@ def apply_with_activity(
     return y, collector.total()
 
 
-def _check_scalar_loss(value, loss_fn) -> jax.Array:
+def _check_scalar_loss(value: Any, loss_fn: Callable[..., Any]) -> jax.Array:
     shape = jnp.shape(value)
     if shape != ():
         raise ValueError(
@@ -218,7 +227,13 @@ def _check_scalar_loss(value, loss_fn) -> jax.Array:
     return value
 
 
-def _objective(model, loss_fn, params, x, y_true):
+def _objective(
+    model: LayerLike,
+    loss_fn: Callable[..., Any],
+    params: Params,
+    x: ArrayLike,
+    y_true: Any,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     y_pred, activity = apply_with_activity(model, params, x)
     task = _check_scalar_loss(loss_fn(y_pred, y_true), loss_fn)
     reg = regularization_loss(model, params)
@@ -230,7 +245,11 @@ def _objective(model, loss_fn, params, x, y_true):
     }
 
 
-def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Callable):
+def make_train_step(
+    model: LayerLike,
+    optimizer: optax.GradientTransformation,
+    loss_fn: Callable[..., Any],
+) -> Callable[..., tuple[Params, Any, jax.Array]]:
     """Builds a jit-compiled training step.
 
     The step computes ``loss = loss_fn(y_pred, y_true) + regularization losses
@@ -245,8 +264,8 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
 
     Returns:
       ``step(params, opt_state, x, y_true) -> (params, opt_state, loss)``,
-      compiled once per input shape; ``loss`` is the total objective before
-      the update.
+          compiled once per input shape; ``loss`` is the total objective before
+          the update.
 
     Raises:
       TypeError: for a model that is not a layer or an optimizer without
@@ -277,7 +296,9 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
     if not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable; received {loss_fn!r}.")
 
-    def step(params, opt_state, x, y_true):
+    def step(
+        params: Params, opt_state: Any, x: ArrayLike, y_true: Any
+    ) -> tuple[Params, Any, jax.Array]:
         grad_fn = jax.value_and_grad(_objective, argnums=2, has_aux=True)
         (loss, _), grads = grad_fn(model, loss_fn, params, x, y_true)
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -287,25 +308,27 @@ def make_train_step(model, optimizer: optax.GradientTransformation, loss_fn: Cal
     return jax.jit(step)
 
 
-def make_eval_step(model, loss_fn: Callable):
+def make_eval_step(
+    model: LayerLike, loss_fn: Callable[..., Any]
+) -> Callable[..., dict[str, jax.Array]]:
     """Builds a jit-compiled evaluation step, the train step's objective
     without the update.
 
     Returns:
       ``evaluate(params, x, y_true) -> dict`` with ``"loss"`` (the total
-      objective the train step reports), ``"task_loss"``,
-      ``"regularization_loss"`` and ``"activity_loss"``.
+          objective the train step reports), ``"task_loss"``,
+          ``"regularization_loss"`` and ``"activity_loss"``.
     """
     protocol.check_model(model)
 
-    def evaluate(params, x, y_true):
+    def evaluate(params: Params, x: ArrayLike, y_true: Any) -> dict[str, jax.Array]:
         total, parts = _objective(model, loss_fn, params, x, y_true)
         return {"loss": total, **parts}
 
     return jax.jit(evaluate)
 
 
-def _leaf_paths(params) -> list[str]:
+def _leaf_paths(params: Params) -> list[str]:
     return [
         jax.tree_util.keystr(path)
         for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]
@@ -315,7 +338,13 @@ def _leaf_paths(params) -> list[str]:
 class GradCheckReport:
     """The result of :func:`check_gradients`: one row per checked input."""
 
-    def __init__(self, rows: Sequence[tuple[str, bool, str]], dtype, order: int, modes):
+    def __init__(
+        self,
+        rows: Sequence[tuple[str, bool, str]],
+        dtype: str,
+        order: int,
+        modes: Sequence[str],
+    ) -> None:
         self.rows = list(rows)
         self.dtype = dtype
         self.order = order
@@ -342,9 +371,9 @@ class GradCheckReport:
 
 
 def check_gradients(
-    model_or_layer,
-    params,
-    x,
+    model_or_layer: LayerLike,
+    params: Params,
+    x: ArrayLike,
     *,
     order: int = 2,
     modes: Sequence[str] = ("fwd", "rev"),
@@ -385,7 +414,7 @@ def check_gradients(
 
     use_x64 = jax.default_backend() != "tpu"
     dtype = jnp.float64 if use_x64 else jnp.float32
-    rows = []
+    rows: list[tuple[str, bool, str]] = []
     with jax.enable_x64(use_x64):
         params = jax.tree.map(lambda p: jnp.asarray(p, dtype), params)
         x = jnp.asarray(x, dtype)
@@ -397,7 +426,7 @@ def check_gradients(
                 fn, arg = (lambda v: model_or_layer.apply(params, v)), x
             else:
 
-                def fn(v, index=index):
+                def fn(v: jax.Array, index: int = index) -> jax.Array:
                     new = list(leaves)
                     new[index] = v
                     return model_or_layer.apply(jax.tree.unflatten(treedef, new), x)

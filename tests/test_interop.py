@@ -120,8 +120,10 @@ def test_torch_state_dicts_in_and_out(case):
     assert sorted(state) == sorted(module.state_dict())
     for key, value in module.state_dict().items():
         np.testing.assert_array_equal(state[key], value.numpy())
-    # ... and loadable into the module.
-    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    # ... and loadable into the module as the docstring says (writable
+    # arrays: torch warns on read-only ones, and warnings are errors here).
+    assert all(v.flags.writeable for v in state.values())
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
 
 
 def test_torch_errors():

@@ -7,7 +7,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import jax
+from jax.typing import ArrayLike
+
 from conv1djax import activations, regularizers, shapes
+from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     ParameterFree,
     check_input,
@@ -44,7 +48,7 @@ class Activation(ParameterFree):
         "activity_regularizer": regularizers,
     }
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         fn = activations.get(self.activation, "activation")
         if fn is None:
@@ -56,13 +60,13 @@ class Activation(ParameterFree):
             regularizers.get(self.activity_regularizer, "activity_regularizer"),
         )
 
-    def apply(self, params, x):
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """Returns ``activation(x)``, a floating ``x`` first cast to the
         policy's compute dtype when ``dtype`` is set."""
         check_no_params(self, params)
         return self.activation(self.cast_input(check_input(x, "Activation", params)))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The input shape, or what the activation makes of it (``glu``)."""
         return shapes.eval_output_shape(
             self.activation, check_shape_entries(input_shape)
@@ -102,7 +106,7 @@ class Lambda(ParameterFree):
     function: Callable
     output_shape: Any = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         if not callable(self.function):
             raise TypeError(
@@ -120,13 +124,13 @@ class Lambda(ParameterFree):
         if out is not None and not callable(out):
             object.__setattr__(self, "output_shape", check_shape_entries(out))
 
-    def apply(self, params, x):
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """Returns ``function(x)``, a floating array ``x`` first cast to the
         policy's compute dtype when ``dtype`` is set."""
         check_no_params(self, params)
         return self.function(self.cast_input(x))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The output shape for ``input_shape``, by ``output_shape`` or by
         abstract evaluation."""
         shape = check_shape_entries(input_shape)

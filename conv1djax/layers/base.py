@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import (
     _validation,
@@ -29,6 +30,7 @@ from conv1djax import (
     regularizers,
     shapes,
 )
+from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.lowering import layout
 from conv1djax.protocol import Layer, weight_attribute
 
@@ -42,9 +44,10 @@ KERAS_ONLY_KEYS = frozenset({"trainable", "dtype", "autocast"})
 # read as ``dtype=None`` (see ``Configurable.from_config``).
 _KERAS_DEFAULT_POLICY = "float32"
 _LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
+_T = TypeVar("_T")
 
 
-def check_shape_entries(input_shape) -> tuple[int | None, ...]:
+def check_shape_entries(input_shape: Any) -> Shape:
     """``input_shape`` as a tuple of ints (>= 0) and Nones.
 
     Raises:
@@ -74,7 +77,9 @@ def check_shape_entries(input_shape) -> tuple[int | None, ...]:
     return shape
 
 
-def split_input_shape(input_shape, data_format: str, rank: int, layer_name: str):
+def split_input_shape(
+    input_shape: Any, data_format: str, rank: int, layer_name: str
+) -> tuple[Shape, Shape, int]:
     """Returns ``(batch_shape, spatial, channels)`` of a full input shape.
 
     Raises:
@@ -114,14 +119,24 @@ def split_input_shape(input_shape, data_format: str, rank: int, layer_name: str)
     return batch_shape, spatial, channels
 
 
-def output_shape(batch_shape, spatial, channels, data_format: str):
+def output_shape(
+    batch_shape: Sequence[int | None],
+    spatial: Sequence[int | None],
+    channels: int | None,
+    data_format: str,
+) -> Shape:
     """Assembles a full shape from its parts, in ``data_format``'s order."""
     if data_format == "channels_last":
         return (*batch_shape, *spatial, channels)
     return (*batch_shape, channels, *spatial)
 
 
-def init_params(layer, key, param_shapes: Mapping[str, tuple], dtype) -> dict:
+def init_params(
+    layer: Any,
+    key: jax.Array,
+    param_shapes: Mapping[str, tuple[int, ...]],
+    dtype: DTypeLike,
+) -> dict[str, jax.Array]:
     """Creates each param with its initializer (``<name>_initializer`` of the
     layer, Keras's attribute names), in ``dtype``, checking the shapes.
 
@@ -148,7 +163,12 @@ def init_params(layer, key, param_shapes: Mapping[str, tuple], dtype) -> dict:
     return params
 
 
-def check_params(layer, params, expected: Mapping[str, tuple], context: str) -> None:
+def check_params(
+    layer: Any,
+    params: Params,
+    expected: Mapping[str, tuple[int, ...]],
+    context: str,
+) -> None:
     """Checks that ``params`` has exactly the keys and shapes ``expected``.
 
     Raises:
@@ -175,7 +195,7 @@ def check_params(layer, params, expected: Mapping[str, tuple], context: str) -> 
             )
 
 
-def check_input(x, name: str, params=None) -> jax.Array:
+def check_input(x: Any, name: str, params: Params = None) -> jax.Array:
     """``x`` as an array, refusing what is not numeric data by its type (a
     str, None, a dict: most often ``apply(x, params)`` swapped), before any
     shape is read from it.
@@ -212,12 +232,12 @@ def check_input(x, name: str, params=None) -> jax.Array:
     return jnp.asarray(array)
 
 
-def _short_repr(value, limit: int = 60) -> str:
+def _short_repr(value: object, limit: int = 60) -> str:
     text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_no_params(layer, params) -> None:
+def check_no_params(layer: Any, params: Params) -> None:
     """Raises ``ValueError`` unless ``params`` is ``{}`` (what a
     parameter-free layer's ``init`` returns)."""
     if isinstance(params, Mapping) and not params:
@@ -233,7 +253,7 @@ def check_no_params(layer, params) -> None:
     )
 
 
-def as_input(x, compute_dtype, name: str) -> jax.Array:
+def as_input(x: ArrayLike, compute_dtype: DTypeLike, name: str) -> jax.Array:
     """The input as an array of the compute dtype (the kernel's, or the
     policy's), as Keras casts it (integers included); complex inputs are
     refused."""
@@ -243,7 +263,7 @@ def as_input(x, compute_dtype, name: str) -> jax.Array:
     return x.astype(compute_dtype)
 
 
-def keras_policy_config(policy: str):
+def keras_policy_config(policy: str) -> str | dict[str, Any]:
     """A canonical policy name as ``get_config`` writes it: Keras's
     ``DTypePolicy`` config dict (what ``keras.dtype_policies.serialize``
     writes), but ``"float32"`` as the plain name, since Keras's float32 dict
@@ -286,7 +306,7 @@ class Configurable(Layer):
 
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {}
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("dtype", _validation.dtype_policy(self.dtype))
@@ -313,7 +333,7 @@ class Configurable(Layer):
             return "float32"
         return _validation.policy_dtypes(self.dtype)[1]
 
-    def cast_input(self, x):
+    def cast_input(self, x: _T) -> _T | jax.Array:
         """A floating ``x`` cast to the policy's compute dtype (Keras's
         autocast of a layer's inputs); anything else, or any ``x`` without a
         policy, as it is."""
@@ -351,7 +371,7 @@ class Configurable(Layer):
         return config
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]):
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Builds a spec from ``get_config()``'s dict, or from a Keras layer's.
 
         Keras's ``"dtype"`` entry is read as the spec's policy, except the
@@ -389,7 +409,33 @@ class ParameterFree(Configurable):
     0, each after checking ``input_shape`` (so a bad one fails there, as for
     the convolutions)."""
 
-    def init(self, key, input_shape, *, dtype=None) -> dict:
+    if TYPE_CHECKING:  # every concrete subclass defines it
+
+        def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
+            """The layer's output shape for ``input_shape`` (each concrete
+            layer defines it).
+
+            Args:
+              input_shape: the input's shape, ``None`` for unknown entries.
+
+            Returns:
+              The output's shape, ``None`` where it cannot be known.
+
+            Raises:
+              ValueError: for an input shape the layer does not accept (too
+                low a rank, say).
+              TypeError: when ``input_shape`` is not a sequence of ints and
+                Nones.
+            """
+            ...
+
+    def init(
+        self,
+        key: jax.Array | None,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> dict[str, jax.Array]:
         """Returns ``{}``: the layer has no params (``input_shape`` is
         checked).
 
@@ -400,7 +446,7 @@ class ParameterFree(Configurable):
         self.compute_output_shape(input_shape)
         return {}
 
-    def count_params(self, input_shape) -> int:
+    def count_params(self, input_shape: ShapeLike) -> int:
         """0: the layer has no params (``input_shape`` is checked)."""
         self.compute_output_shape(input_shape)
         return 0
@@ -412,6 +458,8 @@ class SpatialParameterFree(ParameterFree):
     be unknown: the reshaping and pooling layers."""
 
     rank: ClassVar[int]
+    if TYPE_CHECKING:  # a field of the subclasses that take it
+        data_format: str | None
 
     @property
     def _format(self) -> str:
@@ -423,7 +471,7 @@ class SpatialParameterFree(ParameterFree):
             self, "data_format", _validation.data_format(self.data_format)
         )
 
-    def _split(self, input_shape):
+    def _split(self, input_shape: ShapeLike) -> tuple[Shape, Shape, int | None]:
         """``(batch_shape, spatial, channels)``; the channel count may be
         unknown (None), unlike a convolution's."""
         shape = check_shape_entries(input_shape)
@@ -440,7 +488,7 @@ class SpatialParameterFree(ParameterFree):
         return tuple(range(first, first + self.rank))
 
 
-def canonical_activation(value):
+def canonical_activation(value: Any) -> Callable[..., Any] | None:
     """The activation's canonical object: ``None`` for the identity, so that
     ``activation="linear"`` (what Keras writes in its configs) and the
     default give equal specs."""
@@ -448,7 +496,7 @@ def canonical_activation(value):
     return None if fn is activations.linear else fn
 
 
-def canonical_impl(value, rank: int) -> str:
+def canonical_impl(value: Any, rank: int) -> str:
     """Canonicalises the ``impl`` option: a lowering name, any case; the 1-D
     cores are refused for more axes."""
     if not (isinstance(value, str) and value.lower() in lowering.IMPLS):
@@ -491,7 +539,23 @@ class ConvBase(Configurable):
     # The param whose dtype the layer computes in (Keras casts the input to it).
     _COMPUTE_PARAM: ClassVar[str] = "kernel"
 
-    def __post_init__(self):
+    if TYPE_CHECKING:
+        # Fields every subclass declares, typed there as its constructor takes
+        # them; __post_init__ canonicalises them (the per-axis ones to int
+        # tuples, padding to a name or (left, right) pairs, data_format to a
+        # name, activation to a callable or None), hence Any here.
+        kernel_size: Any
+        strides: Any
+        dilation_rate: Any
+        padding: Any
+        output_padding: Any
+        data_format: Any
+        activation: Any
+        use_bias: bool
+        impl: str
+        padding_mode: str
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         rank = self.rank
@@ -527,20 +591,24 @@ class ConvBase(Configurable):
     def _out_channels(self, channels: int) -> int:
         raise NotImplementedError
 
-    def _convolve(self, params, x: jax.Array, pads: shapes.Pads) -> jax.Array:
+    def _convolve(
+        self, params: Mapping[str, jax.Array], x: jax.Array, pads: shapes.Pads
+    ) -> jax.Array:
         """The window computation on ``(N, *spatial, C)`` (or channels-first)
         inputs with one batch axis, zero-padded by ``pads`` (one ``(left,
         right)`` per axis, as :meth:`paddings` gives them), before the
         bias."""
         raise NotImplementedError
 
-    def _check_channels(self, channels: int, input_shape, *, at_apply: bool):
+    def _check_channels(
+        self, channels: int, input_shape: ShapeLike, *, at_apply: bool
+    ) -> None:
         """Raises ``ValueError`` for a channel count the layer cannot take."""
         del channels, input_shape, at_apply
 
     # ---- shapes ---------------------------------------------------------
 
-    def paddings(self, spatial) -> shapes.Pads:
+    def paddings(self, spatial: Sequence[int]) -> shapes.Pads:
         """The ``(left, right)`` padding per spatial axis for an input of
         ``spatial`` lengths (of the stride-dilated input, when transposed),
         whatever ``padding_mode`` fills it with."""
@@ -553,7 +621,7 @@ class ConvBase(Configurable):
             spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
         )
 
-    def output_lengths(self, spatial) -> tuple[int | None, ...]:
+    def output_lengths(self, spatial: Sequence[int | None]) -> Shape:
         """The output lengths for ``spatial`` input lengths (None stays None).
 
         Raises:
@@ -570,12 +638,12 @@ class ConvBase(Configurable):
             self.dilation_rate, self.padding_mode,
         )  # fmt: skip
 
-    def _split(self, input_shape):
+    def _split(self, input_shape: ShapeLike) -> tuple[Shape, Shape, int]:
         return split_input_shape(
             input_shape, self.data_format, self.rank, type(self).__name__
         )
 
-    def param_shapes(self, input_shape) -> dict[str, tuple[int, ...]]:
+    def param_shapes(self, input_shape: ShapeLike) -> dict[str, tuple[int, ...]]:
         """The shapes of ``init``'s params for an input of ``input_shape``.
 
         Raises:
@@ -587,7 +655,7 @@ class ConvBase(Configurable):
         self.output_lengths(spatial)  # raises early for a too-short input
         return self._param_shapes(channels)
 
-    def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The output shape for ``input_shape`` (None entries stay None).
 
         The activation's effect is included: ``"glu"`` halves the last axis.
@@ -610,7 +678,7 @@ class ConvBase(Configurable):
             return shape
         return shapes.eval_output_shape(self.activation, shape)
 
-    def count_params(self, input_shape) -> int:
+    def count_params(self, input_shape: ShapeLike) -> int:
         """The number of scalars in the params for ``input_shape``.
 
         >>> import conv1djax as cj
@@ -621,7 +689,13 @@ class ConvBase(Configurable):
 
     # ---- numerics -------------------------------------------------------
 
-    def init(self, key, input_shape, *, dtype=None) -> dict[str, jax.Array]:
+    def init(
+        self,
+        key: jax.Array,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> dict[str, jax.Array]:
         """Creates the params for inputs of ``input_shape``, in Keras's
         layouts (no ``"bias"`` when ``use_bias=False``), in ``dtype`` if
         given, else in the spec's :attr:`variable_dtype` (float32 unless
@@ -636,7 +710,7 @@ class ConvBase(Configurable):
             dtype = self.variable_dtype
         return init_params(self, key, self.param_shapes(input_shape), dtype)
 
-    def apply(self, params, x) -> jax.Array:
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """Computes ``activation(window(x) + bias)``, Keras's formula, in the
         compute dtype: the policy's (``dtype="mixed_bfloat16"``: bfloat16),
         else the kernel's. The input (integers included) and the params are
@@ -664,12 +738,13 @@ class ConvBase(Configurable):
             raise TypeError(
                 f"params[{self._COMPUTE_PARAM!r}] must be floating; received {dtype}."
             )
-        dtype = self.compute_dtype or dtype
-        x = as_input(x, dtype, name)
-        params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
+        compute: DTypeLike = self.compute_dtype or dtype
+        x = as_input(x, compute, name)
+        params = {k: jnp.asarray(v, compute) for k, v in params.items()}
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
-        pads = self.paddings(spatial)
+        # a concrete input's shape: every length is known
+        pads = self.paddings(cast(tuple[int, ...], spatial))
         if self.padding_mode != "zeros":
             channels_first = self.data_format == "channels_first"
             x = layout.pad_with_mode(x, pads, self.padding_mode, channels_first)
@@ -685,7 +760,7 @@ class ConvBase(Configurable):
             y = self.activation(y)
         return y
 
-    def input_channels(self, params) -> int:
+    def input_channels(self, params: Params) -> int:
         """The input channel count ``params`` were made for, read from the
         compute kernel: ``(*k, in // groups, out)``, or transposed ``(*k,
         out // groups, in)`` (depthwise and separable kernels have no
@@ -703,7 +778,11 @@ class FilteredConv(ConvBase):
     """A convolution with ``filters`` and ``groups`` and one ``kernel``:
     the base of ``Conv*D`` and ``Conv*DTranspose``."""
 
-    def __post_init__(self):
+    if TYPE_CHECKING:  # fields of every subclass
+        filters: int
+        groups: int
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)
         _validation.strides_and_dilation(self.strides, self.dilation_rate)
@@ -726,7 +805,9 @@ class FilteredConv(ConvBase):
                 ),
             )
 
-    def _check_channels(self, channels, input_shape, *, at_apply):
+    def _check_channels(
+        self, channels: int, input_shape: ShapeLike, *, at_apply: bool
+    ) -> None:
         if not channels % self.groups:
             return
         if at_apply:
@@ -740,7 +821,7 @@ class FilteredConv(ConvBase):
             f"{tuple(input_shape)}."
         )
 
-    def _param_shapes(self, channels):
+    def _param_shapes(self, channels: int) -> dict[str, tuple[int, ...]]:
         g = self.groups
         if self.transposed:
             kernel = (*self.kernel_size, self.filters // g, channels)
@@ -751,17 +832,19 @@ class FilteredConv(ConvBase):
             shapes_["bias"] = (self.filters,)
         return shapes_
 
-    def _out_channels(self, channels):
+    def _out_channels(self, channels: int) -> int:
         del channels
         return self.filters
 
-    def _describe(self):
+    def _describe(self) -> str:
         return (
             f"{type(self).__name__}(filters={self.filters}, kernel_size="
             f"{self.kernel_size}, groups={self.groups})"
         )
 
-    def _convolve(self, params, x, pads):
+    def _convolve(
+        self, params: Mapping[str, jax.Array], x: jax.Array, pads: shapes.Pads
+    ) -> jax.Array:
         lower = lowering.conv_transpose if self.transposed else lowering.conv
         return lower(
             x,

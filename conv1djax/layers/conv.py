@@ -11,7 +11,9 @@ import dataclasses
 from typing import Any, ClassVar
 
 import jax
+from jax.typing import ArrayLike, DTypeLike
 
+from conv1djax._typing import Params, ShapeLike
 from conv1djax.layers.base import FilteredConv
 
 
@@ -141,8 +143,11 @@ class Conv2D(_Conv):
         "causal" is 1-D only. Or an explicit padding, PyTorch's: an int for
         every side, or a pair with an int or a ``(left, right)`` pair per
         axis.
-      data_format, groups, activation, use_bias, and the initializer,
-        regularizer and constraint arguments: as for :class:`Conv1D`.
+      data_format, groups, activation, use_bias: as for :class:`Conv1D`.
+      kernel_initializer, bias_initializer: as for :class:`Conv1D`.
+      kernel_regularizer, bias_regularizer, activity_regularizer: as for
+        :class:`Conv1D`.
+      kernel_constraint, bias_constraint: as for :class:`Conv1D`.
       impl: as for :class:`Conv1D`, without the 1-D cores "fft" and "ncw".
       padding_mode: as for :class:`Conv1D`.
 
@@ -192,7 +197,7 @@ class Conv3D(_Conv):
 # ---- pure functions ------------------------------------------------------------
 
 
-def check_spec(layer, expected: type, fn: str) -> None:
+def check_spec(layer: object, expected: type, fn: str) -> None:
     """Raises ``TypeError`` unless ``layer`` is an ``expected`` spec."""
     if not isinstance(layer, expected):
         raise TypeError(
@@ -201,7 +206,13 @@ def check_spec(layer, expected: type, fn: str) -> None:
         )
 
 
-def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=None) -> dict:
+def conv1d_init(
+    layer: Conv1D,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv1D` for inputs of ``input_shape``.
 
     Args:
@@ -215,7 +226,7 @@ def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=None) -> dict:
 
     Returns:
       ``{"kernel": (kernel_size, channels // groups, filters), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: for an unknown channel count, channels not divisible by
@@ -231,7 +242,7 @@ def conv1d_init(layer: Conv1D, key, input_shape, *, dtype=None) -> dict:
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv1d_apply(layer: Conv1D, params, x) -> jax.Array:
+def conv1d_apply(layer: Conv1D, params: Params, x: ArrayLike) -> jax.Array:
     """Applies a :class:`Conv1D`: ``activation(conv1d(x, kernel) + bias)``.
 
     A pure function of its arguments: it works under ``jax.jit`` (with
@@ -248,7 +259,7 @@ def conv1d_apply(layer: Conv1D, params, x) -> jax.Array:
 
     Returns:
       ``batch_shape + (new_steps, filters)`` (or ``(filters, new_steps)``),
-      with ``new_steps = conv_output_length(steps, ...)``.
+          with ``new_steps = conv_output_length(steps, ...)``.
 
     Raises:
       ValueError: when params do not fit the input's channels, lack a kernel,
@@ -265,7 +276,13 @@ def conv1d_apply(layer: Conv1D, params, x) -> jax.Array:
     return layer.apply(params, x)
 
 
-def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=None) -> dict:
+def conv2d_init(
+    layer: Conv2D,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv2D` for inputs of ``input_shape``.
 
     Args:
@@ -278,7 +295,7 @@ def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=None) -> dict:
 
     Returns:
       ``{"kernel": (*kernel_size, channels // groups, filters), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: as :func:`conv1d_init`, for rank-4 inputs.
@@ -293,7 +310,7 @@ def conv2d_init(layer: Conv2D, key, input_shape, *, dtype=None) -> dict:
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv2d_apply(layer: Conv2D, params, x) -> jax.Array:
+def conv2d_apply(layer: Conv2D, params: Params, x: ArrayLike) -> jax.Array:
     """Applies a :class:`Conv2D`: ``activation(conv2d(x, kernel) + bias)``.
 
     Args:
@@ -322,7 +339,13 @@ def conv2d_apply(layer: Conv2D, params, x) -> jax.Array:
     return layer.apply(params, x)
 
 
-def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=None) -> dict:
+def conv3d_init(
+    layer: Conv3D,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv3D` for inputs of ``input_shape``.
 
     Args:
@@ -335,7 +358,7 @@ def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=None) -> dict:
 
     Returns:
       ``{"kernel": (*kernel_size, channels // groups, filters), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: as :func:`conv1d_init`, for rank-5 inputs.
@@ -350,7 +373,7 @@ def conv3d_init(layer: Conv3D, key, input_shape, *, dtype=None) -> dict:
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv3d_apply(layer: Conv3D, params, x) -> jax.Array:
+def conv3d_apply(layer: Conv3D, params: Params, x: ArrayLike) -> jax.Array:
     """Applies a :class:`Conv3D`: ``activation(conv3d(x, kernel) + bias)``.
 
     Args:

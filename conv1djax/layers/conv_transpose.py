@@ -8,7 +8,9 @@ import dataclasses
 from typing import Any, ClassVar
 
 import jax
+from jax.typing import ArrayLike, DTypeLike
 
+from conv1djax._typing import Params, ShapeLike
 from conv1djax.layers.base import FilteredConv
 from conv1djax.layers.conv import check_spec
 
@@ -62,9 +64,13 @@ class Conv1DTranspose(_ConvTranspose):
     :func:`conv1djax.conv_transpose_output_length`.
 
     Args:
-      filters, kernel_size, strides, data_format, dilation_rate, activation,
-      use_bias, and the initializer, regularizer and constraint arguments:
-        as for :class:`~conv1djax.Conv1D`.
+      filters, kernel_size, strides, data_format: as for
+        :class:`~conv1djax.Conv1D`.
+      dilation_rate, activation, use_bias: as for :class:`~conv1djax.Conv1D`.
+      kernel_initializer, bias_initializer: as for :class:`~conv1djax.Conv1D`.
+      kernel_regularizer, bias_regularizer, activity_regularizer: as for
+        :class:`~conv1djax.Conv1D`.
+      kernel_constraint, bias_constraint: as for :class:`~conv1djax.Conv1D`.
       padding: "valid" or "same" (any case); "causal" is refused. Or an
         explicit padding with PyTorch's ``ConvTranspose1d`` meaning (not a
         Keras argument): the full output ``(L - 1) * strides + k_eff`` is
@@ -116,8 +122,11 @@ class Conv2DTranspose(_ConvTranspose):
       output_padding: None, or an int or a pair, each smaller than the
         stride on its axis (see :class:`Conv1DTranspose` for an explicit
         padding).
-      data_format, activation, use_bias, initializers, regularizers,
-        constraints, impl: as for :class:`~conv1djax.Conv2D`.
+      data_format, activation, use_bias, impl: as for :class:`~conv1djax.Conv2D`.
+      kernel_initializer, bias_initializer: as for :class:`~conv1djax.Conv2D`.
+      kernel_regularizer, bias_regularizer, activity_regularizer: as for
+        :class:`~conv1djax.Conv2D`.
+      kernel_constraint, bias_constraint: as for :class:`~conv1djax.Conv2D`.
       padding_mode: "zeros" only, as for :class:`Conv1DTranspose`.
       groups: an extension over Keras, as for :class:`Conv1DTranspose`.
 
@@ -168,8 +177,12 @@ class Conv3DTranspose(_ConvTranspose):
 
 
 def conv1d_transpose_init(
-    layer: Conv1DTranspose, key, input_shape, *, dtype=None
-) -> dict:
+    layer: Conv1DTranspose,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv1DTranspose`.
 
     Args:
@@ -182,7 +195,7 @@ def conv1d_transpose_init(
 
     Returns:
       ``{"kernel": (kernel_size, filters // groups, channels), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: for an unknown channel count, channels not divisible by
@@ -199,7 +212,9 @@ def conv1d_transpose_init(
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv1d_transpose_apply(layer: Conv1DTranspose, params, x) -> jax.Array:
+def conv1d_transpose_apply(
+    layer: Conv1DTranspose, params: Params, x: ArrayLike
+) -> jax.Array:
     """Applies a :class:`Conv1DTranspose`: ``activation(conv_transpose(x,
     kernel) + bias)``.
 
@@ -210,7 +225,7 @@ def conv1d_transpose_apply(layer: Conv1DTranspose, params, x) -> jax.Array:
 
     Returns:
       ``batch_shape + (new_steps, filters)`` (or ``(filters, new_steps)``),
-      with ``new_steps = conv_transpose_output_length(steps, ...)``.
+          with ``new_steps = conv_transpose_output_length(steps, ...)``.
 
     Raises:
       ValueError: when params do not fit the input, or the rank is below 3.
@@ -227,8 +242,12 @@ def conv1d_transpose_apply(layer: Conv1DTranspose, params, x) -> jax.Array:
 
 
 def conv2d_transpose_init(
-    layer: Conv2DTranspose, key, input_shape, *, dtype=None
-) -> dict:
+    layer: Conv2DTranspose,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv2DTranspose`.
 
     Args:
@@ -241,7 +260,7 @@ def conv2d_transpose_init(
 
     Returns:
       ``{"kernel": (*kernel_size, filters // groups, channels), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: as :func:`conv1d_transpose_init`, for rank-4 inputs.
@@ -257,7 +276,9 @@ def conv2d_transpose_init(
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv2d_transpose_apply(layer: Conv2DTranspose, params, x) -> jax.Array:
+def conv2d_transpose_apply(
+    layer: Conv2DTranspose, params: Params, x: ArrayLike
+) -> jax.Array:
     """Applies a :class:`Conv2DTranspose`.
 
     Args:
@@ -285,8 +306,12 @@ def conv2d_transpose_apply(layer: Conv2DTranspose, params, x) -> jax.Array:
 
 
 def conv3d_transpose_init(
-    layer: Conv3DTranspose, key, input_shape, *, dtype=None
-) -> dict:
+    layer: Conv3DTranspose,
+    key: jax.Array,
+    input_shape: ShapeLike,
+    *,
+    dtype: DTypeLike | None = None,
+) -> dict[str, jax.Array]:
     """Creates the params of a :class:`Conv3DTranspose`.
 
     Args:
@@ -299,7 +324,7 @@ def conv3d_transpose_init(
 
     Returns:
       ``{"kernel": (*kernel_size, filters // groups, channels), "bias":
-      (filters,)}``, without ``"bias"`` when ``use_bias=False``.
+          (filters,)}``, without ``"bias"`` when ``use_bias=False``.
 
     Raises:
       ValueError: as :func:`conv1d_transpose_init`, for rank-5 inputs.
@@ -315,7 +340,9 @@ def conv3d_transpose_init(
     return layer.init(key, input_shape, dtype=dtype)
 
 
-def conv3d_transpose_apply(layer: Conv3DTranspose, params, x) -> jax.Array:
+def conv3d_transpose_apply(
+    layer: Conv3DTranspose, params: Params, x: ArrayLike
+) -> jax.Array:
     """Applies a :class:`Conv3DTranspose`.
 
     Args:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from conv1djax import (
     _validation,
@@ -27,6 +28,7 @@ from conv1djax import (
     lowering,
     regularizers,
 )
+from conv1djax._typing import Pads
 from conv1djax.layers.base import ConvBase
 
 
@@ -37,7 +39,9 @@ def depthwise_as_grouped(kernel: jax.Array) -> jax.Array:
     return kernel.reshape(*taps, 1, c * m)
 
 
-def depthwise_conv(layer, kernel, x, pads) -> jax.Array:
+def depthwise_conv(
+    layer: ConvBase, kernel: ArrayLike, x: jax.Array, pads: Pads
+) -> jax.Array:
     """The depthwise convolution of ``layer``'s window arguments (strides,
     dilation, data format, impl) with Keras's ``(*k, C, m)`` ``kernel``,
     over ``(N, *spatial, C)`` (or channels-first) inputs zero-padded by
@@ -90,7 +94,7 @@ class _DepthwiseConv(ConvBase):
     # Keras names the weight "kernel" and its objects "depthwise_*".
     _WEIGHT_PREFIXES: ClassVar[Mapping[str, str]] = {"kernel": "depthwise"}
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(
             self,
@@ -98,19 +102,22 @@ class _DepthwiseConv(ConvBase):
             _validation.positive_int(self.depth_multiplier, "depth_multiplier"),
         )
 
-    def _param_shapes(self, channels):
-        shapes = {"kernel": (*self.kernel_size, channels, self.depth_multiplier)}
+    def _param_shapes(self, channels: int) -> dict[str, tuple[int, ...]]:
+        kernel_size = cast(tuple[int, ...], self.kernel_size)  # canonical
+        shapes = {"kernel": (*kernel_size, channels, self.depth_multiplier)}
         if self.use_bias:
             shapes["bias"] = (channels * self.depth_multiplier,)
         return shapes
 
-    def _out_channels(self, channels):
+    def _out_channels(self, channels: int) -> int:
         return channels * self.depth_multiplier
 
-    def _convolve(self, params, x, pads):
+    def _convolve(
+        self, params: Mapping[str, jax.Array], x: jax.Array, pads: Pads
+    ) -> jax.Array:
         return depthwise_conv(self, params["kernel"], x, pads)
 
-    def _describe(self):
+    def _describe(self) -> str:
         return (
             f"{type(self).__name__}(kernel_size={self.kernel_size}, "
             f"depth_multiplier={self.depth_multiplier})"
@@ -140,8 +147,10 @@ class DepthwiseConv1D(_DepthwiseConv):
         "channels_first".
       dilation_rate: int or 1-tuple. Unlike Conv1D, Keras allows strides > 1
         together with dilation > 1 here, and so does this layer.
-      activation, use_bias, bias_initializer, bias_regularizer,
-      bias_constraint, activity_regularizer: as for :class:`~conv1djax.Conv1D`.
+      activation, use_bias: as for :class:`~conv1djax.Conv1D`.
+      bias_initializer, bias_regularizer, bias_constraint: as for
+        :class:`~conv1djax.Conv1D`.
+      activity_regularizer: as for :class:`~conv1djax.Conv1D`.
       depthwise_initializer, depthwise_regularizer, depthwise_constraint: the
         kernel's initializer, penalty and projection.
       impl, padding_mode: as for :class:`~conv1djax.Conv1D`.

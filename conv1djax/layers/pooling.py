@@ -44,13 +44,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from conv1djax import _validation, shapes
+from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     SpatialParameterFree,
     check_input,
@@ -76,7 +78,7 @@ class _PoolingBase(SpatialParameterFree):
     rank: ClassVar[int]
     pool_mode: ClassVar[str]  # "max" or "average", Keras's attribute
 
-    def _spatial_out(self, spatial, input_shape) -> tuple[int | None, ...] | None:
+    def _spatial_out(self, spatial: Shape, input_shape: ShapeLike) -> Shape | None:
         """The output's spatial lengths, or None when the layer drops the
         spatial axes."""
         raise NotImplementedError
@@ -84,7 +86,7 @@ class _PoolingBase(SpatialParameterFree):
     def _pool(self, x: jax.Array, num_batch: int) -> jax.Array:
         raise NotImplementedError
 
-    def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The output shape for ``input_shape`` (None entries stay None; the
         channel count may be None).
 
@@ -97,9 +99,9 @@ class _PoolingBase(SpatialParameterFree):
         lengths = self._spatial_out(spatial, input_shape)
         if lengths is None:
             return (*batch_shape, channels)
-        return output_shape(batch_shape, lengths, channels, self.data_format)
+        return output_shape(batch_shape, lengths, channels, self._format)
 
-    def apply(self, params, x) -> jax.Array:
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """The pooled input (dtypes as the module docstring says).
 
         Raises:
@@ -128,7 +130,12 @@ class _Pooling(_PoolingBase):
     reduction of Keras's JAX backend (``_pool`` in ``keras/src/backend/jax/
     nn.py``)."""
 
-    def __post_init__(self):
+    if TYPE_CHECKING:  # fields of the subclasses, canonical after __post_init__
+        pool_size: Any
+        strides: Any
+        padding: str
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         rank = self.rank
@@ -145,14 +152,14 @@ class _Pooling(_PoolingBase):
         put("padding", _validation.padding_name(self.padding, POOLING_PADDINGS))
         self._canonical_format()
 
-    def paddings(self, spatial) -> shapes.Pads:
+    def paddings(self, spatial: tuple[int, ...]) -> shapes.Pads:
         """The ``(left, right)`` padding per spatial axis for an input of
         ``spatial`` lengths: a convolution's, as XLA's ``"SAME"`` pads."""
         return shapes.conv_paddings(
             spatial, self.pool_size, self.strides, self.padding, (1,) * self.rank
         )
 
-    def _spatial_out(self, spatial, input_shape):
+    def _spatial_out(self, spatial: Shape, input_shape: ShapeLike) -> Shape | None:
         lengths = []
         for axis, (n, k, s) in enumerate(
             zip(spatial, self.pool_size, self.strides, strict=True)
@@ -177,7 +184,7 @@ class _Pooling(_PoolingBase):
             lengths.append(out)
         return tuple(lengths)
 
-    def _pool(self, x, num_batch):
+    def _pool(self, x: jax.Array, num_batch: int) -> jax.Array:
         if self.pool_mode == "average" and x.dtype == jnp.bool_:
             raise TypeError(
                 f"{type(self).__name__} cannot average a bool input (Keras's JAX "
@@ -493,7 +500,10 @@ class _GlobalPooling(_PoolingBase):
     """``data_format`` and ``keepdims``; a reduction over every spatial axis
     (Keras's ``ops.max`` / ``ops.mean``)."""
 
-    def __post_init__(self):
+    if TYPE_CHECKING:  # a field of the subclasses
+        keepdims: bool
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         self._canonical_format()
         object.__setattr__(
@@ -506,11 +516,11 @@ class _GlobalPooling(_PoolingBase):
         ``keepdims=True`` (each of length 1), else 0."""
         return self.rank if self.keepdims else 0
 
-    def _spatial_out(self, spatial, input_shape):
+    def _spatial_out(self, spatial: Shape, input_shape: ShapeLike) -> Shape | None:
         del spatial, input_shape
         return (1,) * self.rank if self.keepdims else None
 
-    def _pool(self, x, num_batch):
+    def _pool(self, x: jax.Array, num_batch: int) -> jax.Array:
         axes = self._spatial_axes(num_batch)
         if self.pool_mode == "max":
             return jnp.max(x, axis=axes, keepdims=self.keepdims)

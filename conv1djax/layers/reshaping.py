@@ -22,13 +22,15 @@ import dataclasses
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import _validation
+from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     Configurable,
     SpatialParameterFree,
@@ -47,7 +49,7 @@ _AXES = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
 # ---- argument canonicalisation ----------------------------------------------------
 
 
-def _as_sequence(value) -> tuple | None:
+def _as_sequence(value: Any) -> tuple[Any, ...] | None:
     """``value`` as a tuple when it is a list, a tuple or an array of rank
     >= 1 (NumPy's or JAX's), else None."""
     if isinstance(value, str | bytes):
@@ -59,7 +61,7 @@ def _as_sequence(value) -> tuple | None:
     return None
 
 
-def _int_or_none(value) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     """``value`` as a Python int, or None when it is not an int (bools are
     not ints here)."""
     if type(value).__name__ in ("bool", "bool_"):
@@ -82,7 +84,7 @@ def _pair_forms(rank: int) -> str:
     )
 
 
-def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
+def side_pairs(value: Any, name: str, rank: int) -> tuple[tuple[int, int], ...]:
     """Canonicalises a padding or cropping to one ``(left, right)`` pair of
     non-negative ints per spatial axis.
 
@@ -99,7 +101,7 @@ def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
     forms = _pair_forms(rank)
     seq = _as_sequence(value)
 
-    def entry_int(item) -> int:
+    def entry_int(item: Any) -> int:
         n = _int_or_none(item)
         if n is None:
             raise TypeError(
@@ -123,12 +125,12 @@ def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
             f"`{name}` must be {forms}; received {name}={value!r} of length {len(seq)}."
         )
     else:
-        pairs = []
+        listed: list[tuple[int, int]] = []
         for axis, entry in enumerate(seq):
             sides = _as_sequence(entry)
             if sides is None:
                 n = entry_int(entry)
-                pairs.append((n, n))
+                listed.append((n, n))
             elif len(sides) != 2 or any(_as_sequence(s) is not None for s in sides):
                 raise ValueError(
                     f"`{name}[{axis}]` (the {_AXES[rank][axis]} axis) must be an "
@@ -136,8 +138,8 @@ def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
                     f"{name}={value!r}."
                 )
             else:
-                pairs.append((entry_int(sides[0]), entry_int(sides[1])))
-        pairs = tuple(pairs)
+                listed.append((entry_int(sides[0]), entry_int(sides[1])))
+        pairs = tuple(listed)
     if any(side < 0 for pair in pairs for side in pair):
         raise ValueError(
             f"`{name}` must be >= 0 on every side; received {name}={value!r}."
@@ -145,7 +147,7 @@ def side_pairs(value, name: str, rank: int) -> tuple[tuple[int, int], ...]:
     return pairs
 
 
-def upsampling_sizes(value, rank: int) -> tuple[int, ...]:
+def upsampling_sizes(value: Any, rank: int) -> tuple[int, ...]:
     """Canonicalises an upsampling ``size``: an int (every axis) or a tuple of
     ``rank`` positive ints.
 
@@ -171,13 +173,13 @@ class _Reshaping(SpatialParameterFree):
     frozen dataclasses with Keras's fields, set ``rank`` and implement
     ``_lengths`` (output lengths, checked) and ``_call``."""
 
-    def _lengths(self, spatial, input_shape) -> tuple[int | None, ...]:
+    def _lengths(self, spatial: Shape, input_shape: ShapeLike) -> Shape:
         raise NotImplementedError
 
-    def _call(self, x, num_batch: int, spatial) -> jax.Array:
+    def _call(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         raise NotImplementedError
 
-    def compute_output_shape(self, input_shape) -> tuple[int | None, ...]:
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The output shape for ``input_shape`` (None entries stay None).
 
         Raises:
@@ -189,7 +191,7 @@ class _Reshaping(SpatialParameterFree):
         lengths = self._lengths(spatial, input_shape)
         return output_shape(batch_shape, lengths, channels, self._format)
 
-    def apply(self, params, x) -> jax.Array:
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """The padded, cropped or upsampled input, in the input's dtype (a
         floating input is first cast to the policy's compute dtype when
         ``dtype`` is set).
@@ -206,7 +208,7 @@ class _Reshaping(SpatialParameterFree):
         return self._call(x, len(batch_shape), spatial)
 
 
-def _pad_or_crop_config(spec, name: str) -> dict[str, Any]:
+def _pad_or_crop_config(spec: Any, name: str) -> dict[str, Any]:
     config = Configurable.get_config(spec)
     if spec.rank == 1:  # Keras's 1-D layers take (and write) one pair
         config[name] = config[name][0]
@@ -217,20 +219,23 @@ def _pad_or_crop_config(spec, name: str) -> dict[str, Any]:
 
 
 class _ZeroPadding(_Reshaping):
-    def __post_init__(self):
+    if TYPE_CHECKING:  # a field of the subclasses, canonical after __post_init__
+        padding: Any
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("padding", side_pairs(self.padding, "padding", self.rank))
         self._canonical_format()
 
-    def _lengths(self, spatial, input_shape):
+    def _lengths(self, spatial: Shape, input_shape: ShapeLike) -> Shape:
         del input_shape
         return tuple(
             None if n is None else n + left + right
             for n, (left, right) in zip(spatial, self.padding, strict=True)
         )
 
-    def _call(self, x, num_batch, spatial):
+    def _call(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         pads = [(0, 0)] * x.ndim
         for axis, pair in zip(self._spatial_axes(num_batch), self.padding, strict=True):
             pads[axis] = pair
@@ -356,14 +361,17 @@ class ZeroPadding3D(_ZeroPadding):
 
 
 class _Cropping(_Reshaping):
-    def __post_init__(self):
+    if TYPE_CHECKING:  # a field of the subclasses, canonical after __post_init__
+        cropping: Any
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("cropping", side_pairs(self.cropping, "cropping", self.rank))
         if hasattr(self, "data_format"):
             self._canonical_format()
 
-    def _lengths(self, spatial, input_shape):
+    def _lengths(self, spatial: Shape, input_shape: ShapeLike) -> Shape:
         lengths = []
         for axis, (n, (left, right)) in enumerate(
             zip(spatial, self.cropping, strict=True)
@@ -379,7 +387,7 @@ class _Cropping(_Reshaping):
             lengths.append(None if n is None else n - left - right)
         return tuple(lengths)
 
-    def _call(self, x, num_batch, spatial):
+    def _call(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         index = [slice(None)] * x.ndim
         for axis, n, (left, right) in zip(
             self._spatial_axes(num_batch), spatial, self.cropping, strict=True
@@ -508,7 +516,11 @@ class Cropping3D(_Cropping):
 
 
 class _UpSampling(_Reshaping):
-    def __post_init__(self):
+    if TYPE_CHECKING:  # fields of the subclasses (interpolation: 2-D only)
+        size: Any
+        interpolation: str
+
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
         put("size", upsampling_sizes(self.size, self.rank))
@@ -522,14 +534,14 @@ class _UpSampling(_Reshaping):
                 ),
             )
 
-    def _lengths(self, spatial, input_shape):
+    def _lengths(self, spatial: Shape, input_shape: ShapeLike) -> Shape:
         del input_shape
         return tuple(
             None if n is None else n * s
             for n, s in zip(spatial, self.size, strict=True)
         )
 
-    def _call(self, x, num_batch, spatial):
+    def _call(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         if getattr(self, "interpolation", "nearest") != "nearest":
             return self._resize(x, num_batch, spatial)
         # Keras's nearest upsampling: a repeat along each axis in turn.
@@ -537,7 +549,7 @@ class _UpSampling(_Reshaping):
             x = jnp.repeat(x, s, axis=axis)
         return x
 
-    def _resize(self, x, num_batch, spatial):
+    def _resize(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         """Keras's ``ops.image.resize`` path, op for op: channels last, one
         batch axis, ``jax.image.resize`` (no antialiasing: it only acts when
         downsampling), then back."""
@@ -558,7 +570,7 @@ class _UpSampling(_Reshaping):
         return x
 
 
-def _back_to(y, dtype) -> jax.Array:
+def _back_to(y: jax.Array, dtype: DTypeLike) -> jax.Array:
     """Keras's cast of a resized image back to the input's dtype (resizing
     an integer image computes in floats): rounded for integers, then clipped
     into the dtype's range (``ops.saturate_cast``) and cast."""
@@ -567,7 +579,7 @@ def _back_to(y, dtype) -> jax.Array:
     if jnp.issubdtype(dtype, jnp.integer):
         y = jnp.round(y)
 
-    def bounds(dt):
+    def bounds(dt: DTypeLike) -> tuple[Any, Any]:
         if dt == np.bool_:
             return 0, 1
         info = np.iinfo(dt) if jnp.issubdtype(dt, jnp.integer) else jnp.finfo(dt)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+import jax
 import jax.numpy as jnp
 
 from conv1djax import (
@@ -16,6 +17,7 @@ from conv1djax import (
     lowering,
     regularizers,
 )
+from conv1djax._typing import Pads
 from conv1djax.layers.base import ConvBase
 from conv1djax.layers.depthwise import _DepthwiseConv, depthwise_conv
 
@@ -55,7 +57,7 @@ class _SeparableConv(ConvBase):
     }
     _COMPUTE_PARAM: ClassVar[str] = "depthwise_kernel"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)
         put("filters", _validation.positive_int(self.filters, "filters"))
@@ -64,9 +66,10 @@ class _SeparableConv(ConvBase):
             _validation.positive_int(self.depth_multiplier, "depth_multiplier"),
         )
 
-    def _param_shapes(self, channels):
+    def _param_shapes(self, channels: int) -> dict[str, tuple[int, ...]]:
+        kernel_size = cast(tuple[int, ...], self.kernel_size)  # canonical
         shapes = {
-            "depthwise_kernel": (*self.kernel_size, channels, self.depth_multiplier),
+            "depthwise_kernel": (*kernel_size, channels, self.depth_multiplier),
             "pointwise_kernel": (
                 *(1,) * self.rank,
                 channels * self.depth_multiplier,
@@ -77,11 +80,13 @@ class _SeparableConv(ConvBase):
             shapes["bias"] = (self.filters,)
         return shapes
 
-    def _out_channels(self, channels):
+    def _out_channels(self, channels: int) -> int:
         del channels
         return self.filters
 
-    def _convolve(self, params, x, pads):
+    def _convolve(
+        self, params: Mapping[str, jax.Array], x: jax.Array, pads: Pads
+    ) -> jax.Array:
         y = depthwise_conv(self, params["depthwise_kernel"], x, pads)
         ones = (1,) * self.rank
         return lowering.conv(
@@ -96,7 +101,7 @@ class _SeparableConv(ConvBase):
             impl="reference" if self.impl == "reference" else "auto",
         )
 
-    def _describe(self):
+    def _describe(self) -> str:
         return (
             f"{type(self).__name__}(filters={self.filters}, kernel_size="
             f"{self.kernel_size}, depth_multiplier={self.depth_multiplier})"
@@ -126,11 +131,14 @@ class SeparableConv1D(_SeparableConv):
       data_format: "channels_last" (default; None means it too) or
         "channels_first".
       depth_multiplier: depthwise filters per input channel, >= 1.
-      activation, use_bias, bias_*, activity_regularizer: as for
+      activation, use_bias: as for :class:`~conv1djax.Conv1D`.
+      bias_initializer, bias_regularizer, bias_constraint: as for
         :class:`~conv1djax.Conv1D`.
-      depthwise_initializer, depthwise_regularizer, depthwise_constraint,
+      activity_regularizer: as for :class:`~conv1djax.Conv1D`.
+      depthwise_initializer, depthwise_regularizer, depthwise_constraint: the
+        depthwise kernel's initializer, penalty and projection.
       pointwise_initializer, pointwise_regularizer, pointwise_constraint: the
-        two kernels' initializers, penalties and projections.
+        pointwise kernel's initializer, penalty and projection.
       impl: the depthwise step's lowering, as for :class:`~conv1djax.Conv1D`;
         the pointwise step is a dense 1 x 1 convolution.
       padding_mode: how the depthwise step's padding is filled, as for

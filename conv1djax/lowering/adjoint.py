@@ -24,8 +24,8 @@ def tangent(
     y: jax.Array,
     input_grad: Callable[[jax.Array], jax.Array],
     kernel_grad: Callable[[jax.Array], jax.Array],
-    dx,
-    dkernel,
+    dx: jax.Array | SymbolicZero,
+    dkernel: jax.Array | SymbolicZero,
 ) -> jax.Array:
     """The tangent of ``y = conv(x, kernel)`` for tangents ``(dx, dkernel)``.
 

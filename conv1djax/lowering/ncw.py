@@ -21,6 +21,7 @@ float32 summation order.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,9 @@ def _pad_steps(x: jax.Array, left: int, right: int) -> jax.Array:
     return lax.pad(x, zero, ((0, 0, 0), (0, 0, 0), (left, right, 0)))
 
 
-def _im2col(x, taps, padding, dilation, steps):
+def _im2col(
+    x: jax.Array, taps: int, padding: tuple[int, int], dilation: int, steps: int
+) -> jax.Array:
     """``(N, C, W)`` -> ``(N, taps * C, steps)``: row ``i * C + c`` holds
     the padded input's channel ``c`` from step ``i * dilation`` on."""
     x = _pad_steps(x, *padding)
@@ -47,7 +50,9 @@ def _im2col(x, taps, padding, dilation, steps):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _conv(x, kernel, padding, dilation):
+def _conv(
+    x: jax.Array, kernel: jax.Array, padding: tuple[int, int], dilation: int
+) -> jax.Array:
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -59,7 +64,12 @@ def _conv(x, kernel, padding, dilation):
 
 
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
-def _conv_jvp(padding, dilation, primals, tangents):
+def _conv_jvp(
+    padding: tuple[int, int],
+    dilation: int,
+    primals: tuple[jax.Array, jax.Array],
+    tangents: tuple[Any, Any],
+) -> tuple[jax.Array, jax.Array]:
     x, kernel = primals
     y = _conv(x, kernel, padding, dilation)
     k, c, f = kernel.shape
@@ -67,17 +77,18 @@ def _conv_jvp(padding, dilation, primals, tangents):
     steps = y.shape[2]
     total = length + padding[0] + padding[1]
 
-    def input_grad(gy):
+    def input_grad(gy: jax.Array) -> jax.Array:
         w = jnp.broadcast_to(kernel.reshape(k * c, f), (n, k * c, f))
         blocks = jnp.einsum("njf,nft->njt", w, gy).reshape(n, k, c, steps)
-        dx = None
+        dx: jax.Array | None = None
         for i in range(k):
             lo = i * dilation
             term = _pad_steps(blocks[:, i], lo, total - steps - lo)
             dx = term if dx is None else dx + term
+        assert dx is not None  # k >= 1 taps
         return _pad_steps(dx, -padding[0], -padding[1])
 
-    def kernel_grad(gy):
+    def kernel_grad(gy: jax.Array) -> jax.Array:
         patches = _im2col(x, k, padding, dilation, steps)
         per_example = jnp.einsum("nft,njt->njf", gy, patches)
         return per_example.sum(0).reshape(k, c, f)
@@ -99,4 +110,4 @@ def conv(
     Returns:
       ``(N, F, W + left + right - (k - 1) * dilation)``.
     """
-    return _conv(x, kernel, tuple(padding), dilation)
+    return _conv(x, kernel, (padding[0], padding[1]), dilation)

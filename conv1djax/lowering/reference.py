@@ -7,6 +7,8 @@ Every other lowering is tested against it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -16,7 +18,14 @@ from conv1djax.lowering.layout import Pads
 
 
 def conv(
-    x, kernel, *, strides, padding: Pads, dilation_rate, groups, channels_first
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: Sequence[int],
+    padding: Pads,
+    dilation_rate: Sequence[int],
+    groups: int,
+    channels_first: bool,
 ) -> jax.Array:
     """Cross-correlation with a ``(*taps, C // groups, F)`` kernel (Keras's
     layout) over ``(N, *spatial, C)`` (or ``(N, C, *spatial)``) inputs."""
@@ -52,7 +61,14 @@ def transpose_kernel(kernel: jax.Array, groups: int) -> jax.Array:
 
 
 def conv_transpose(
-    x, kernel, *, strides, padding: Pads, dilation_rate, groups, channels_first
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: Sequence[int],
+    padding: Pads,
+    dilation_rate: Sequence[int],
+    groups: int,
+    channels_first: bool,
 ) -> jax.Array:
     """Transposed convolution with a ``(*taps, F // groups, C)`` kernel.
 

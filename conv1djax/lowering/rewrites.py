@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -54,9 +55,9 @@ def space_to_depth(
 
     Returns:
       ``(x', kernel')`` of shapes ``(N, *(out + A - 1), prod(s) * C)`` and
-      ``(*A, prod(s) * C // groups, F)``, ``A = ceil(taps / s)`` per axis,
-      whose valid stride-1 cross-correlation is the strided convolution's
-      output.
+          ``(*A, prod(s) * C // groups, F)``, ``A = ceil(taps / s)`` per axis,
+          whose valid stride-1 cross-correlation is the strided convolution's
+          output.
     """
     n, *lengths, c = x.shape
     *taps, c_per_group, f = kernel.shape
@@ -109,10 +110,10 @@ def polyphase_plan(
 
     Returns:
       ``(index, lags, padding, out)``: ``index[a, p]`` is the tap of the
-      flipped kernel at tap ``a`` of phase ``p`` (``kernel_size`` where none:
-      a zero), ``lags[p]`` phase ``p``'s first output step in the stride-1
-      convolution, ``padding`` that convolution's ``(left, right)``, and
-      ``out`` the output length.
+          flipped kernel at tap ``a`` of phase ``p`` (``kernel_size`` where none:
+          a zero), ``lags[p]`` phase ``p``'s first output step in the stride-1
+          convolution, ``padding`` that convolution's ``(left, right)``, and
+          ``out`` the output length.
     """
     s, k = strides, kernel_size
     left, right = padding
@@ -133,7 +134,9 @@ def polyphase_plan(
     return index, lags, conv_padding, out
 
 
-def _phased_kernel(flipped, indices, groups):
+def _phased_kernel(
+    flipped: jax.Array, indices: Sequence[np.ndarray], groups: int
+) -> jax.Array:
     """``(*k, C // g, F)`` -> ``(*A, C // g, prod(s) * F)``: the taps of every
     phase, ``indices[axis]`` of shape ``(A, s)`` picking them; filters in
     ``(group, phase_0, phase_1, ..., F // g)`` order."""
@@ -165,7 +168,7 @@ def polyphase_transpose(
     strides: tuple[int, ...],
     padding: layout.Pads,
     groups: int,
-    run_conv,
+    run_conv: Callable[..., jax.Array],
 ) -> jax.Array:
     """A strided (dilation 1) transposed convolution, channels-last, as one
     stride-1 convolution with ``prod(strides) * F`` filters and an
@@ -227,7 +230,7 @@ def depth_as_batch(
     strides: tuple[int, ...],
     padding: layout.Pads,
     dilation: tuple[int, ...],
-    run_conv2d,
+    run_conv2d: Callable[..., jax.Array],
 ) -> jax.Array:
     """A 3-D convolution as the sum over depth taps of 2-D convolutions.
 
@@ -250,7 +253,7 @@ def depth_as_batch(
     s, d = strides[0], dilation[0]
     x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
     out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
-    y = None
+    y: jax.Array | None = None
     for i in range(depth_taps):
         xs = lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
         term = run_conv2d(
@@ -261,4 +264,5 @@ def depth_as_batch(
             dilation[1:],
         )
         y = term if y is None else y + term
+    assert y is not None  # a kernel has at least one depth tap
     return y.reshape(n, out, *y.shape[1:])
