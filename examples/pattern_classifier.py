@@ -145,7 +145,9 @@ def main(argv=None) -> dict:
     losses = []
     for i in steps:
         batch = rng.integers(0, args.train_size, args.batch_size)
-        params, opt_state, loss = step(params, opt_state, x_train[batch], y_train[batch])
+        params, opt_state, loss = step(
+            params, opt_state, x_train[batch], y_train[batch]
+        )
         losses.append(float(loss))
         if i % 50 == 0 and not args.no_progress:
             steps.set_postfix(loss=f"{losses[-1]:.3f}")

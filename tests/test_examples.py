@@ -1,12 +1,14 @@
 """The examples run end to end at a few steps: examples/denoise_autoencoder.py,
-examples/pattern_classifier.py, examples/wavenet_forecast.py and
-examples/streaming_denoise.py."""
+examples/pattern_classifier.py, examples/wavenet_forecast.py,
+examples/streaming_denoise.py, examples/image_denoise_2d.py,
+examples/separable_classifier.py and examples/interop_roundtrip.py."""
 
 import importlib.util
 import math
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -147,3 +149,90 @@ def test_streaming_denoise_streams_exactly_and_plots(streaming, tmp_path, capsys
     assert 1 in result["chunks"] and sum(result["chunks"]) == 600
     assert result["max_diff"] < 1e-4
     assert result["mse_denoised"] < 0.8 * result["mse_noisy"]
+
+
+@pytest.fixture(scope="module")
+def image_denoise():
+    yield from _example("image_denoise_2d")
+
+
+def test_image_denoise_2d_beats_the_noise_and_plots(image_denoise, tmp_path, capsys):
+    result = image_denoise.main(
+        ["--steps", "150", "--out", str(tmp_path), "--no-progress"]
+        + ["--train-size", "512", "--heldout-size", "256"]
+    )
+    out = capsys.readouterr().out
+    png = tmp_path / "image_denoise_2d.png"
+    assert f"plot saved to {png}" in out
+    data = png.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert len(data) > 20_000
+    assert "conv2d_transpose (Conv2DTranspose)" in out and "Total params: 38,817" in out
+    held = result["heldout"]
+    # 150 steps already take the held-out MSE about 5x below the noise's.
+    assert held["denoised"] < 0.35 * held["noisy"], held
+    assert result["train"]["denoised"] < 0.35 * result["train"]["noisy"]
+    assert held["blur"] < held["noisy"] and result["blur_sigma"] > 0
+    assert len(result["history"]["loss"]) == 150
+
+
+@pytest.fixture(scope="module")
+def separable():
+    yield from _example("separable_classifier")
+
+
+def test_separable_classifier_finds_the_chirp_and_plots(separable, tmp_path, capsys):
+    result = separable.main(
+        ["--steps", "200", "--out", str(tmp_path), "--no-progress"]
+        + ["--train-size", "2048", "--heldout-size", "512"]
+    )
+    out = capsys.readouterr().out
+    png = tmp_path / "separable_classifier.png"
+    assert f"plot saved to {png}" in out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert (
+        "depthwise (DepthwiseConv1D)" in out and "separable_d2 (SeparableConv1D)" in out
+    )
+    assert "Total params: 2,798" in out and "Total params: 2,702" in out
+    sep, plain = result["separable"], result["plain"]
+    # The same size, within 5%.
+    assert abs(sep["params"] - plain["params"]) < 0.05 * plain["params"]
+    # 200 steps: about 0.64 (separable) and 0.32 (plain) held-out, chance 1/6.
+    chance = 1 / separable.CHANNELS
+    assert sep["heldout_accuracy"] > chance + 0.3, sep["heldout_accuracy"]
+    assert plain["heldout_accuracy"] > chance + 0.07, plain["heldout_accuracy"]
+    assert sep["heldout_accuracy"] > plain["heldout_accuracy"] + 0.1
+    assert result["confusion"].sum() == 512
+    assert np.trace(result["confusion"]) == round(512 * sep["heldout_accuracy"])
+    for r in (sep, plain):
+        assert r["history"]["loss"][-1] < r["history"]["loss"][0]
+
+
+@pytest.fixture(scope="module")
+def interop():
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    yield from _example("interop_roundtrip")
+
+
+def test_interop_roundtrip_outputs_agree_and_plots(interop, tmp_path, capsys):
+    result = interop.main(
+        ["--steps", "60", "--out", str(tmp_path), "--no-progress"]
+        + ["--train-size", "256", "--heldout-size", "64"]
+    )
+    out = capsys.readouterr().out
+    png = tmp_path / "interop_roundtrip.png"
+    assert f"plot saved to {png}" in out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert "conv1d_transpose (Conv1DTranspose)" in out
+    diffs = result["diffs"]
+    assert set(diffs) == {"import", "keras", "torch", "loaded"}
+    for name, diff in diffs.items():
+        assert diff < 1e-5, (name, diffs)
+    assert diffs["loaded"] == 0.0  # the same weights, the same program
+    assert result["same_model"]
+    assert result["params"] == result["torch_params"] == result["keras_params"]
+    # The fine-tuning did something: below the noise, and far below the
+    # random init.
+    assert result["mse_after"] < 0.7 * result["mse_noisy"], result
+    assert result["mse_after"] < 0.5 * result["mse_before"], result
