@@ -10,6 +10,12 @@ float32 and float64 when x64 is enabled): nothing is upcast, as in Keras.
 
 Use :func:`get` to resolve a layer's ``activation`` argument (``None``, a name
 or a callable) and :func:`serialize` to turn it back into a name for configs.
+
+>>> import jax.numpy as jnp, conv1djax as cj
+>>> cj.activations.get("relu")(jnp.array([-1.0, 0.5])).tolist()
+[0.0, 0.5]
+>>> cj.activations.serialize(cj.activations.get("swish"))
+'silu'
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ shape ``(kernel_size, in_channels, filters)`` the Keras default ``axis=0``
 constrains each ``(in_channels, filters)`` pair's length-``kernel_size`` vector;
 ``axis=(0, 1)`` constrains each filter as a whole. For a bias ``(filters,)``,
 ``axis=0`` constrains the whole bias vector as one.
+
+>>> import jax.numpy as jnp, conv1djax as cj
+>>> cj.constraints.get("non_neg")(jnp.array([-1.0, 2.0])).tolist()
+[0.0, 2.0]
+>>> w = cj.constraints.UnitNorm(axis=0)(jnp.array([[3.0], [4.0]]))
+>>> [round(float(v), 4) for v in w.ravel()]
+[0.6, 0.8]
 """
 
 from __future__ import annotations

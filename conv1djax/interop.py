@@ -21,6 +21,16 @@ models.
 conv1djax never imports torch or keras: tensors are read through their
 ``.detach().cpu().numpy()`` (or ``numpy.asarray``), and nothing is
 unpickled.
+
+>>> import jax, jax.numpy as jnp, conv1djax as cj
+>>> layer = cj.Conv1D(4, 3)
+>>> params = layer.init(jax.random.key(0), (None, 16, 2))
+>>> state_dict = cj.interop.to_torch(layer, params)  # torch.nn.Conv1d(2, 4, 3)'s
+>>> {name: w.shape for name, w in state_dict.items()}
+{'weight': (4, 2, 3), 'bias': (4,)}
+>>> back = cj.interop.from_torch(layer, state_dict)
+>>> bool(jnp.array_equal(back["kernel"], params["kernel"]))
+True
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ Replicated results (the loss, the params) can be read on any process
 ``examples/multihost_train.py`` runs all of this, on one machine with
 ``--launch-local 2``; ``tests/test_multihost.py`` checks that two processes
 train exactly as one.
+
+>>> import jax, jax.numpy as jnp, conv1djax as cj
+>>> mesh = cj.parallel.data_mesh(jax.devices()[:1])  # here, one device
+>>> params = cj.parallel.replicate({"kernel": jnp.ones((3, 2, 4))}, mesh)
+>>> x = cj.parallel.shard_batch(jnp.ones((8, 16, 2)), mesh)
+>>> x.shape, x.sharding == cj.parallel.batch_sharding(mesh)
+((8, 16, 2), True)
 """
 
 from __future__ import annotations

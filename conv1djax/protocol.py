@@ -39,6 +39,15 @@ from it (:func:`check_model`). Subclassing :class:`Layer` (optional) gives a
 frozen dataclass a Keras-style ``name``, registration as a static pytree (so
 a spec can be an argument of ``jax.jit`` without ``static_argnums``),
 ``count_params`` and ``summary``.
+
+>>> import jax, conv1djax as cj
+>>> model = cj.Sequential([cj.Conv1D(4, 3, padding="same"),
+...                        cj.Residual(cj.Conv1D(4, 3, padding="same"))])
+>>> params = model.init(jax.random.key(0), (None, 16, 4))
+>>> list(cj.protocol.sublayers(model))
+[0, 1]
+>>> [path for layer, own, path in cj.protocol.walk(model, params)]
+['params', 'params[0]', 'params[1]', "params[1]['inner']"]
 """
 
 from __future__ import annotations
@@ -74,7 +83,25 @@ def weight_attribute(layer: LayerLike, weight: str, kind: str) -> str:
 
 def call_layer(layer: LayerLike, params: Params, x: ArrayLike) -> jax.Array:
     """Runs ``layer.apply(params, x)``: the default ``call`` of a
-    composite's ``apply``."""
+    composite's ``apply``.
+
+    A ``call`` of one's own sees every sub-layer a composite runs:
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3, activation="relu"),
+    ...                        cj.MaxPooling1D(2)])
+    >>> params = model.init(jax.random.key(0), (None, 16, 2))
+    >>> x = jnp.ones((1, 16, 2))
+    >>> seen = []
+    >>> def call(layer, params, x):
+    ...     seen.append(type(layer).__name__)
+    ...     return cj.call_layer(layer, params, x)
+    >>> y = model.apply(params, x, call=call)
+    >>> seen
+    ['Conv1D', 'MaxPooling1D']
+    >>> bool(jnp.array_equal(y, model.apply(params, x)))
+    True
+    """
     return layer.apply(params, x)
 
 

@@ -10,6 +10,12 @@ The formulas, defaults and argument validation follow
 :func:`get` are Keras's (``"l1"``, ``"l2"``, ``"l1l2"``,
 ``"orthogonal_regularizer"`` and the class names) plus ``"l1_l2"``, the name of
 Keras's public alias ``keras.regularizers.l1_l2``.
+
+>>> import jax.numpy as jnp, conv1djax as cj
+>>> cj.regularizers.get("l2")
+L2(l2=0.01)
+>>> round(float(cj.regularizers.get("l2")(jnp.ones(10))), 6)  # 0.01 * 10
+0.1
 """
 
 from __future__ import annotations

@@ -20,6 +20,14 @@ fails at save time, naming where it is. A file that is not conv1djax's, is
 truncated, or whose bytes changed fails at load with a ``ValueError`` that
 says which; the save itself is atomic (a temporary file, then a rename), so
 an interrupted save never leaves a half-written file under ``path``.
+
+>>> import json, conv1djax as cj
+>>> model = cj.Sequential([cj.Conv1D(4, 3, activation="relu"), cj.MaxPooling1D(2)])
+>>> config = cj.saving.serialize(model)
+>>> config["class_name"]
+'Sequential'
+>>> cj.saving.deserialize(json.loads(json.dumps(config))) == model
+True
 """
 
 from __future__ import annotations
@@ -419,9 +427,10 @@ def save(path: str | os.PathLike[str], model: LayerLike, params: Params) -> None
     >>> import tempfile, os, jax, conv1djax as cj
     >>> model = cj.Sequential([cj.Conv1D(4, 3), cj.MaxPooling1D(2)])
     >>> params = model.init(jax.random.key(0), (None, 16, 2))
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
-    >>> cj.save(path, model, params)
-    >>> loaded, loaded_params = cj.load(path)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.safetensors")
+    ...     cj.save(path, model, params)
+    ...     loaded, loaded_params = cj.load(path)
     >>> loaded == model, bool((loaded_params[0]["kernel"] == params[0]["kernel"]).all())
     (True, True)
     """
@@ -464,6 +473,19 @@ def load(
       ValueError: for a file that is not conv1djax's, truncated, corrupted
         (a tensor whose SHA-256 or shape differs from the header's) or of a
         newer format version, or an unregistered name.
+
+    >>> import os, tempfile, jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3, activation="relu"), cj.MaxPooling1D(2)])
+    >>> params = model.init(jax.random.key(0), (None, 16, 2))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.npz")
+    ...     cj.save(path, model, params)
+    ...     loaded, loaded_params = cj.load(path)
+    >>> loaded == model
+    True
+    >>> x = jnp.ones((1, 16, 2))
+    >>> bool(jnp.array_equal(loaded.apply(loaded_params, x), model.apply(params, x)))
+    True
     """
     path = _check_path(path)
     with open(path, "rb") as f:

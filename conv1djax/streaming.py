@@ -39,6 +39,16 @@ it streams as the stride-1 convolution of its zero-stuffed input),
 ``Residual`` and ``Parallel`` of them. Strided ``"same"`` (its padding
 depends on the whole length) raises a ``TypeError`` saying so. :func:`stream_reset` restarts chosen examples of stride-1 models (a strided
 layer's phase is shared by the batch, so there it refuses, clearly).
+
+>>> import jax, jax.numpy as jnp, conv1djax as cj
+>>> model = cj.Conv1D(1, 3, padding="causal")
+>>> params = model.init(jax.random.key(0), (None, 8, 2))
+>>> x = jnp.ones((1, 8, 2))
+>>> state = cj.stream_init(model, params, (1,))
+>>> y1, state = cj.stream_apply(model, params, state, x[:, :5])
+>>> y2, state = cj.stream_apply(model, params, state, x[:, 5:])
+>>> bool(jnp.allclose(jnp.concatenate([y1, y2], axis=1), model.apply(params, x)))
+True
 """
 
 from __future__ import annotations
@@ -204,7 +214,17 @@ def _latency_after(layer: LayerLike | None, latency_in: int) -> int:
 def stream_latency(model: LayerLike) -> int:
     """How many steps late the model's streamed outputs come (0 for causal
     models): the first ``stream_latency`` outputs of a stream are zeros
-    standing in."""
+    standing in.
+
+    >>> import conv1djax as cj
+    >>> cj.stream_latency(cj.Conv1D(1, 5, padding="causal"))
+    0
+    >>> cj.stream_latency(cj.Conv1D(1, 5, padding="same"))
+    2
+    >>> cj.stream_latency(cj.Sequential([cj.Conv1D(4, 5, padding="same"),
+    ...                                  cj.Conv1D(1, 3, padding="valid")]))
+    4
+    """
     return _latency_after(model, 0)
 
 
@@ -228,7 +248,16 @@ def _field_in(layer: LayerLike | None, field: int) -> int:
 
 def receptive_field(model: LayerLike) -> int:
     """How many input steps one output depends on: ``1 + sum(k_eff - 1)``
-    over a stack of stride-1 convolutions; strides and upsampling counted."""
+    over a stack of stride-1 convolutions; strides and upsampling counted.
+
+    >>> import conv1djax as cj
+    >>> cj.receptive_field(cj.Sequential([cj.Conv1D(4, 3),
+    ...                                   cj.Conv1D(1, 3, dilation_rate=2)]))
+    7
+    >>> cj.receptive_field(cj.Sequential([cj.Conv1D(4, 3, strides=2),
+    ...                                   cj.Conv1D(1, 3)]))
+    7
+    """
     return _field_in(model, 1)
 
 
@@ -380,6 +409,14 @@ def stream_init(
     Raises:
       TypeError: for a layer that cannot stream.
       ValueError: when ``channels`` cannot be inferred.
+
+    >>> import jax, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3, padding="same"),
+    ...                        cj.Conv1D(1, 3, padding="causal")])
+    >>> params = model.init(jax.random.key(0), (None, 16, 2))
+    >>> state = cj.stream_init(model, params, batch_shape=(3,))
+    >>> [s["buffer"].shape for s in state["model"]["layers"]]
+    [(3, 2, 2), (3, 2, 4)]
     """
     protocol.check_model(model)
     protocol.check_params(model, params)
@@ -615,6 +652,22 @@ def stream_apply(
     Jit it (``jax.jit(cj.stream_apply, static_argnums=0)`` or plain
     ``jax.jit``: specs are static pytrees): it compiles once per chunk
     length.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Conv1D(1, 3, padding="same")  # 1 step late
+    >>> params = model.init(jax.random.key(0), (None, 8, 2))
+    >>> x = jax.random.normal(jax.random.key(1), (1, 8, 2))
+    >>> state = cj.stream_init(model, params, (1,))
+    >>> outputs = []
+    >>> for start, stop in [(0, 1), (1, 3), (3, 8)]:  # any chunk lengths
+    ...     y, state = cj.stream_apply(model, params, state, x[:, start:stop])
+    ...     outputs.append(y)
+    >>> [y.shape[1] for y in outputs]
+    [1, 2, 5]
+    >>> outputs.append(cj.stream_flush(model, params, state))
+    >>> streamed = jnp.concatenate(outputs, axis=1)[:, cj.stream_latency(model):]
+    >>> bool(jnp.allclose(streamed, model.apply(params, x), atol=1e-5))
+    True
     """
     y, inner = _step(model, params, state["model"], jnp.asarray(x_chunk), 0)
     return y, {"model": inner, "empty": state["empty"]}
@@ -631,7 +684,20 @@ def _has_strided(state: Any) -> bool:
 def stream_reset(state: dict[str, Any], mask: ArrayLike) -> dict[str, Any]:
     """Restarts the streams of the examples where ``mask`` (a boolean array
     of the batch shape) is True: their buffers and counters back to a new
-    stream's; the others go on."""
+    stream's; the others go on.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Conv1D(1, 3, padding="causal")
+    >>> params = model.init(jax.random.key(0), (None, 8, 1))
+    >>> state = cj.stream_init(model, params, (2,))
+    >>> _, state = cj.stream_apply(model, params, state, jnp.ones((2, 5, 1)))
+    >>> state = cj.stream_reset(state, jnp.array([True, False]))  # restart 0
+    >>> y, state = cj.stream_apply(model, params, state, jnp.ones((2, 3, 1)))
+    >>> bool(jnp.allclose(y[0], model.apply(params, jnp.ones((1, 3, 1)))[0]))
+    True
+    >>> bool(jnp.allclose(y[1], model.apply(params, jnp.ones((1, 8, 1)))[0, 5:]))
+    True
+    """
     mask = jnp.asarray(mask, bool)
     batch_shape = state["empty"].shape[: mask.ndim]
     if mask.shape != batch_shape:
@@ -720,7 +786,20 @@ def _join(a: jax.Array | None, b: jax.Array | None, axis: int) -> jax.Array | No
 def stream_flush(model: LayerLike, params: Params, state: dict[str, Any]) -> jax.Array:
     """The outputs still pending at the end of the stream: those that need
     right padding (``"same"``, ``ZeroPadding1D``'s right side), as many as
-    the model's tail (possibly none: a time axis of length 0)."""
+    the model's tail (possibly none: a time axis of length 0).
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Conv1D(1, 5, padding="same")  # 2 steps late
+    >>> params = model.init(jax.random.key(0), (None, 8, 1))
+    >>> x = jax.random.normal(jax.random.key(1), (1, 8, 1))
+    >>> state = cj.stream_init(model, params, (1,))
+    >>> y, state = cj.stream_apply(model, params, state, x)
+    >>> tail = cj.stream_flush(model, params, state)
+    >>> tail.shape
+    (1, 2, 1)
+    >>> bool(jnp.allclose(tail, model.apply(params, x)[:, -2:], atol=1e-6))
+    True
+    """
     tail, _ = _flush(model, params, state["model"], 0)
     return state["empty"] if tail is None else tail
 
@@ -749,7 +828,18 @@ def stream_scan(
     """Streams all of ``x`` through the model in chunks of ``chunk`` steps
     with ``lax.scan`` (the remainder as a last, shorter chunk), then drops
     the latency and appends the flush: the result equals
-    ``model.apply(params, x)``."""
+    ``model.apply(params, x)``.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Conv1D(1, 5, padding="same")
+    >>> params = model.init(jax.random.key(0), (None, 200, 2))
+    >>> x = jnp.sin(jnp.arange(800.0)).reshape(2, 200, 2)
+    >>> y = cj.stream_scan(model, params, x, chunk=32)  # 6 chunks, then 8 steps
+    >>> y.shape
+    (2, 200, 1)
+    >>> bool(jnp.allclose(y, model.apply(params, x), atol=1e-5))
+    True
+    """
     x = jnp.asarray(x)
     axis = _time_axis_of(model, _format_of(model))
     length = x.shape[axis]

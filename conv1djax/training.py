@@ -209,6 +209,16 @@ def apply_with_activity(
     Raises:
       ValueError: when a composite does not pass a sub-layer with an
         activity regularizer through ``call`` (see :mod:`conv1djax.protocol`).
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1D(2, 1, use_bias=False,
+    ...                   activity_regularizer=cj.regularizers.L1(0.1))
+    >>> params = {"kernel": jnp.ones((1, 1, 2))}
+    >>> y, activity_loss = cj.apply_with_activity(layer, params, jnp.ones((4, 3, 1)))
+    >>> y.shape  # 0.1 * sum(|y|) = 2.4, over 4 examples
+    (4, 3, 2)
+    >>> round(float(activity_loss), 4)
+    0.6
     """
     protocol.check_model(model_or_layer)
     num_batch = None if rank is None else max(jnp.ndim(x) - rank - 1, 1)
@@ -318,6 +328,19 @@ def make_eval_step(
       ``evaluate(params, x, y_true) -> dict`` with ``"loss"`` (the total
           objective the train step reports), ``"task_loss"``,
           ``"regularization_loss"`` and ``"activity_loss"``.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(1, 3, padding="same",
+    ...                                  kernel_regularizer=cj.regularizers.L2(0.01))])
+    >>> params = model.init(jax.random.key(0), (4, 16, 1))
+    >>> evaluate = cj.make_eval_step(model, lambda p, t: jnp.mean((p - t) ** 2))
+    >>> x = jnp.ones((4, 16, 1))
+    >>> metrics = evaluate(params, x, x)
+    >>> sorted(metrics)
+    ['activity_loss', 'loss', 'regularization_loss', 'task_loss']
+    >>> bool(jnp.allclose(metrics["loss"],
+    ...                   metrics["task_loss"] + metrics["regularization_loss"]))
+    True
     """
     protocol.check_model(model)
 
@@ -336,7 +359,21 @@ def _leaf_paths(params: Params) -> list[str]:
 
 
 class GradCheckReport:
-    """The result of :func:`check_gradients`: one row per checked input."""
+    """The result of :func:`check_gradients`: one row per checked input.
+
+    ``report.ok`` says whether every check passed; ``report.rows`` holds
+    ``(input name, passed, message)``, and ``print(report)`` shows them as a
+    table.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Conv1D(2, 3)
+    >>> params = layer.init(jax.random.key(0), (1, 6, 2))
+    >>> report = cj.check_gradients(layer, params, jnp.ones((1, 6, 2)), order=1)
+    >>> report.ok
+    True
+    >>> [name for name, passed, message in report.rows]
+    ['x', "['bias']", "['kernel']"]
+    """
 
     def __init__(
         self,

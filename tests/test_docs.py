@@ -124,3 +124,11 @@ def test_getting_started_doctests():
     )
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("name", cj.__all__)
+def test_every_public_name_has_a_doctest(name):
+    """Each public name's docstring shows it in use (pytest's
+    --doctest-modules runs the examples; here, that there is one)."""
+    doc = getattr(cj, name).__doc__ or ""
+    assert ">>>" in doc, f"conv1djax.{name}'s docstring has no >>> example"
