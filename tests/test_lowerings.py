@@ -2,7 +2,7 @@
 
 ``impl="reference"`` is one ``lax.conv_general_dilated`` (checked against
 Keras in test_keras_oracle.py); the CPU lowerings (space-to-depth, polyphase,
-channels-last layout, and the "direct", "blockdiag", "shift" and "fft"
+channels-last layout, and the "direct", "blockdiag", "split", "shift" and "fft"
 cores) are forced one by one on random configs and compared with it.
 """
 
@@ -99,6 +99,37 @@ def test_every_lowering_matches_the_reference(seed):
 
 
 @pytest.mark.parametrize(
+    "spec, shape",
+    [
+        # more than DENSE_GRAD_MAX_GROUPS groups of several channels: the
+        # kernel gradient's sums per (position, channel), unrolled ...
+        (cj.Conv1D(32, 2, groups=16, padding="same"), (2, 11, 32)),
+        (cj.Conv1D(16, 2, groups=16, padding="same"), (2, 11, 32)),
+        # ... and looped
+        (cj.Conv1D(16, 3, groups=16, padding="causal", dilation_rate=2), (2, 13, 32)),
+        # strided depthwise: space-to-depth makes 9 groups of 9 channels
+        (cj.Conv2D(9, (1, 2), strides=3, groups=9), (2, 7, 8, 9)),
+        # depthwise, steps fewer than and not a multiple of PARTIAL_STEPS
+        (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 5, 4)),
+        (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 21, 4)),
+        (cj.DepthwiseConv1D(3, depth_multiplier=2), (2, 19, 3)),
+        (cj.Conv2D(6, (2, 2), groups=6, padding="same"), (2, 9, 5, 6)),
+    ],
+)
+def test_shift_kernel_gradient_paths_match_the_reference(spec, shape):
+    seed = sum(shape)
+    shapes = spec.param_shapes(shape)
+    params = {n: normal(seed + i, s) for i, (n, s) in enumerate(sorted(shapes.items()))}
+    x = normal(seed, shape)
+    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "shift"))
+    ct = normal(seed + 1, jax.eval_shape(spec.apply, params, x).shape)
+    (y_ref, g_ref), (y, g) = specs_values_and_vjps(specs, params, x, ct)
+    assert_close(y, y_ref)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize(
     "spec",
     [
         cj.Conv1D(4, 3, groups=2, dilation_rate=2, padding="causal", impl="shift"),
@@ -178,21 +209,30 @@ def test_the_decision_rule():
     assert cpu(kernel_size=3, groups=8, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=64, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=4, channels=4) == "blockdiag"
-    assert cpu(kernel_size=3, groups=2, channels=64) == "blockdiag"
-    assert cpu(kernel_size=3, groups=8, channels=256) == "blockdiag"
-    assert cpu(kernel_size=3, groups=4, channels=256) == "direct"
-    assert cpu(kernel_size=3, groups=16, channels=1024) == "direct"
+    # a few wide groups: one dense convolution each; too many: XLA's own
+    assert cpu(kernel_size=3, groups=2, channels=64) == "split"
+    assert cpu(kernel_size=3, groups=8, channels=256) == "split"
+    assert cpu(kernel_size=3, groups=4, channels=256) == "split"
+    assert cpu(kernel_size=3, groups=16, channels=1024) == "split"
+    assert cpu(kernel_size=3, groups=32, channels=1024) == "direct"
+    # block-diagonal only while its dense kernel stays small
+    assert cpu(kernel_size=3, groups=4, channels=16, filters=16) == "blockdiag"
+    assert cpu(kernel_size=50, groups=4, channels=16, filters=160) == "split"
     assert cpu(kernel_size=511, groups=1, channels=16) == "fft"
     assert cpu(kernel_size=511, groups=16, channels=16) == "fft"
     # space-to-depth and polyphase divide the taps by the stride
     taps = 2 * (choose.FFT_MIN_TAPS - 1)
     assert cpu(kernel_size=taps, groups=1, channels=4, strides=2) == "direct"
     assert cpu(kernel_size=taps + 2, groups=1, channels=4, strides=2) == "fft"
-    # dense channels_first: XLA's forward, a matmul backward, short kernels
+    # dense channels_first: XLA's own path (the "ncw" core lost under one loss)
     first = functools.partial(cpu, groups=1, channels=64, channels_first=True)
-    assert first(kernel_size=3) == "ncw"
-    assert first(kernel_size=choose.NCW_MAX_TAPS + 1) == "direct"
-    assert first(kernel_size=3, strides=2) == "direct"
+    assert first(kernel_size=3) == "reference"
+    assert first(kernel_size=3, strides=2) == "reference"
+    assert first(kernel_size=4, strides=2, transposed=True) == "direct"
+    # shift-and-add only while terms x filters per group stay small
+    assert cpu(kernel_size=3, groups=8, channels=64, filters=64) == "shift"
+    assert cpu(kernel_size=(7, 4), strides=(3, 3), groups=8, channels=8,
+               filters=152) == "split"  # fmt: skip
     # low-precision types keep exact-product cores
     low = functools.partial(cpu, dtype=jnp.bfloat16)
     assert low(kernel_size=511, groups=1, channels=16) == "direct"

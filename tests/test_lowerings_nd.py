@@ -23,7 +23,7 @@ from conftest import assert_close, normal, specs_values_and_vjps
 from conv1djax.lowering import choose, layout, reference, rewrites
 
 # The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
-ND_IMPLS = ("auto", "direct", "blockdiag", "shift")
+ND_IMPLS = ("auto", *(c for c in choose.CORES if c not in choose.ONE_D_CORES))
 N_CASES = 24
 _CLASSES = {
     (2, False): cj.Conv2D,
@@ -118,9 +118,12 @@ def test_the_random_cases_cover_every_argument():
             dtype=jnp.float32,
             backend="cpu",
             channels_first=s.data_format == "channels_first",
+            filters=s.filters,
         )
         for s, x in cases
     }
+    # (the random channel counts are too small for "split": its own cases
+    # are in the decision rule's test; forced, it runs on every case above)
     assert picked == {"direct", "blockdiag", "shift"}, picked
 
 
@@ -228,17 +231,18 @@ def test_the_decision_rule_in_2d_and_3d():
     assert depthwise() == "shift"
     assert depthwise(transposed=True) == "shift"
     assert depthwise(channels_first=True) == "shift"
-    assert cpu(kernel_size=(3, 3), groups=4, channels=64) == "blockdiag"
+    assert cpu(kernel_size=(3, 3), groups=4, channels=64) == "split"
+    assert cpu(kernel_size=(3, 3), groups=4, channels=16, filters=16) == "blockdiag"
     # 9 taps * 4 channels per group = 36 terms; 9 * 8 = 72 is past SHIFT_MAX_TERMS
     assert cpu(kernel_size=(3, 3), groups=16, channels=64) == "shift"
-    assert cpu(kernel_size=(3, 3), groups=8, channels=64) == "blockdiag"
+    assert cpu(kernel_size=(3, 3), groups=8, channels=64) == "split"
     assert cpu(kernel_size=(3, 3), groups=1, channels=64) == "direct"
-    assert cpu(kernel_size=(3, 3), groups=2, channels=256) == "direct"
+    assert cpu(kernel_size=(3, 3), groups=2, channels=256) == "split"
+    assert cpu(kernel_size=(3, 3), groups=32, channels=256) == "direct"
     # space-to-depth multiplies the channels per group by prod(strides):
-    # 4 taps * 4 * 8 channels = 128 terms, past SHIFT_MAX_TERMS
-    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=8, channels=64) == (
-        "blockdiag"
-    )
+    # 4 taps * 4 * 8 channels = 128 terms, past SHIFT_MAX_TERMS; 8 channels
+    # per group are enough for a dense convolution each
+    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=8, channels=64) == ("split")
     assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=64, channels=64) == "shift"
     # polyphase keeps the channels: ceil(3 / 2) * ceil(3 / 1) taps * 1
     assert cpu(
@@ -260,14 +264,25 @@ def test_the_decision_rule_in_2d_and_3d():
                         channels_first=channels_first,
                         transposed=transposed,
                     )
-                    assert got in ("direct", "blockdiag", "shift"), got
+                    assert got in (
+                        "reference",
+                        "direct",
+                        "blockdiag",
+                        "split",
+                        "shift",
+                    ), got
     assert cpu(kernel_size=(511, 511), groups=1, channels=4) == "direct"
+    # dense channels_first forward: XLA's own path; 3-D: the depth-as-batch rewrite
     assert cpu(kernel_size=(3, 3), groups=1, channels=64, channels_first=True) == (
-        "direct"
+        "reference"
     )
     assert cpu(kernel_size=(1, 1), groups=1, channels=64, channels_first=True) == (
-        "direct"
+        "reference"
     )
+    assert cpu(
+        kernel_size=(3, 3, 3), strides=(1, 1, 1), groups=1, channels=8,
+        channels_first=True,
+    ) == "direct"  # fmt: skip
     for backend in ("gpu", "tpu"):
         assert depthwise(backend=backend) == "reference"
         dense_3d = rule(

@@ -9,6 +9,7 @@ follows. The modules, in the order data flows through them:
 - :mod:`~conv1djax.lowering.reference`: one ``lax.conv_general_dilated``.
 - :mod:`~conv1djax.lowering.rewrites`: space-to-depth and polyphase.
 - the cores :mod:`~conv1djax.lowering.blockdiag`,
+  :mod:`~conv1djax.lowering.split`,
   :mod:`~conv1djax.lowering.shift`, :mod:`~conv1djax.lowering.fft`,
   :mod:`~conv1djax.lowering.ncw`, and :mod:`~conv1djax.lowering.adjoint`,
   the custom-derivative helper of shift and ncw.

@@ -11,10 +11,12 @@ per group), which the 2-D and 3-D rows of the benchmark check.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+from jax.typing import DTypeLike
 
-CORES = ("direct", "blockdiag", "shift", "fft", "ncw")
+CORES = ("direct", "blockdiag", "split", "shift", "fft", "ncw")
 IMPLS = ("auto", "reference", *CORES)
 # The cores written for one spatial axis only.
 ONE_D_CORES = ("fft", "ncw")
@@ -32,19 +34,42 @@ FFT_MIN_TAPS = 64
 # backward. At 256 channels, 16 groups (48 terms): 1.2x faster.
 SHIFT_MIN_GROUPS = 8
 SHIFT_MAX_TERMS = 64
-# Otherwise a block-diagonal dense kernel, up to this many groups and input
-# channels per group (it does ``groups`` times the products at dense
-# speed): at 64 channels 1.4x-2.3x faster than XLA's grouped convolution
-# forward + backward (2 and 4 groups); at 256 channels a tie with 8 groups
-# (32 per group) and 1.1x slower with 4 (64 per group).
+# ... and while its multiply-adds per output position and group, terms times
+# the filters per group (times the phases, for a polyphase transposed
+# convolution), stay at most SHIFT_MAX_WORK: each term is broadcast over the
+# group's filters, and the fused loop does not vectorise over them as XLA's
+# convolution does (benchmarks/results/sweep.md, 2026-12-02). Up to 340 (16
+# groups, 34 taps, 10 filters each) it won in every context; at 500 (a
+# transposed convolution of 8 groups, 50 taps, 10 filters each) it was 3x
+# faster forward but 0.73x the reference path in a train step; at 1026 (8
+# groups of 1 channel to 19, 7 x 4 taps, strides 3) 4.2x slower forward.
+SHIFT_MAX_WORK = 384
+# Otherwise a block-diagonal dense kernel, for at most this many groups of
+# fewer than SPLIT_MIN_IN_PER_GROUP channels, while its multiply-adds per
+# output position, taps times channels times filters per group (times the
+# phases), stay at most BLOCKDIAG_MAX_WORK: it does ``groups`` times the
+# useful products at dense speed, which pays where a group's channels are too
+# few for a dense convolution of their own. In the sweep it beat the split
+# below at 1 or 2 channels per group (forward up to 3.5x, forward + backward
+# up to 2x) and lost at 10 or more; at 4000 and 4256 (8 groups, 28 and 50
+# taps, 10 and 19 filters each) it was 0.90x the reference path forward, or
+# its kernel gradient 4x slower.
 BLOCKDIAG_MAX_GROUPS = 8
-BLOCKDIAG_MAX_IN_PER_GROUP = 32
-# The "ncw" core up to this many taps: its backward holds the im2col of the
-# input (taps copies of it). At 64 channels under an MSE loss, forward +
-# backward is 1.6x faster than XLA's channels-first path at 3 taps, 1.2x at
-# 5, 2.3x slower at 9; under a loss XLA folds into its convolution's
-# transposes (the sum of the output's squares) XLA's path was 1.2x faster at
-# 3 taps and 1.5x at 5.
+SPLIT_MIN_IN_PER_GROUP = 8
+BLOCKDIAG_MAX_WORK = 2048
+# Otherwise, up to this many groups, one dense convolution per group
+# (lowering.split), while each has at least SPLIT_MIN_PRODUCTS channel pairs
+# (channels times filters per group; fewer leave a dense convolution little
+# to do): in the sweep 1.1x-170x faster than XLA's grouped convolution
+# forward + backward at 2 to 16 groups, 0.96x-4.7x forward.
+SPLIT_MAX_GROUPS = 16
+SPLIT_MIN_PRODUCTS = 8
+# "auto" no longer picks the "ncw" core (impl="ncw" forces it): at 64
+# channels under an MSE loss its forward + backward is 1.6x faster than
+# XLA's channels-first path at 3 taps, 1.2x at 5, 2.3x slower at 9; under a
+# loss XLA folds into its convolution's transposes (the sum of the output's
+# squares) XLA's path was 1.2x faster at 3 taps and 1.5x at 5. A lowering
+# must win under every loss (benchmarks/sweep.py).
 NCW_MAX_TAPS = 3
 # The platforms where the rewrites and cores above run under "auto". GPU and
 # TPU keep the reference path (cuDNN's) until a measurement says otherwise.
@@ -54,20 +79,21 @@ REWRITE_BACKENDS = ("cpu",)
 _WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _per_axis(value) -> tuple[int, ...]:
+def _per_axis(value: int | Sequence[int]) -> tuple[int, ...]:
     return (value,) if isinstance(value, int) else tuple(value)
 
 
 def choose_impl(
     *,
     transposed: bool,
-    kernel_size,
-    strides,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
     groups: int,
     channels: int,
-    dtype,
+    dtype: DTypeLike,
     backend: str,
     channels_first: bool = False,
+    filters: int | None = None,
 ) -> str:
     """The lowering ``impl="auto"`` uses, from static facts only.
 
@@ -81,10 +107,12 @@ def choose_impl(
       dtype: the kernel's dtype.
       backend: ``jax.default_backend()``.
       channels_first: the input's layout.
+      filters: the output's channel count (None: not counted).
 
     Returns:
-      ``"reference"`` off CPU, else one of :data:`CORES`: the core that runs
-      the channels-last problem after the rewrites.
+        ``"reference"`` off CPU and for a dense, forward, channels-first 1-D
+        or 2-D convolution (XLA's own path), else one of :data:`CORES`: the
+        core that runs the channels-last problem after the rewrites.
 
     >>> import jax.numpy as jnp
     >>> from conv1djax.lowering import choose_impl
@@ -105,13 +133,34 @@ def choose_impl(
     if wide and one_d and taps >= FFT_MIN_TAPS:
         return "fft"
     if groups == 1:
-        ncw = channels_first and strides == (1,) and kernel_size[0] <= NCW_MAX_TAPS
-        return "ncw" if wide and one_d and ncw else "direct"
+        if channels_first and not transposed and len(kernel_size) < 3:
+            # XLA's own channels-first path: neither the transposes around
+            # its channels-last one nor the "ncw" core beats it under every
+            # loss (the "ncw" core: 1.5x faster under an MSE, 0.92x under
+            # the sum of the output's squares, k=3, 64 channels).
+            return "reference"
+        return "direct"
     terms = taps * in_per_group
-    if wide and groups >= SHIFT_MIN_GROUPS and terms <= SHIFT_MAX_TERMS:
+    phases = math.prod(strides) if transposed else 1
+    per_group_filters = filters // groups if filters else 1
+    work = terms * per_group_filters * phases
+    if (
+        wide
+        and groups >= SHIFT_MIN_GROUPS
+        and terms <= SHIFT_MAX_TERMS
+        and work <= SHIFT_MAX_WORK
+    ):
         return "shift"
-    if groups <= BLOCKDIAG_MAX_GROUPS and channels // groups <= (
-        BLOCKDIAG_MAX_IN_PER_GROUP
+    # Block-diagonal and split keep a forward convolution's strides.
+    dense_taps = taps if transposed else math.prod(kernel_size)
+    dense_work = dense_taps * channels * per_group_filters * phases
+    if (
+        groups <= BLOCKDIAG_MAX_GROUPS
+        and channels // groups < SPLIT_MIN_IN_PER_GROUP
+        and dense_work <= BLOCKDIAG_MAX_WORK
     ):
         return "blockdiag"
+    products = channels // groups * per_group_filters
+    if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
+        return "split"
     return "direct"

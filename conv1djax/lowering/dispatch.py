@@ -14,8 +14,8 @@ computes it:
   transposes away where the "ncw" core transposes back).
 - a strided convolution, for the cores other than XLA's own: space-to-depth
   (:mod:`~conv1djax.lowering.rewrites`). XLA's strided convolution and its
-  gradient are as fast as that rewrite, so "direct" and "blockdiag" keep
-  the stride.
+  gradient are as fast as that rewrite, so "direct", "blockdiag" and
+  "split" keep the stride.
 - a strided transposed convolution: polyphase, no zero of the dilated input
   multiplied.
 
@@ -25,6 +25,8 @@ The cores:
   groups).
 - ``"blockdiag"``: a grouped convolution as a dense one whose kernel is
   block-diagonal (:mod:`~conv1djax.lowering.blockdiag`).
+- ``"split"``: a grouped convolution as one dense convolution per group
+  (:mod:`~conv1djax.lowering.split`).
 - ``"shift"``: a sum of shifted, scaled copies of the input
   (:mod:`~conv1djax.lowering.shift`), for grouped and depthwise
   convolutions.
@@ -40,6 +42,8 @@ rounding, values and gradients (``tests/test_lowerings.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 from jax import lax
 
@@ -50,11 +54,16 @@ import conv1djax.lowering.layout as layout
 import conv1djax.lowering.ncw as ncw
 import conv1djax.lowering.reference as reference
 import conv1djax.lowering.shift as shift
+import conv1djax.lowering.split as split
 from conv1djax.lowering.rewrites import (
     depth_as_batch,
     polyphase_transpose,
     space_to_depth,
 )
+
+# The cores that run a strided convolution as such: XLA's strided
+# convolution and its gradient are as fast as space-to-depth.
+STRIDED_CORES = ("direct", "blockdiag", "split")
 
 
 def core_conv(
@@ -78,25 +87,32 @@ def core_conv(
       core: one of :data:`~conv1djax.lowering.choose.CORES`; "fft" and "ncw"
         for one spatial axis only.
       strides: the strides per axis (default 1); > 1 is rewritten by
-        space-to-depth for the cores other than "direct" and "blockdiag"
+        space-to-depth for the cores other than ``STRIDED_CORES``
         (with dilation > 1 too, which only the depthwise layers allow, the
         stride-1 output is subsampled).
 
     Returns:
       ``(N, *out, F)`` with ``out = (spatial + left + right - (taps - 1) *
-      dilation - 1) // strides + 1`` per axis.
+        dilation - 1) // strides + 1`` per axis.
     """
     rank = kernel.ndim - 2
     strides = (1,) * rank if strides is None else tuple(strides)
     if core in choose.ONE_D_CORES and rank != 1:
         raise ValueError(f"The {core!r} core is 1-D only; received {rank} axes.")
-    if max(strides) > 1 and max(dilation) > 1 and core not in ("direct", "blockdiag"):
+    if core == "split" and groups > 1:
+
+        def run_dense(x: jax.Array, kernel: jax.Array) -> jax.Array:
+            return core_conv(x, kernel, padding=padding, dilation=dilation,
+                             groups=1, core="direct", strides=strides)  # fmt: skip
+
+        return split.conv(x, kernel, groups, run_dense)
+    if max(strides) > 1 and max(dilation) > 1 and core not in STRIDED_CORES:
         # Keras's depthwise and separable layers allow both; space-to-depth
         # needs dilation 1, so the stride-1 output is subsampled instead.
         y = core_conv(x, kernel, padding=padding, dilation=dilation,
                       groups=groups, core=core)  # fmt: skip
         return lax.slice(y, (0,) * y.ndim, y.shape, (1, *strides, 1))
-    if max(strides) > 1 and core not in ("direct", "blockdiag"):
+    if max(strides) > 1 and core not in STRIDED_CORES:
         x, kernel = space_to_depth(
             x, kernel, strides=strides, padding=padding, groups=groups
         )
@@ -122,7 +138,13 @@ def core_conv(
         kernel, groups = blockdiag.block_diagonal(kernel, groups), 1
     if rank == 3:
 
-        def run_conv2d(x, kernel, strides, padding, dilation):
+        def run_conv2d(
+            x: jax.Array,
+            kernel: jax.Array,
+            strides: tuple[int, ...],
+            padding: layout.Pads,
+            dilation: tuple[int, ...],
+        ) -> jax.Array:
             return core_conv(x, kernel, padding=padding, dilation=dilation,
                              groups=groups, core="direct", strides=strides)  # fmt: skip
 
@@ -141,8 +163,19 @@ def core_conv(
     )
 
 
-def _lower(x, kernel, *, transposed, strides, padding, dilation_rate, groups,
-           channels_first, impl, run_core):  # fmt: skip
+def _lower(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    transposed: bool,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation_rate: tuple[int, ...],
+    groups: int,
+    channels_first: bool,
+    impl: str,
+    run_core: Callable[[jax.Array, str], jax.Array],
+) -> jax.Array:
     """What both entry points share: resolve ``impl``, run the reference
     path, or run ``run_core(x, core)`` on the channels-last input."""
     if impl == "auto":
@@ -155,6 +188,7 @@ def _lower(x, kernel, *, transposed, strides, padding, dilation_rate, groups,
             dtype=kernel.dtype,
             backend=jax.default_backend(),
             channels_first=channels_first,
+            filters=kernel.shape[-2] * groups if transposed else kernel.shape[-1],
         )
     if impl == "reference":
         run = reference.conv_transpose if transposed else reference.conv
@@ -202,7 +236,7 @@ def conv(
       ``(N, *out, F)`` (or ``(N, F, *out)``).
     """
 
-    def run_core(x, core):
+    def run_core(x: jax.Array, core: str) -> jax.Array:
         return core_conv(
             x,
             kernel,
@@ -246,10 +280,10 @@ def conv_transpose(
     """
     rank = kernel.ndim - 2
 
-    def run_core(x, core):
+    def run_core(x: jax.Array, core: str) -> jax.Array:
         if max(strides) > 1:
 
-            def run_conv(x, phased):
+            def run_conv(x: jax.Array, phased: jax.Array) -> jax.Array:
                 zeros = ((0, 0),) * rank
                 return core_conv(x, phased, padding=zeros, dilation=(1,) * rank,
                                  groups=groups, core=core)  # fmt: skip

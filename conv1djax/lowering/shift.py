@@ -30,6 +30,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +50,18 @@ import conv1djax.lowering.reference as reference
 # unrolled, 2.0 ms looped; 9 taps: 21 ms against 2.9 ms; 8 x 56 x 56, 3 x 3:
 # 28 ms against 5.0 ms.
 UNROLLED_MAX_POSITIONS = 4
+# Steps added in the loop fusion before the kernel gradient's reduction
+# (_sum_over_examples_and_steps); 16 was slower than 8 (2.8 ms against 2.4).
+PARTIAL_STEPS = 8
+# With several input channels per group, the kernel gradient is one dense
+# XLA convolution of all channel pairs, ``groups`` times the useful products:
+# the faster way at 8 groups of 8 channels, 3 taps, 16 x 1024 steps (params
+# gradient of an MSE: 4.7-5.2 ms against 10.3-11.3 ms for the 24 reductions
+# above). Beyond this many groups, the reductions (one per kernel position
+# and channel of a group): a strided 3-D depthwise convolution (143
+# channels, strides 3, rewritten to 143 groups of 27) took 3.0 ms that way
+# against 10.5 ms for the dense convolution and 5.4 ms on the reference path.
+DENSE_GRAD_MAX_GROUPS = 8
 
 
 def fusion_barrier(y: jax.Array) -> jax.Array:
@@ -63,71 +77,185 @@ def fusion_barrier(y: jax.Array) -> jax.Array:
     return lax.reduce_precision(y, exponent_bits=info.nexp, mantissa_bits=info.nmant)
 
 
-def _windows(x, taps, dilation, out):
-    """Yields ``(position, window)``: for every kernel position, the slice of
-    the padded ``x (N, *spatial, ...)`` that it meets, of spatial shape
-    ``out``."""
+def _shifted(x: jax.Array, offsets: Sequence[int], lengths: Sequence[int]) -> jax.Array:
+    """``x (N, *spatial, ...)`` shifted: ``out[n, u] = x[n, u + offset]`` per
+    spatial axis where that index exists, else 0, of spatial shape
+    ``lengths``. A slice of ``x``, padded where it overhangs an edge."""
+    rank = len(lengths)
+    tail = x.shape[1 + rank :]
+    starts: list[int] = []
+    limits: list[int] = []
+    pads: list[tuple[int, int, int]] = []
+    for first, o, n in zip(offsets, lengths, x.shape[1 : 1 + rank], strict=True):
+        starts.append(min(max(first, 0), n))
+        limits.append(max(min(first + o, n), starts[-1]))
+        pads.append((starts[-1] - first, first + o - limits[-1], 0))
+    window = lax.slice(
+        x, (0, *starts, *(0 for _ in tail)), (x.shape[0], *limits, *tail)
+    )
+    if any(lo or hi for lo, hi, _ in pads):
+        zero = jnp.zeros((), x.dtype)
+        window = lax.pad(window, zero, [(0, 0, 0), *pads, *((0, 0, 0),) * len(tail)])
+    return window
+
+
+def _windows(
+    x: jax.Array,
+    taps: Sequence[int],
+    dilation: Sequence[int],
+    out: Sequence[int],
+    padding: layout.Pads,
+) -> Iterator[tuple[tuple[int, ...], jax.Array]]:
+    """Yields ``(position, window)``: for every kernel position, the window of
+    ``x (N, *spatial, ...)`` zero-padded by ``padding`` that it meets, of
+    spatial shape ``out``.
+
+    Each window is a slice of ``x``, padded where it overhangs an edge.
+    Where each window has one use (a depthwise kernel), XLA fuses that
+    padding into the consumer instead of writing a padded copy of ``x``
+    first, a pass over the input that costs as much as the depthwise
+    convolution's arithmetic (forward: 1 fusion instead of 2).
+    """
     for position in itertools.product(*map(range, taps)):
-        start = [p * d for p, d in zip(position, dilation, strict=True)]
-        limit = [s + o for s, o in zip(start, out, strict=True)]
-        tail = x.shape[1 + len(out) :]
-        window = lax.slice(
-            x, (0, *start, *(0 for _ in tail)), (x.shape[0], *limit, *tail)
-        )
-        yield position, window
+        offsets = [
+            p * d - lo
+            for p, d, (lo, _) in zip(position, dilation, padding, strict=True)
+        ]
+        yield position, _shifted(x, offsets, out)
 
 
-def _out_shape(x_shape, taps, dilation):
+def _out_shape(
+    x_shape: Sequence[int],
+    taps: Sequence[int],
+    dilation: Sequence[int],
+    padding: layout.Pads,
+) -> tuple[int, ...]:
     return tuple(
-        n - (k - 1) * d for n, k, d in zip(x_shape[1:-1], taps, dilation, strict=True)
+        n + lo + hi - (k - 1) * d
+        for n, k, d, (lo, hi) in zip(
+            x_shape[1:-1], taps, dilation, padding, strict=True
+        )
     )
 
 
-def _shift_and_add(x, kernel, padding, dilation, groups):
+def _shift_and_add(
+    x: jax.Array,
+    kernel: jax.Array,
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> jax.Array:
     """The forward sum. ``x (N, *S, C)``, ``kernel (*taps, C // g, F)`` ->
     ``(N, *S', F)``."""
     n = x.shape[0]
     *taps, c_per_group, f = kernel.shape
-    x = layout.pad_spatial(x, padding)
-    out = _out_shape(x.shape, taps, dilation)
+    out = _out_shape(x.shape, taps, dilation, padding)
+    if c_per_group > 1 or f > groups:
+        # Each window feeds several terms: padded once, up front, it runs
+        # faster (1.8x at 8 groups of 8 channels, 3 taps, 16 x 1024; 7x for
+        # the input gradient of 16 groups of 1 channel to 30, 2 taps).
+        x = layout.pad_spatial(x, padding)
+        padding = ((0, 0),) * len(taps)
     x = x.reshape(*x.shape[:-1], groups, c_per_group)
     w = kernel.reshape(*taps, c_per_group, groups, f // groups)
-    y = None
-    for position, window in _windows(x, taps, dilation, out):
+    y: jax.Array | None = None
+    for position, window in _windows(x, taps, dilation, out, padding):
         for c in range(c_per_group):
             term = window[..., c, None] * w[(*position, c)]
             y = term if y is None else y + term
+    assert y is not None  # at least one tap and one channel
     return fusion_barrier(y.reshape(n, *out, f))
 
 
-def _kernel_grad(x, gy, kernel_shape, padding, dilation, groups):
+def _sum_over_examples_and_steps(terms: list[jax.Array], rank: int) -> jax.Array:
+    """The sums over ``(n, *t)`` of the ``(N, *spatial, ...)`` terms (``rank``
+    spatial axes), stacked: ``(len(terms), ...)``.
+
+    A reduction of each term (XLA:CPU's YNNPACK reduction) reads it from
+    memory, so every term that is a shifted window of the input is first
+    written out: for a depthwise kernel of 3 taps over (16, 1024, 64), 2
+    copies and 3 reductions. Instead, one loop fusion adds each term's
+    ``PARTIAL_STEPS`` consecutive steps (strided slices of the first spatial
+    axis) for all terms at once, reading the input and the cotangent once;
+    the reduction then reads ``1 / PARTIAL_STEPS`` of the data. Forward +
+    backward of that depthwise convolution (value and gradient of an MSE)
+    took 6.8x-7.4x one elementwise pass over its input this way, 8.0x-9.3x
+    with a padded copy of the input and one reduction per tap, 14x-15x with
+    the forward's unpadded windows and one reduction per tap
+    (``benchmarks/sweep.py``'s memory floor).
+    """
+    parts: list[jax.Array] = []
+    for term in terms:
+        steps = term.shape[1]
+        whole = steps - steps % PARTIAL_STEPS
+        acc: jax.Array | None = None
+        for r in range(PARTIAL_STEPS if whole else 0):
+            part = lax.slice_in_dim(term, r, whole, stride=PARTIAL_STEPS, axis=1)
+            acc = part if acc is None else acc + part
+        if whole < steps:
+            tail = lax.slice_in_dim(term, whole, steps, axis=1)
+            acc = tail if acc is None else jnp.concatenate([acc, tail], axis=1)
+        assert acc is not None  # at least one step
+        parts.append(acc)
+    stacked = fusion_barrier(jnp.stack(parts))
+    return jnp.sum(stacked, axis=tuple(range(1, rank + 2)))
+
+
+def _kernel_grad(
+    x: jax.Array,
+    gy: jax.Array,
+    kernel_shape: Sequence[int],
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> jax.Array:
     """``sum_{n,t} x_pad[n, t + i * dilation, c] * gy[n, t, f]`` within each
     group, ``t`` and ``i`` running over every spatial axis: the cotangent of
     the kernel, ``(*taps, C // g, F)``."""
     *taps, c_per_group, f = kernel_shape
     rank = len(taps)
     out = gy.shape[1:-1]
-    if c_per_group == 1:  # depthwise: one reduction over (n, *t) per position
-        x = layout.pad_spatial(x, padding)
+    if c_per_group == 1 or groups > DENSE_GRAD_MAX_GROUPS:
+        # One sum over (n, *t) per kernel position and input channel of a
+        # group, all groups at once.
         g = gy.reshape(*gy.shape[:-1], groups, f // groups)
         axes = tuple(range(rank + 1))
-        if math.prod(taps) <= UNROLLED_MAX_POSITIONS:
-            grads = [
-                jnp.sum(window[..., None] * g, axis=axes)
-                for _, window in _windows(x, taps, dilation, out)
+        split = (*x.shape[:-1], groups, c_per_group)
+        if math.prod(taps) * c_per_group <= UNROLLED_MAX_POSITIONS:
+            # The windows of the input, not the cotangent shifted against
+            # it: that was as fast under an MSE and 1.2x slower under the
+            # sum of squares, where XLA recomputes the forward per shift.
+            if f == groups == x.shape[-1]:  # depthwise, multiplier 1
+                windows = _windows(x, taps, dilation, out, padding)
+                terms = [window * gy for _, window in windows]
+            else:
+                windows = _windows(x.reshape(split), taps, dilation, out, padding)
+                terms = [
+                    window[..., c, None] * g
+                    for _, window in windows
+                    for c in range(c_per_group)
+                ]
+            grads = _sum_over_examples_and_steps(terms, rank)
+            return grads.reshape(*taps, c_per_group, f)
+        x = layout.pad_spatial(x, padding)
+        x = x.reshape(*x.shape[:-1], groups, c_per_group)
+        pairs = np.array(
+            [
+                (*position, c)
+                for position in itertools.product(*map(range, taps))
+                for c in range(c_per_group)
             ]
-            return jnp.stack(grads).reshape(*taps, 1, f)
-        positions = np.array(list(itertools.product(*map(range, taps))))
+        )
 
-        def one_position(position):
-            start = (0, *(position * np.array(dilation)), 0)
-            window = lax.dynamic_slice(x, start, (x.shape[0], *out, x.shape[-1]))
+        def one_pair(pair: jax.Array) -> jax.Array:
+            start = (0, *(pair[:rank] * np.array(dilation)), 0, pair[rank])
+            window = lax.dynamic_slice(x, start, (x.shape[0], *out, groups, 1))
             if f == groups:  # no trailing axis of 1: XLA vectorises over C
-                return jnp.sum(window * gy, axis=axes)
-            return jnp.sum(window[..., None] * g, axis=axes)
+                return jnp.sum(window[..., 0] * gy, axis=axes)
+            return jnp.sum(window * g, axis=axes)
 
-        grads = lax.map(jax.checkpoint(one_position), jnp.asarray(positions))
-        return grads.reshape(*taps, 1, f)
+        grads = lax.map(jax.checkpoint(one_pair), jnp.asarray(pairs))
+        return grads.reshape(*taps, c_per_group, f)
     # All channel pairs in one dense XLA convolution: the batch is its
     # contraction, the spatial axes its window; then the groups' diagonal
     # blocks.
@@ -145,12 +273,24 @@ def _kernel_grad(x, gy, kernel_shape, padding, dilation, groups):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
-def _conv(x, kernel, padding, dilation, groups):
+def _conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> jax.Array:
     return _shift_and_add(x, kernel, padding, dilation, groups)
 
 
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
-def _conv_jvp(padding, dilation, groups, primals, tangents):
+def _conv_jvp(
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    primals: tuple[jax.Array, jax.Array],
+    tangents: tuple[Any, Any],
+) -> tuple[jax.Array, jax.Array]:
     x, kernel = primals
     y = _conv(x, kernel, padding, dilation, groups)
     taps = kernel.shape[:-2]
@@ -159,17 +299,23 @@ def _conv_jvp(padding, dilation, groups, primals, tangents):
         for k, d, (lo, hi) in zip(taps, dilation, padding, strict=True)
     )
 
-    def input_grad(gy):
+    def input_grad(gy: jax.Array) -> jax.Array:
         flipped = reference.transpose_kernel(kernel, groups)
         return _conv_any_padding(gy, flipped, grad_padding, dilation, groups)
 
-    def kernel_grad(gy):
+    def kernel_grad(gy: jax.Array) -> jax.Array:
         return _kernel_grad(x, gy, kernel.shape, padding, dilation, groups)
 
     return y, adjoint.tangent(y, input_grad, kernel_grad, *tangents)
 
 
-def _conv_any_padding(x, kernel, padding, dilation, groups):
+def _conv_any_padding(
+    x: jax.Array,
+    kernel: jax.Array,
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> jax.Array:
     x, padding = layout.crop_negative(x, padding)
     return _conv(x, kernel, padding, dilation, groups)
 
@@ -193,7 +339,7 @@ def conv(
 
     Returns:
       ``(N, *spatial', F)``, ``spatial' = spatial + left + right - (taps - 1)
-      * dilation`` per axis.
+        * dilation`` per axis.
     """
-    padding = tuple(tuple(p) for p in padding)
+    padding = tuple((lo, hi) for lo, hi in padding)
     return _conv(x, kernel, padding, tuple(dilation), groups)
