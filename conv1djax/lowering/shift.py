@@ -144,13 +144,23 @@ def _shift_and_add(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool,
 ) -> jax.Array:
     """The forward sum. ``x (N, *S, C)``, ``kernel (*taps, C // g, F)`` ->
-    ``(N, *S', F)``."""
+    ``(N, *S', F)``.
+
+    With ``pad_first`` (and wherever each window feeds several terms) the
+    windows are slices of one padded copy of ``x``; else each window is
+    padded inside the sum's loop fusion, which reads ``x`` once: a depthwise
+    forward in one pass over the input instead of two. The derivatives take
+    the padded copy: XLA shares it with the kernel gradient's windows, where
+    unpadded windows made a separable layer's gradient 1.6x slower (XLA
+    recomputes the forward inside its consumers).
+    """
     n = x.shape[0]
     *taps, c_per_group, f = kernel.shape
     out = _out_shape(x.shape, taps, dilation, padding)
-    if c_per_group > 1 or f > groups:
+    if pad_first or c_per_group > 1 or f > groups:
         # Each window feeds several terms: padded once, up front, it runs
         # faster (1.8x at 8 groups of 8 channels, 3 taps, 16 x 1024; 7x for
         # the input gradient of 16 groups of 1 channel to 30, 2 taps).
@@ -178,11 +188,9 @@ def _sum_over_examples_and_steps(terms: list[jax.Array], rank: int) -> jax.Array
     ``PARTIAL_STEPS`` consecutive steps (strided slices of the first spatial
     axis) for all terms at once, reading the input and the cotangent once;
     the reduction then reads ``1 / PARTIAL_STEPS`` of the data. Forward +
-    backward of that depthwise convolution (value and gradient of an MSE)
-    took 6.8x-7.4x one elementwise pass over its input this way, 8.0x-9.3x
-    with a padded copy of the input and one reduction per tap, 14x-15x with
-    the forward's unpadded windows and one reduction per tap
-    (``benchmarks/sweep.py``'s memory floor).
+    backward of that depthwise convolution took 6.3x-7.4x one elementwise
+    pass over its input this way (value and gradient of an MSE), 8.0x-9.3x
+    with one reduction per tap (``benchmarks/sweep.py``'s memory floor).
     """
     parts: list[jax.Array] = []
     for term in terms:
@@ -220,16 +228,20 @@ def _kernel_grad(
         # group, all groups at once.
         g = gy.reshape(*gy.shape[:-1], groups, f // groups)
         axes = tuple(range(rank + 1))
-        split = (*x.shape[:-1], groups, c_per_group)
         if math.prod(taps) * c_per_group <= UNROLLED_MAX_POSITIONS:
-            # The windows of the input, not the cotangent shifted against
-            # it: that was as fast under an MSE and 1.2x slower under the
-            # sum of squares, where XLA recomputes the forward per shift.
+            # Windows of the padded input, the copy the differentiated
+            # forward makes (XLA computes it once for both), rather than the
+            # cotangent shifted against the input: that was as fast under an
+            # MSE and 1.2x slower under the sum of squares, where XLA
+            # recomputes the forward per shift.
+            xp = layout.pad_spatial(x, padding)
+            unpadded = ((0, 0),) * rank
             if f == groups == x.shape[-1]:  # depthwise, multiplier 1
-                windows = _windows(x, taps, dilation, out, padding)
+                windows = _windows(xp, taps, dilation, out, unpadded)
                 terms = [window * gy for _, window in windows]
             else:
-                windows = _windows(x.reshape(split), taps, dilation, out, padding)
+                xp = xp.reshape(*xp.shape[:-1], groups, c_per_group)
+                windows = _windows(xp, taps, dilation, out, unpadded)
                 terms = [
                     window[..., c, None] * g
                     for _, window in windows
@@ -272,15 +284,16 @@ def _kernel_grad(
     return jnp.einsum("...gcgf->...cgf", full).reshape(*taps, c_per_group, f)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def _conv(
     x: jax.Array,
     kernel: jax.Array,
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool = False,
 ) -> jax.Array:
-    return _shift_and_add(x, kernel, padding, dilation, groups)
+    return _shift_and_add(x, kernel, padding, dilation, groups, pad_first)
 
 
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
@@ -288,11 +301,13 @@ def _conv_jvp(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool,
     primals: tuple[jax.Array, jax.Array],
     tangents: tuple[Any, Any],
 ) -> tuple[jax.Array, jax.Array]:
+    del pad_first  # differentiated: the padded copy (see _shift_and_add)
     x, kernel = primals
-    y = _conv(x, kernel, padding, dilation, groups)
+    y = _conv(x, kernel, padding, dilation, groups, True)
     taps = kernel.shape[:-2]
     grad_padding = tuple(
         ((k - 1) * d - lo, (k - 1) * d - hi)
@@ -317,7 +332,7 @@ def _conv_any_padding(
     groups: int,
 ) -> jax.Array:
     x, padding = layout.crop_negative(x, padding)
-    return _conv(x, kernel, padding, dilation, groups)
+    return _conv(x, kernel, padding, dilation, groups, True)
 
 
 def conv(
