@@ -4,15 +4,18 @@ A first end-to-end use of conv1djax: a hidden 16-tap filter is applied to
 random signals; a ``Conv1D(padding="causal")`` is fitted to the (input,
 output) pairs with optax and a jit-compiled step, and its kernel is compared
 with the hidden filter. Also shows a strided encoder / transposed decoder
-round trip and the Keras-exact output shapes.
+round trip and the Keras-exact output shapes, and saves
+``<out>/fir_identification.png``: the loss curve and the hidden filter's
+taps against the recovered ones (matplotlib, ``pip install '.[examples]'``).
 
-Run:  python examples/fir_identification.py [--steps 400]
+Run:  python examples/fir_identification.py [--steps 400] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +34,38 @@ def make_data(key, n_signals, length, taps):
     return hidden, x, y + 0.01 * jax.random.normal(k_noise, y.shape)
 
 
-def main():
+def plot(losses, hidden, recovered, error, path):
+    """The loss curve, and the hidden filter's taps against the recovered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax0.semilogy(losses)
+    ax0.set_xlabel("step")
+    ax0.set_ylabel("training MSE")
+    ax0.set_title("Fitting a causal Conv1D(1, 16)")
+    taps = range(len(hidden))
+    ax1.stem(taps, hidden, linefmt="C0-", markerfmt="C0o", basefmt="k-",
+             label="hidden filter")  # fmt: skip
+    ax1.plot(taps, recovered, "C3x", markersize=9, label="recovered kernel")
+    ax1.set_xlabel("tap")
+    ax1.set_title(f"relative error {error:.4f}")
+    ax1.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path("out"), help="PNG folder")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    args = parser.parse_args(argv)
 
     key = jax.random.key(args.seed)
     taps = 16
@@ -56,8 +86,10 @@ def main():
         return optax.apply_updates(params, updates), opt_state, loss
 
     start = time.perf_counter()
+    losses = []
     for i in range(args.steps):
         params, opt_state, loss = step(params, opt_state)
+        losses.append(float(loss))
         if i % max(args.steps // 4, 1) == 0 or i == args.steps - 1:
             print(f"step {i:4d}  mse {float(loss):.6f}")
     elapsed = time.perf_counter() - start
@@ -72,6 +104,11 @@ def main():
     h = enc.apply(pe, x)
     pd = dec.init(jax.random.key(3), h.shape)
     print(f"encoder {x.shape} -> {h.shape}, decoder -> {dec.apply(pd, h).shape}")
+    if not args.no_plot:
+        path = args.out / "fir_identification.png"
+        plot(losses, hidden.ravel(), params["kernel"].ravel(), float(error), path)
+        print(f"saved {path}")
+    return {"losses": losses, "error": float(error)}
 
 
 if __name__ == "__main__":

@@ -236,3 +236,19 @@ def test_interop_roundtrip_outputs_agree_and_plots(interop, tmp_path, capsys):
     # random init.
     assert result["mse_after"] < 0.7 * result["mse_noisy"], result
     assert result["mse_after"] < 0.5 * result["mse_before"], result
+
+
+@pytest.fixture(scope="module")
+def fir():
+    yield from _example("fir_identification")
+
+
+def test_fir_identification_recovers_the_filter_and_plots(fir, tmp_path, capsys):
+    result = fir.main(["--steps", "150", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    png = tmp_path / "fir_identification.png"
+    assert f"saved {png}" in out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    # The fitted kernel is the hidden filter, and the loss fell to the noise.
+    assert result["error"] < 0.02
+    assert result["losses"][-1] < 1e-3 * result["losses"][0]
