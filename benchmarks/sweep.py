@@ -62,6 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from bench import SUITE, cpu_name  # benchmarks/, the script's directory
 
 import conv1djax as cj
 from conv1djax.lowering import choose
@@ -216,17 +217,9 @@ def draw(count: int, seed: int) -> list[Config]:
     return configs
 
 
-def cpu_name() -> str:
-    from bench import cpu_name  # benchmarks/ is the script's directory
-
-    return cpu_name()
-
-
 def suite(start: int) -> list[Config]:
     """The fixed entries of ``bench.py``'s suite, numbered from ``start``:
     the shapes the benchmark table quotes, measured in every context too."""
-    from bench import SUITE  # benchmarks/ is the script's directory
-
     configs = []
     for i, case in enumerate(SUITE):
         shape = tuple(case.input_shape)

@@ -128,7 +128,8 @@ def choose_impl(
     # taps per axis; space-to-depth also multiplies the input channels per
     # group by the product of the strides.
     taps = math.prod(-(-k // s) for k, s in zip(kernel_size, strides, strict=True))
-    in_per_group = channels // groups * (1 if transposed else math.prod(strides))
+    per_group_channels = channels // groups
+    in_per_group = per_group_channels * (1 if transposed else math.prod(strides))
     wide = np.dtype(dtype) in _WIDE_FLOATS
     if wide and one_d and taps >= FFT_MIN_TAPS:
         return "fft"
@@ -156,11 +157,11 @@ def choose_impl(
     dense_work = dense_taps * channels * per_group_filters * phases
     if (
         groups <= BLOCKDIAG_MAX_GROUPS
-        and channels // groups < SPLIT_MIN_IN_PER_GROUP
+        and per_group_channels < SPLIT_MIN_IN_PER_GROUP
         and dense_work <= BLOCKDIAG_MAX_WORK
     ):
         return "blockdiag"
-    products = channels // groups * per_group_filters
+    products = per_group_channels * per_group_filters
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
         return "split"
     return "direct"
