@@ -2,7 +2,7 @@
 
 - As an mkdocs hook (``hooks:``): the benchmark charts, which live in
   ``benchmarks/results/`` outside ``docs/``, become files of the site at
-  ``benchmarks/<name>.png``, so ``docs/performance.md`` shows them without a
+  ``results/<name>.png``, so ``docs/performance.md`` shows them without a
   copy in git.
 - As a griffe extension (mkdocstrings' ``extensions:``): the package's
   docstrings are Google-style with reStructuredText inline markup, which
@@ -45,10 +45,12 @@ PACKAGE = "conv1djax"
 
 
 def on_files(files, config):
-    """Adds ``benchmarks/results/*.png`` to the site as ``benchmarks/*.png``."""
+    """Adds ``benchmarks/results/*.png`` to the site as ``results/*.png``:
+    where ``benchmarks/README.md``, included in the Performance page, links
+    them (``results/sweep.png``, right on GitHub too)."""
     for chart in sorted(BENCHMARK_CHARTS.glob("*.png")):
         files.append(
-            File.generated(config, f"benchmarks/{chart.name}", abs_src_path=str(chart))
+            File.generated(config, f"results/{chart.name}", abs_src_path=str(chart))
         )
     return files
 
