@@ -3,10 +3,13 @@
 ``cj.stream_init(model, params, batch_shape)`` makes the state,
 ``cj.stream_apply(model, params, state, x_chunk) -> (y_chunk, state)`` runs a
 chunk and ``cj.stream_flush(model, params, state)`` emits what is still
-pending at the end. The state is a pytree of fixed-shape arrays (buffers of
-the last inputs each layer needs, and a per-example step counter), so
-``stream_apply`` compiles once per chunk length and runs in constant memory
-on an endless stream.
+pending at the end. The state is a pytree of fixed-shape arrays (each
+layer's ring of the last inputs it needs with the position the next one
+goes to, and a per-example step counter), so ``stream_apply`` compiles once
+per chunk length and runs in constant memory on an endless stream. A
+one-step chunk writes each ring in place and runs each convolution once on
+a window of its kernel's taps; jit ``stream_apply`` with the state donated
+(``donate_argnums=2``) so the rings are not copied per call.
 
 A stride-1 layer emits as many steps as it receives (upsampling: ``size``
 times as many), whatever the chunk's length, one included. Its outputs may
@@ -55,6 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -70,7 +74,7 @@ from conv1djax.layers.base import ConvBase, FilteredConv
 from conv1djax.layers.conv import Conv1D
 from conv1djax.layers.pooling import AveragePooling1D, MaxPooling1D
 from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
-from conv1djax.lowering import reference
+from conv1djax.lowering import choose, reference
 
 # ---- what each layer does to time -------------------------------------------
 
@@ -358,8 +362,10 @@ def _init(
         }, out  # fmt: skip
     state = {
         "steps": jnp.zeros(batch_shape, jnp.int32),
-        "buffer": _buffer(batch_shape, timing.history, channels, axis, dtype),
+        "buffer": _buffer(batch_shape, _ring_length(timing), channels, axis, dtype),
     }
+    if timing.history:
+        state["head"] = jnp.zeros((), jnp.int32)
     if timing.hold:
         state["hold"] = _buffer(batch_shape, timing.hold, out, axis, dtype)
     return state, out
@@ -415,8 +421,8 @@ def stream_init(
     ...                        cj.Conv1D(1, 3, padding="causal")])
     >>> params = model.init(jax.random.key(0), (None, 16, 2))
     >>> state = cj.stream_init(model, params, batch_shape=(3,))
-    >>> [s["buffer"].shape for s in state["model"]["layers"]]
-    [(3, 2, 2), (3, 2, 4)]
+    >>> [s["buffer"].shape for s in state["model"]["layers"]]  # rings: 2 past, 1 new
+    [(3, 3, 2), (3, 3, 4)]
     """
     protocol.check_model(model)
     protocol.check_params(model, params)
@@ -502,6 +508,48 @@ def _stuff(x: jax.Array, stride: int, axis: int) -> jax.Array:
     )
 
 
+def _ring_length(timing: _Timing) -> int:
+    """The rows of a stride-1 layer's input ring: its history and the step
+    that arrives (0 without history)."""
+    return timing.history + 1 if timing.history else 0
+
+
+def _history(state: dict[str, Any], axis: int) -> jax.Array:
+    """The ring's past inputs in time order (oldest first). The ring's slot
+    ``head`` takes the next input; the slots after it, cyclically, hold the
+    last ``len - 1`` inputs."""
+    ring = state["buffer"]
+    if "head" not in state:
+        return ring
+    length = ring.shape[axis]
+    return jnp.take(ring, (state["head"] + 1 + jnp.arange(length - 1)) % length,
+                    axis=axis)  # fmt: skip
+
+
+def _one_step_window(
+    state: dict[str, Any], x: jax.Array, offsets: Sequence[int], axis: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A one-step chunk written into the ring in place: ``(window, ring,
+    head)``, the window holding the ring's inputs ``offsets`` steps after the
+    oldest it keeps (in order), then ``x`` itself."""
+    ring, head = state["buffer"], state["head"]
+    length = ring.shape[axis]
+    ring = lax.dynamic_update_slice_in_dim(ring, x.astype(ring.dtype), head,
+                                           axis % ring.ndim)  # fmt: skip
+    taps = jnp.take(ring, (head + 1 + jnp.asarray(offsets, jnp.int32)) % length,
+                    axis=axis)  # fmt: skip
+    window = jnp.concatenate([taps.astype(x.dtype), x], axis=axis)
+    return window, ring, (head + 1) % length
+
+
+def _conv_spec(layer: LayerLike, params: Params) -> tuple[LayerLike, Params]:
+    """The stride-1 "valid" convolution a convolutional leaf runs on its
+    input stream, and its params (a transposed one's forward equivalent)."""
+    if getattr(layer, "transposed", False):
+        return _forward_equivalent(layer, params)
+    return _valid(layer), params
+
+
 def _leaf_step(
     layer: LayerLike,
     params: Params,
@@ -513,38 +561,83 @@ def _leaf_step(
 ) -> tuple[jax.Array, dict[str, Any]]:
     """One chunk through a stride-1 layer; ``threshold``: how many outputs
     of the stream are placeholders. A transposed convolution's chunk is
-    zero-stuffed first (unless ``stuffed``: the flush's zeros)."""
+    zero-stuffed first (unless ``stuffed``: the flush's zeros).
+
+    A one-step chunk into a layer with history writes the step into the
+    ring in place and reads the taps it needs (a convolution's kernel taps,
+    a delay line's oldest step): a convolution then runs once on a window of
+    its kernel's taps, with no copy of the history. Longer chunks run on the
+    history and the chunk concatenated, and leave the ring in order."""
     timing = _timing(layer)
     axis = _time_axis(layer)
     batch_ndim = state["steps"].ndim
-    transposed = getattr(layer, "transposed", False)
-    if transposed and not stuffed:
+    if getattr(layer, "transposed", False) and not stuffed:
         x = _stuff(x, timing.rate, axis)
     n = x.shape[axis]
-    buffer = state["buffer"]
-    z = _concat(buffer, x, axis)
-    if transposed:
-        forward, forward_params = _forward_equivalent(layer, params)
-        y = forward.apply(forward_params, z)
-    elif isinstance(layer, ConvBase):
-        y = _valid(layer).apply(params, z)
-    elif isinstance(layer, Activation):
-        y = layer.apply(params, x)
-    elif isinstance(layer, ZeroPadding1D | Cropping1D):  # a delay line
-        y = _take(z, 0, n, axis)
-    else:  # UpSampling1D
-        y = layer.apply(params, x)
-    new_buffer = _take(z, z.shape[axis] - timing.history, z.shape[axis], axis)
+    new: dict[str, Any] = {}
+    if timing.history and n == 1:
+        if isinstance(layer, ConvBase):
+            spec, spec_params = _conv_spec(layer, params)
+            step = spec.dilation_rate[0]
+            offsets = list(range(0, timing.history, step))
+            window, new["buffer"], new["head"] = _one_step_window(state, x, offsets,
+                                                                  axis)  # fmt: skip
+            y = _window_spec(spec, spec_params, x.shape[:batch_ndim]).apply(
+                spec_params, window
+            )
+        else:  # a delay line: the oldest step kept
+            window, new["buffer"], new["head"] = _one_step_window(state, x, [0], axis)
+            y = _take(window, 0, 1, axis)
+    else:
+        z = _concat(_history(state, axis), x, axis)
+        if isinstance(layer, ConvBase):
+            spec, spec_params = _conv_spec(layer, params)
+            y = spec.apply(spec_params, z)
+        elif isinstance(layer, ZeroPadding1D | Cropping1D):  # a delay line
+            y = _take(z, 0, n, axis)
+        else:  # Activation, UpSampling1D
+            y = layer.apply(params, x)
+        ring = _ring_length(timing)
+        new["buffer"] = _take(z, z.shape[axis] - ring, z.shape[axis], axis).astype(
+            state["buffer"].dtype
+        )
+        if timing.history:  # in order: the oldest at slot 1, the next at 0
+            new["head"] = jnp.zeros((), jnp.int32)
     out_n = y.shape[axis]
     held = max(threshold - timing.hold, 0)
     y = _mask(y, state["steps"], held, axis, batch_ndim)
-    steps = jnp.minimum(state["steps"] + out_n, held)
-    new = {"steps": steps.astype(jnp.int32), "buffer": new_buffer.astype(buffer.dtype)}
+    new["steps"] = (
+        jnp.minimum(state["steps"] + out_n, held).astype(jnp.int32)
+        if held
+        else state["steps"]
+    )
     if timing.hold:
         z = _concat(state["hold"], y, axis)
         y = _take(z, 0, out_n, axis)
         new["hold"] = _take(z, out_n, z.shape[axis], axis).astype(state["hold"].dtype)
-    return y, new
+    return y, {key: new[key] for key in state}
+
+
+@functools.lru_cache(maxsize=256)
+def _window_layer(layer: LayerLike, impl: str) -> LayerLike:
+    return dataclasses.replace(layer, dilation_rate=(1,), impl=impl)
+
+
+def _window_spec(
+    spec: LayerLike, params: Params, batch_shape: tuple[int, ...]
+) -> LayerLike:
+    """``spec`` (stride 1, "valid") without dilation, to run on a window of
+    its taps, with the lowering ``impl="auto"`` takes for one output per
+    example (:func:`~conv1djax.lowering.choose.choose_step_impl`)."""
+    impl = spec.impl
+    if impl == "auto":
+        kernels = [p for name, p in params.items() if name.endswith("kernel")]
+        impl = choose.choose_step_impl(
+            work=math.prod(batch_shape) * sum(int(k.size) for k in kernels),
+            dtype=spec.compute_dtype or kernels[0].dtype,
+            backend=jax.default_backend(),
+        )
+    return _window_layer(spec, impl)
 
 
 def _forward_equivalent(
@@ -649,9 +742,11 @@ def stream_apply(
 
     ``y_chunk`` has as many steps as the chunk (times the upsampling); the
     first :func:`stream_latency` steps of a stream are zeros standing in.
-    Jit it (``jax.jit(cj.stream_apply, static_argnums=0)`` or plain
-    ``jax.jit``: specs are static pytrees): it compiles once per chunk
-    length.
+    Jit it (``jax.jit(cj.stream_apply, donate_argnums=2)``: specs are
+    static pytrees, and the donated state's buffers are updated in place):
+    it compiles once per chunk length. Per sample, a loop compiled around it
+    (:func:`stream_scan`, or a ``lax.scan`` of one-step chunks) is far
+    cheaper than a Python call per sample: ``benchmarks/stream_bench.py``.
 
     >>> import jax, jax.numpy as jnp, conv1djax as cj
     >>> model = cj.Conv1D(1, 3, padding="same")  # 1 step late
@@ -712,11 +807,17 @@ def stream_reset(state: dict[str, Any], mask: ArrayLike) -> dict[str, Any]:
             "batch. Start a new stream with stream_init instead."
         )
 
-    def reset(leaf: jax.Array) -> jax.Array:
-        m = mask.reshape(mask.shape + (1,) * (leaf.ndim - mask.ndim))
-        return jnp.where(m, jnp.zeros((), leaf.dtype), leaf)
+    def reset(node: Any) -> Any:
+        # A ring's head is shared by the batch: zeroed rings are a new
+        # stream's wherever it points.
+        if isinstance(node, dict):
+            return {k: v if k == "head" else reset(v) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return type(node)(reset(v) for v in node)
+        m = mask.reshape(mask.shape + (1,) * (node.ndim - mask.ndim))
+        return jnp.where(m, jnp.zeros((), node.dtype), node)
 
-    return {"model": jax.tree.map(reset, state["model"]), "empty": state["empty"]}
+    return {"model": reset(state["model"]), "empty": state["empty"]}
 
 
 def _flush(
@@ -758,7 +859,7 @@ def _flush(
     if timing.tail == 0:
         return None, state
     axis = _time_axis(layer)
-    buffer = state["buffer"]
+    buffer = _history(state, axis)
     if isinstance(layer, ZeroPadding1D):  # the held samples, then the right zeros
         (_, right), = layer.padding  # fmt: skip
         return _concat(buffer, _zeros_steps(buffer, right, axis), axis), state

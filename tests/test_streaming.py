@@ -245,6 +245,72 @@ def test_per_example_reset():
         cj.stream_reset(strided_state, jnp.array([False, True]))
 
 
+@pytest.mark.parametrize("impl", ["auto", "reference"])
+def test_one_step_rings_under_donation_and_reset(impl):
+    """One-step chunks write each layer's ring in place: jitted with the
+    state donated, reset at a ring position other than 0, after chunks of
+    other lengths (which leave the rings in order), every layer kind with
+    history (causal, "same", "valid", depthwise, separable, a stride-1
+    transposed convolution, the delay lines) still equals ``apply``."""
+    model = cj.Sequential([
+        cj.Conv1D(4, 3, padding="causal", dilation_rate=3, activation="tanh", impl=impl),
+        cj.DepthwiseConv1D(2, padding="same", depth_multiplier=2, impl=impl),
+        cj.ZeroPadding1D((2, 1)),
+        cj.SeparableConv1D(3, 3, padding="valid", dilation_rate=2, impl=impl),
+        cj.Cropping1D((1, 2)),
+        cj.Conv1DTranspose(2, 3, padding="same", impl=impl),
+    ])  # fmt: skip
+    params = _params(model, (2, 40, 2), 7)
+    x = normal(8, (2, 40, 2))
+    fresh = normal(9, (1, 40, 2))
+    step = jax.jit(cj.stream_apply, donate_argnums=2)
+    latency = cj.stream_latency(model)
+
+    def run(state, signal, sizes):
+        ys, at = [], 0
+        for n in sizes:
+            y, state = step(model, params, state, signal[:, at : at + n])
+            ys.append(y)
+            at += n
+        return ys, state
+
+    sizes = [1] * 7 + [5] + [1] * 11 + [3] + [1] * 14  # 7 + 5 + 11 + 3 + 14 = 40
+    state = cj.stream_init(model, params, (2,))
+    ys, state = run(state, x, sizes[:7])
+    state = cj.stream_reset(state, jnp.array([False, True]))  # rings at head 7 % len
+    both = jnp.concatenate([x[:1], fresh], axis=0)[:, 7:]
+    more, state = run(state, both, sizes[7:])
+    tail = cj.stream_flush(model, params, state)
+    out = jnp.concatenate(ys + more + [tail], axis=1)
+    assert_close(out[0, latency:], model.apply(params, x[:1])[0], rtol=1e-5)
+    restarted = jnp.concatenate([y[1:] for y in more] + [tail[1:]], axis=1)
+    assert_close(restarted[0, latency:], model.apply(params, fresh[:, 7:])[0],
+                 rtol=1e-5)  # fmt: skip
+
+
+def test_one_step_chunks_under_mixed_precision():
+    model = cj.Sequential([
+        cj.Conv1D(4, 3, padding="causal", dilation_rate=2, dtype="mixed_bfloat16"),
+        cj.SeparableConv1D(2, 2, padding="causal", dtype="mixed_bfloat16"),
+    ])  # fmt: skip
+    params = _params(model, (1, 24, 3), 2)
+    x = normal(3, (1, 24, 3))
+    expected = model.apply(params, x)
+    streamed = _stream(model, params, x, [1] * 24, "channels_last")
+    assert streamed.dtype == expected.dtype == jnp.bfloat16
+    assert_close(streamed, expected, rtol=2e-2, atol=2e-2)
+
+
+def test_the_one_step_lowering_rule():
+    from conv1djax.lowering.choose import STEP_SHIFT_MAX_WORK, choose_step_impl
+
+    small = STEP_SHIFT_MAX_WORK
+    assert choose_step_impl(work=small, dtype=jnp.float32, backend="cpu") == "shift"
+    assert choose_step_impl(work=small + 1, dtype=jnp.float32, backend="cpu") == "auto"
+    assert choose_step_impl(work=8, dtype=jnp.bfloat16, backend="cpu") == "auto"
+    assert choose_step_impl(work=8, dtype=jnp.float32, backend="gpu") == "auto"
+
+
 def test_latency_and_receptive_field():
     def conv(k, padding, d=1):
         return cj.Conv1D(2, k, padding=padding, dilation_rate=d)

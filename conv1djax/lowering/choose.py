@@ -71,6 +71,17 @@ SPLIT_MIN_PRODUCTS = 8
 # squares) XLA's path was 1.2x faster at 3 taps and 1.5x at 5. A lowering
 # must win under every loss (benchmarks/sweep.py).
 NCW_MAX_TAPS = 3
+# A stream's one-step chunk (conv1djax.streaming) runs a convolution once per
+# example on a window of its kernel's taps: shift-and-add while the
+# multiply-adds of the whole step (examples times kernel elements) stay at
+# most STEP_SHIFT_MAX_WORK; XLA's convolution of so few outputs does not
+# amortise its set-up. Measured 2026-12-02 (2-core Intel Xeon, jax 0.10.2)
+# inside a lax.scan of 500 steps, per step: a dense Conv1D(32, 2) on 1
+# example (2048) 0.32 us against 0.93 us, (32, 5) (5120) 0.75 against 1.5,
+# 8 examples of (8, 5) (2560) 0.36 against 1.05; above it the shift core
+# lost: 8 examples of (32, 2) (16384) 1.59 against 1.45, 1 of (128, 2)
+# (32768) 34 against 4.4.
+STEP_SHIFT_MAX_WORK = 8192
 # The platforms where the rewrites and cores above run under "auto". GPU and
 # TPU keep the reference path (cuDNN's) until a measurement says otherwise.
 REWRITE_BACKENDS = ("cpu",)
@@ -165,3 +176,30 @@ def choose_impl(
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
         return "split"
     return "direct"
+
+
+def choose_step_impl(*, work: int, dtype: DTypeLike, backend: str) -> str:
+    """The lowering of a stream's one-step convolution: ``"shift"`` on CPU
+    for a float32 or float64 step of at most :data:`STEP_SHIFT_MAX_WORK`
+    multiply-adds, else ``"auto"`` (:func:`choose_impl`'s rule).
+
+    Args:
+      work: the step's multiply-adds: the examples times the kernels'
+        elements.
+      dtype: the compute dtype.
+      backend: ``jax.default_backend()``.
+
+    >>> import jax.numpy as jnp
+    >>> from conv1djax.lowering.choose import choose_step_impl
+    >>> choose_step_impl(work=2 * 32 * 32, dtype=jnp.float32, backend="cpu")
+    'shift'
+    >>> choose_step_impl(work=2 * 128 * 128, dtype=jnp.float32, backend="cpu")
+    'auto'
+    """
+    if (
+        backend in REWRITE_BACKENDS
+        and np.dtype(dtype) in _WIDE_FLOATS
+        and work <= STEP_SHIFT_MAX_WORK
+    ):
+        return "shift"
+    return "auto"
