@@ -514,16 +514,20 @@ def _ring_length(timing: _Timing) -> int:
     return timing.history + 1 if timing.history else 0
 
 
+def _ring_rows(ring: jax.Array, head: jax.Array, offsets: jax.Array,
+               axis: int) -> jax.Array:  # fmt: skip
+    """The ring's rows ``offsets`` steps after the oldest input it keeps.
+    The ring's slot ``head`` takes the next input; the slots after it,
+    cyclically, hold the last ``len - 1`` inputs, oldest first."""
+    return jnp.take(ring, (head + 1 + offsets) % ring.shape[axis], axis=axis)
+
+
 def _history(state: dict[str, Any], axis: int) -> jax.Array:
-    """The ring's past inputs in time order (oldest first). The ring's slot
-    ``head`` takes the next input; the slots after it, cyclically, hold the
-    last ``len - 1`` inputs."""
+    """The ring's past inputs in time order (oldest first)."""
     ring = state["buffer"]
     if "head" not in state:
         return ring
-    length = ring.shape[axis]
-    return jnp.take(ring, (state["head"] + 1 + jnp.arange(length - 1)) % length,
-                    axis=axis)  # fmt: skip
+    return _ring_rows(ring, state["head"], jnp.arange(ring.shape[axis] - 1), axis)
 
 
 def _one_step_window(
@@ -533,13 +537,11 @@ def _one_step_window(
     head)``, the window holding the ring's inputs ``offsets`` steps after the
     oldest it keeps (in order), then ``x`` itself."""
     ring, head = state["buffer"], state["head"]
-    length = ring.shape[axis]
     ring = lax.dynamic_update_slice_in_dim(ring, x.astype(ring.dtype), head,
                                            axis % ring.ndim)  # fmt: skip
-    taps = jnp.take(ring, (head + 1 + jnp.asarray(offsets, jnp.int32)) % length,
-                    axis=axis)  # fmt: skip
+    taps = _ring_rows(ring, head, jnp.asarray(offsets, jnp.int32), axis)
     window = jnp.concatenate([taps.astype(x.dtype), x], axis=axis)
-    return window, ring, (head + 1) % length
+    return window, ring, (head + 1) % ring.shape[axis]
 
 
 def _conv_spec(layer: LayerLike, params: Params) -> tuple[LayerLike, Params]:
@@ -615,7 +617,7 @@ def _leaf_step(
         z = _concat(state["hold"], y, axis)
         y = _take(z, 0, out_n, axis)
         new["hold"] = _take(z, out_n, z.shape[axis], axis).astype(state["hold"].dtype)
-    return y, {key: new[key] for key in state}
+    return y, new
 
 
 @functools.lru_cache(maxsize=256)
