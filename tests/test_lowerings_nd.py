@@ -19,7 +19,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 import conv1djax as cj
-from conftest import assert_close, normal, specs_values_and_vjps
+from conftest import assert_close, normal, random_params, specs_values_and_vjps
 from conv1djax.lowering import choose, layout, reference, rewrites
 
 # The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
@@ -124,7 +124,7 @@ def test_the_random_cases_cover_every_argument():
     }
     # (the random channel counts are too small for "split": its own cases
     # are in the decision rule's test; forced, it runs on every case above)
-    assert picked == {"direct", "blockdiag", "shift"}, picked
+    assert picked == {"im2col", "blockdiag", "shift"}, picked
 
 
 @pytest.mark.parametrize("seed", range(N_CASES))
@@ -171,12 +171,29 @@ def test_every_lowering_matches_the_reference(seed):
                       impl="shift"),
             (1, 3, 3, 3, 2),
         ),
+        (
+            cj.Conv2D(3, (3, 2), strides=(2, 1), padding="same", impl="im2col"),
+            (1, 5, 4, 2),
+        ),
+        (cj.Conv2D(3, 1, strides=(2, 3), impl="im2col"), (2, 5, 4, 2)),
+        (
+            cj.Conv3D(2, (2, 2, 1), dilation_rate=(1, 2, 1), padding="same",
+                      impl="im2col"),
+            (1, 3, 4, 2, 2),
+        ),
+        (
+            cj.Conv2DTranspose(2, 3, strides=2, padding="same", impl="im2col"),
+            (1, 3, 2, 2),
+        ),
     ],
-    ids=["shift-grouped", "shift-depthwise", "polyphase-shift", "shift-3d"],
+    ids=["shift-grouped", "shift-depthwise", "polyphase-shift", "shift-3d",
+         "im2col-strided", "im2col-1x1-strided", "im2col-3d-dilated",
+         "polyphase-im2col"],
 )  # fmt: skip
 def test_check_grads_second_order(spec, shape):
-    """The custom JVP of the N-d "shift" core (grouped, depthwise, under the
-    2-D polyphase rewrite and space-to-depth) and autodiff of the polyphase
+    """The custom JVPs of the N-d "shift" core (grouped, depthwise, under the
+    2-D polyphase rewrite and space-to-depth) and of the "im2col" core
+    (strided, 1x1, dilated 3-D, polyphase) and autodiff of the polyphase
     path, against finite differences in float64, forward and reverse mode, to
     second order."""
     with jax.enable_x64(True):
@@ -236,7 +253,7 @@ def test_the_decision_rule_in_2d_and_3d():
     # 9 taps * 4 channels per group = 36 terms; 9 * 8 = 72 is past SHIFT_MAX_TERMS
     assert cpu(kernel_size=(3, 3), groups=16, channels=64) == "shift"
     assert cpu(kernel_size=(3, 3), groups=8, channels=64) == "split"
-    assert cpu(kernel_size=(3, 3), groups=1, channels=64) == "direct"
+    assert cpu(kernel_size=(3, 3), groups=1, channels=64) == "im2col"
     assert cpu(kernel_size=(3, 3), groups=2, channels=256) == "split"
     assert cpu(kernel_size=(3, 3), groups=32, channels=256) == "direct"
     # space-to-depth multiplies the channels per group by prod(strides):
@@ -267,11 +284,12 @@ def test_the_decision_rule_in_2d_and_3d():
                     assert got in (
                         "reference",
                         "direct",
+                        "im2col",
                         "blockdiag",
                         "split",
                         "shift",
                     ), got
-    assert cpu(kernel_size=(511, 511), groups=1, channels=4) == "direct"
+    assert cpu(kernel_size=(511, 511), groups=1, channels=4) == "im2col"
     # dense channels_first forward: XLA's own path; 3-D: the depth-as-batch rewrite
     assert cpu(kernel_size=(3, 3), groups=1, channels=64, channels_first=True) == (
         "reference"
@@ -282,7 +300,7 @@ def test_the_decision_rule_in_2d_and_3d():
     assert cpu(
         kernel_size=(3, 3, 3), strides=(1, 1, 1), groups=1, channels=8,
         channels_first=True,
-    ) == "direct"  # fmt: skip
+    ) == "im2col"  # fmt: skip
     for backend in ("gpu", "tpu"):
         assert depthwise(backend=backend) == "reference"
         dense_3d = rule(
@@ -294,18 +312,90 @@ def test_the_decision_rule_in_2d_and_3d():
     assert depthwise(dtype=jnp.bfloat16) == "direct"
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float64])
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (cj.Conv2D(5, (3, 2), padding="same", dilation_rate=(1, 2)), (2, 7, 6, 3)),
+        (cj.Conv2D(4, 3, strides=2, data_format="channels_first"), (3, 3, 9, 7)),
+        (cj.Conv2D(6, 1, strides=(1, 2)), (2, 5, 5, 7)),
+        (cj.Conv3D(3, (2, 3, 1), padding="same"), (2, 3, 5, 4, 2)),
+        (cj.Conv2DTranspose(3, 3, strides=(2, 1), padding="same"), (2, 4, 3, 5)),
+    ],
+    ids=["dilated", "strided-ncw", "1x1-strided", "3d", "transposed"],
+)
+def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
+    """The "im2col" core's values and gradients (its own kernel gradient,
+    accumulated in float32 for bfloat16) against the reference path in the
+    same dtype."""
+    with jax.enable_x64(dtype == jnp.float64):
+        params = {
+            n: normal(i, s).astype(dtype)
+            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
+        }
+        x = normal(10, shape).astype(dtype)
+        ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
+        specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+        (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+            specs, params, x, ct
+        )
+        assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
+        tol = 2e-2 if dtype == jnp.bfloat16 else 1e-12
+
+        def close(a, b, what):
+            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            scale = np.abs(b).max()
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * scale, err_msg=what)
+
+        close(y, y_ref, "values")
+        close(gx, gx_ref, "VJP w.r.t. x")
+        close(gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")
+
+
+@pytest.mark.parametrize("block_bytes", [1, 400])
+def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch):
+    """Blocks of one and of two examples (a scan over blocks) sum to the
+    reference path's kernel gradient."""
+    from conv1djax.lowering import im2col
+
+    monkeypatch.setattr(im2col, "BLOCK_BYTES", block_bytes)
+    spec = cj.Conv2D(3, 2, strides=(1, 2), padding="same")
+    shape = (4, 3, 4, 2)  # an example's im2col: 4 taps, 2 channels, 6 outputs
+    assert im2col.block_size(4, 4 * 2 * 6 * 4) == (1 if block_bytes == 1 else 2)
+    params = random_params(spec, shape, 0)
+    x, ct = normal(1, shape), normal(2, spec.compute_output_shape(shape))
+    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+    (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+        specs, params, x, ct
+    )
+    assert_close(gp["kernel"], gp_ref["kernel"])
+    assert_close(gx, gx_ref)
+
+
+def _all_eqns(jaxpr):
+    """The equations of ``jaxpr`` and of every jaxpr nested in them (custom
+    derivative rules' primal functions, scans, calls)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                yield from _all_eqns(inner)
+
+
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("cls", [cj.Conv2D, cj.Conv3D])
 def test_the_1d_cores_are_never_picked_by_auto_in_nd(cls, fmt, monkeypatch):
     """A long dense kernel in 2-D/3-D runs XLA's convolution on CPU (in 3-D,
-    one 2-D convolution per depth tap: the depth-as-batch rewrite)."""
+    one 2-D convolution per depth tap: the depth-as-batch rewrite), inside
+    the "im2col" core's custom derivative."""
     spec = cls(2, 9 if cls is cj.Conv2D else 5, data_format=fmt, use_bias=False)
     rank = spec.rank
     shape = (1, 2, *(10,) * rank) if fmt == "channels_first" else (1, *(10,) * rank, 2)
     params = spec.init(jax.random.key(0), shape)
-    jaxpr = jax.make_jaxpr(spec.apply)(params, jnp.ones(shape))
-    names = [e.primitive.name for e in jaxpr.eqns]
-    convs = [e for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
+    eqns = list(_all_eqns(jax.make_jaxpr(spec.apply)(params, jnp.ones(shape)).jaxpr))
+    names = [e.primitive.name for e in eqns]
+    convs = [e for e in eqns if e.primitive.name == "conv_general_dilated"]
     assert len(convs) == (spec.kernel_size[0] if rank == 3 else 1)
     assert all(c.invars[0].aval.ndim == 4 for c in convs)  # 2-D convolutions
     assert "fft" not in names and "dot_general" not in names

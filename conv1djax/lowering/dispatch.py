@@ -14,8 +14,8 @@ computes it:
   transposes away where the "ncw" core transposes back).
 - a strided convolution, for the cores other than XLA's own: space-to-depth
   (:mod:`~conv1djax.lowering.rewrites`). XLA's strided convolution and its
-  gradient are as fast as that rewrite, so "direct", "blockdiag" and
-  "split" keep the stride.
+  gradient are as fast as that rewrite, so "direct", "im2col",
+  "blockdiag" and "split" keep the stride.
 - a strided transposed convolution: polyphase, no zero of the dilated input
   multiplied.
 
@@ -23,6 +23,9 @@ The cores:
 
 - ``"direct"``: ``lax.conv_general_dilated`` (``feature_group_count`` for
   groups).
+- ``"im2col"``: XLA's forward and input gradient (a 1x1 kernel's as
+  matrix products), the kernel gradient as blocked im2col GEMMs
+  (:mod:`~conv1djax.lowering.im2col`), for dense convolutions.
 - ``"blockdiag"``: a grouped convolution as a dense one whose kernel is
   block-diagonal (:mod:`~conv1djax.lowering.blockdiag`).
 - ``"split"``: a grouped convolution as one dense convolution per group
@@ -50,6 +53,7 @@ from jax import lax
 import conv1djax.lowering.blockdiag as blockdiag
 import conv1djax.lowering.choose as choose
 import conv1djax.lowering.fft as fft
+import conv1djax.lowering.im2col as im2col
 import conv1djax.lowering.layout as layout
 import conv1djax.lowering.ncw as ncw
 import conv1djax.lowering.reference as reference
@@ -63,7 +67,7 @@ from conv1djax.lowering.rewrites import (
 
 # The cores that run a strided convolution as such: XLA's strided
 # convolution and its gradient are as fast as space-to-depth.
-STRIDED_CORES = ("direct", "blockdiag", "split")
+STRIDED_CORES = ("direct", "im2col", "blockdiag", "split")
 
 
 def core_conv(
@@ -118,6 +122,12 @@ def core_conv(
         )
         padding, strides = ((0, 0),) * rank, (1,) * rank
     x, padding = layout.crop_negative(x, padding)
+    if core == "im2col":
+        if groups > 1:
+            kernel = blockdiag.block_diagonal(kernel, groups)
+        return im2col.conv(
+            x, kernel, strides=strides, padding=padding, dilation=dilation
+        )
     if core == "shift":
         return shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
     if core == "fft":
