@@ -352,13 +352,16 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
         close(gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")
 
 
-@pytest.mark.parametrize("block_bytes", [1, 400])
+@pytest.mark.parametrize("block_bytes", [1, 400, 0])
 def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch):
     """Blocks of one and of two examples (a scan over blocks) sum to the
-    reference path's kernel gradient."""
+    reference path's kernel gradient; an example too large for a block
+    (EXAMPLE_MAX_BYTES, here 0) gets XLA's."""
     from conv1djax.lowering import im2col
 
-    monkeypatch.setattr(im2col, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(im2col, "BLOCK_BYTES", block_bytes or 400)
+    if not block_bytes:
+        monkeypatch.setattr(im2col, "EXAMPLE_MAX_BYTES", 0)
     spec = cj.Conv2D(3, 2, strides=(1, 2), padding="same")
     shape = (4, 3, 4, 2)  # an example's im2col: 4 taps, 2 channels, 6 outputs
     assert im2col.block_size(4, 4 * 2 * 6 * 4) == (1 if block_bytes == 1 else 2)
@@ -368,6 +371,9 @@ def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch
     (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
         specs, params, x, ct
     )
+    jaxpr = jax.make_jaxpr(jax.grad(lambda p: jnp.sum(specs[1].apply(p, x))))(params)
+    loops = [e for e in _all_eqns(jaxpr.jaxpr) if e.primitive.name == "scan"]
+    assert bool(loops) == (block_bytes != 0)
     assert_close(gp["kernel"], gp_ref["kernel"])
     assert_close(gx, gx_ref)
 

@@ -125,6 +125,24 @@ def core_conv(
     if core == "im2col":
         if groups > 1:
             kernel = blockdiag.block_diagonal(kernel, groups)
+        if rank == 3 and max(kernel.shape[:-2]) > 1:
+            # One 2-D im2col convolution per depth tap: a 3-D example's
+            # im2col is taps * positions * C, too large to keep in cache.
+            def run_im2col(
+                x: jax.Array,
+                kernel: jax.Array,
+                strides: tuple[int, ...],
+                padding: layout.Pads,
+                dilation: tuple[int, ...],
+            ) -> jax.Array:
+                return im2col.conv(
+                    x, kernel, strides=strides, padding=padding, dilation=dilation
+                )
+
+            return depth_as_batch(
+                x, kernel, strides=strides, padding=padding, dilation=dilation,
+                run_conv2d=run_im2col,
+            )  # fmt: skip
         return im2col.conv(
             x, kernel, strides=strides, padding=padding, dilation=dilation
         )

@@ -42,12 +42,15 @@ from jax import lax
 
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
-from conv1djax.lowering.rewrites import depth_as_batch
 
 # A block's im2col matrix is kept at most this many bytes (when one
 # example's is larger, blocks hold one example): about the second-level
 # cache of the machines measured, so that the GEMM reads it back from cache.
 BLOCK_BYTES = 4 << 20
+# Past this many bytes of one example's im2col (a 512 x 512 image of 64
+# channels and 3x3 taps: 600 MiB), the kernel gradient is XLA's own: the
+# blocks would not fit in memory beside the model.
+EXAMPLE_MAX_BYTES = 64 << 20
 
 Window = tuple[tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...]]
 
@@ -56,9 +59,9 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
     """The forward product. A 1x1 kernel: the strided input times the kernel
     over the channel axis (XLA:CPU runs its convolution on one thread, its
     GEMM on all: 2.4x faster at ``(8, 56, 56, 256)`` to 64 channels, the
-    input gradient alike). Otherwise XLA's dense convolution (a 3-D one as
-    2-D convolutions over the depth taps,
-    :func:`~conv1djax.lowering.rewrites.depth_as_batch`)."""
+    input gradient alike). Otherwise XLA's dense convolution (a 3-D one is
+    run by :mod:`~conv1djax.lowering.dispatch` as 2-D ones of this core, one
+    per depth tap)."""
     strides, padding, dilation = window
     rank = kernel.ndim - 2
     if all(k == 1 for k in kernel.shape[:-2]):
@@ -67,21 +70,6 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
         return lax.dot_general(
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
-    if rank == 3:
-
-        def run_conv2d(
-            x: jax.Array,
-            kernel: jax.Array,
-            strides: tuple[int, ...],
-            padding: layout.Pads,
-            dilation: tuple[int, ...],
-        ) -> jax.Array:
-            return _forward(x, kernel, (strides, tuple(padding), dilation))
-
-        return depth_as_batch(
-            x, kernel, strides=strides, padding=padding, dilation=dilation,
-            run_conv2d=run_conv2d,
-        )  # fmt: skip
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -127,7 +115,12 @@ def kernel_grad(
     f = gy.shape[-1]
     positions = math.prod(out)
     offsets = list(itertools.product(*(range(k) for k in taps)))
-    block = block_size(n, len(offsets) * c * positions * x.dtype.itemsize)
+    example_bytes = len(offsets) * c * positions * x.dtype.itemsize
+    if example_bytes > EXAMPLE_MAX_BYTES:
+        forward = functools.partial(_forward, x, window=window)
+        kernel = jax.ShapeDtypeStruct((*taps, c, f), x.dtype)
+        return jax.linear_transpose(forward, kernel)(gy)[0]
+    block = block_size(n, example_bytes)
     blocks = n // block
     # (blocks, C, block, *padded): channels-first, padded once.
     x = layout.pad_spatial(x, padding)
