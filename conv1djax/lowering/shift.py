@@ -110,11 +110,9 @@ def _windows(
     ``x (N, *spatial, ...)`` zero-padded by ``padding`` that it meets, of
     spatial shape ``out``.
 
-    Each window is a slice of ``x``, padded where it overhangs an edge.
-    Where each window has one use (a depthwise kernel), XLA fuses that
-    padding into the consumer instead of writing a padded copy of ``x``
-    first, a pass over the input that costs as much as the depthwise
-    convolution's arithmetic (forward: 1 fusion instead of 2).
+    Each window is a slice of ``x``, padded where it overhangs an edge (the
+    callers pass an already padded ``x`` and zero ``padding``: see
+    :func:`_shift_and_add`).
     """
     for position in itertools.product(*map(range, taps)):
         offsets = [
@@ -144,28 +142,25 @@ def _shift_and_add(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
-    pad_first: bool,
 ) -> jax.Array:
     """The forward sum. ``x (N, *S, C)``, ``kernel (*taps, C // g, F)`` ->
     ``(N, *S', F)``.
 
-    With ``pad_first`` (and wherever each window feeds several terms) the
-    windows are slices of one padded copy of ``x``; else each window is
-    padded inside the sum's loop fusion, which reads ``x`` once: a depthwise
-    forward in one pass over the input instead of two. The derivatives take
-    the padded copy: XLA shares it with the kernel gradient's windows, where
-    unpadded windows made a separable layer's gradient 1.6x slower (XLA
-    recomputes the forward inside its consumers).
+    The windows are slices of one padded copy of ``x``. Padding each window
+    inside the sum's loop fusion instead reads ``x`` once, but the bounds
+    checks it adds to every element keep XLA:CPU from vectorising the loop:
+    a depthwise forward was 2x-3.6x slower that way (3x3 over (8, 56, 56,
+    64): 3.9 ms against 1.1 ms; 9 taps over (16, 1024, 64): 2.7 against 0.8
+    ms; 2026-12-06, 2-core AMD EPYC). Where each window feeds several terms
+    it was slower still (1.8x at 8 groups of 8 channels, 3 taps, 16 x 1024;
+    7x for the input gradient of 16 groups of 1 channel to 30, 2 taps). The
+    derivatives share the padded copy with the kernel gradient's windows.
     """
     n = x.shape[0]
     *taps, c_per_group, f = kernel.shape
     out = _out_shape(x.shape, taps, dilation, padding)
-    if pad_first or c_per_group > 1 or f > groups:
-        # Each window feeds several terms: padded once, up front, it runs
-        # faster (1.8x at 8 groups of 8 channels, 3 taps, 16 x 1024; 7x for
-        # the input gradient of 16 groups of 1 channel to 30, 2 taps).
-        x = layout.pad_spatial(x, padding)
-        padding = ((0, 0),) * len(taps)
+    x = layout.pad_spatial(x, padding)
+    padding = ((0, 0),) * len(taps)
     x = x.reshape(*x.shape[:-1], groups, c_per_group)
     w = kernel.reshape(*taps, c_per_group, groups, f // groups)
     y: jax.Array | None = None
@@ -283,16 +278,15 @@ def _kernel_grad(
     return jnp.einsum("...gcgf->...cgf", full).reshape(*taps, c_per_group, f)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _conv(
     x: jax.Array,
     kernel: jax.Array,
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
-    pad_first: bool = False,
 ) -> jax.Array:
-    return _shift_and_add(x, kernel, padding, dilation, groups, pad_first)
+    return _shift_and_add(x, kernel, padding, dilation, groups)
 
 
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
@@ -300,13 +294,11 @@ def _conv_jvp(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
-    pad_first: bool,
     primals: tuple[jax.Array, jax.Array],
     tangents: tuple[Any, Any],
 ) -> tuple[jax.Array, jax.Array]:
-    del pad_first  # differentiated: the padded copy (see _shift_and_add)
     x, kernel = primals
-    y = _conv(x, kernel, padding, dilation, groups, True)
+    y = _conv(x, kernel, padding, dilation, groups)
     taps = kernel.shape[:-2]
     grad_padding = tuple(
         ((k - 1) * d - lo, (k - 1) * d - hi)
@@ -331,7 +323,7 @@ def _conv_any_padding(
     groups: int,
 ) -> jax.Array:
     x, padding = layout.crop_negative(x, padding)
-    return _conv(x, kernel, padding, dilation, groups, True)
+    return _conv(x, kernel, padding, dilation, groups)
 
 
 def conv(
