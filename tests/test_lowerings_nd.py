@@ -20,11 +20,18 @@ from jax.test_util import check_grads
 
 import conv1djax as cj
 from conftest import assert_close, normal, random_params, specs_values_and_vjps
-from conv1djax.lowering import choose, layout, reference, rewrites
+from conv1djax.lowering import choose, im2col, layout, reference, rewrites
 
 # The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
 ND_IMPLS = ("auto", *(c for c in choose.CORES if c not in choose.ONE_D_CORES))
 N_CASES = 24
+
+
+@pytest.fixture(autouse=True)
+def _im2col_gemms_everywhere(monkeypatch):
+    """The "im2col" core's kernel gradient runs its blocked GEMMs on these
+    small cases too (by default XLA's own below GEMM_MIN_ROWS positions)."""
+    monkeypatch.setattr(im2col, "GEMM_MIN_ROWS", 0)
 _CLASSES = {
     (2, False): cj.Conv2D,
     (3, False): cj.Conv3D,
@@ -357,8 +364,6 @@ def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch
     """Blocks of one and of two examples (a scan over blocks) sum to the
     reference path's kernel gradient; an example too large for a block
     (EXAMPLE_MAX_BYTES, here 0) gets XLA's."""
-    from conv1djax.lowering import im2col
-
     monkeypatch.setattr(im2col, "BLOCK_BYTES", block_bytes or 400)
     if not block_bytes:
         monkeypatch.setattr(im2col, "EXAMPLE_MAX_BYTES", 0)
@@ -376,6 +381,31 @@ def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch
     assert bool(loops) == (block_bytes != 0)
     assert_close(gp["kernel"], gp_ref["kernel"])
     assert_close(gx, gx_ref)
+
+
+def test_the_im2col_kernel_gradient_rule(monkeypatch):
+    """By default the GEMMs run where they were measured faster: a kernel
+    larger than 1x1 over at least GEMM_MIN_ROWS output positions of at most
+    GEMM_MAX_CHANNELS channels, and any 1x1 kernel; XLA's own elsewhere."""
+    monkeypatch.undo()
+
+    def primitives(spec, shape):
+        x = jax.ShapeDtypeStruct(shape, jnp.float32)
+        params = jax.eval_shape(lambda k: spec.init(k, shape), jax.random.key(0))
+
+        def loss(p, x_):
+            return jnp.sum(dataclasses.replace(spec, impl="im2col").apply(p, x_))
+
+        jaxpr = jax.make_jaxpr(jax.grad(loss))(params, x)
+        return {e.primitive.name for e in _all_eqns(jaxpr.jaxpr)}
+
+    dense = cj.Conv2D(64, 3, padding="same")
+    assert im2col.GEMM_MIN_ROWS == 32 * 32 * 32
+    assert "dot_general" in primitives(dense, (32, 32, 32, 64))
+    assert "dot_general" not in primitives(dense, (31, 32, 32, 64))
+    assert "dot_general" not in primitives(dense, (32, 32, 32, 128))
+    # a 1x1 kernel: forward, input and kernel gradients all matrix products
+    assert "conv_general_dilated" not in primitives(cj.Conv2D(8, 1), (1, 4, 4, 128))
 
 
 def _all_eqns(jaxpr):

@@ -47,10 +47,32 @@ import conv1djax.lowering.layout as layout
 # example's is larger, blocks hold one example): about the second-level
 # cache of the machines measured, so that the GEMM reads it back from cache.
 BLOCK_BYTES = 4 << 20
+# The blocked GEMMs run a kernel gradient of a kernel larger than 1x1 while
+# it has at most GEMM_MAX_CHANNELS input channels and at least
+# GEMM_MIN_ROWS output positions (examples times positions per example);
+# elsewhere XLA's own kernel gradient was as fast or faster. 3x3, C -> C
+# channels, (N, S, S, C), XLA's time over the GEMMs', two runs
+# (2026-12-06, 2-core AMD EPYC, jax 0.10.2): C = 64: (32, 56) 2.0x, 2.1x;
+# (64, 32) 1.39x, 1.31x; (32, 32) 1.23x, 1.04x; (8, 56) 0.99x, 0.78x;
+# (64, 16) 0.65x, 0.60x. C = 32: (64, 32) 0.76x, 0.64x. C >= 128, where
+# XLA's runs on both cores: 0.72x-1.23x.
+GEMM_MAX_CHANNELS = 64
+GEMM_MIN_ROWS = 32768
 # Past this many bytes of one example's im2col (a 512 x 512 image of 64
 # channels and 3x3 taps: 600 MiB), the kernel gradient is XLA's own: the
 # blocks would not fit in memory beside the model.
 EXAMPLE_MAX_BYTES = 64 << 20
+
+# XLA:CPU's 2-D convolution (YNNPACK) runs on one thread when its output
+# is narrower than about FOLD_MIN_WIDTH columns and has at most
+# FOLD_MAX_FILTERS channels (2026-12-06, 2-core AMD EPYC, jax 0.10.2, 3x3,
+# 64 -> 64 channels, the same work: width 56 or 64, 1.00 cores busy; 96,
+# 1.48; 112, 1.68; 128 filters at width 56, 1.90). Such a convolution runs
+# on examples laid side by side along the width (transposes in and out):
+# (32, 56, 56, 64) in 56 ms against 78 ms, its input gradient 60-73 against
+# 82 ms.
+FOLD_MIN_WIDTH = 112
+FOLD_MAX_FILTERS = 64
 
 Window = tuple[tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...]]
 
@@ -70,6 +92,9 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
         return lax.dot_general(
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
+    fold = fold_count(x.shape[0], x.shape[-2], kernel, window)
+    if fold > 1:
+        return _folded(x, kernel, window, fold)
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -78,6 +103,55 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
         rhs_dilation=dilation,
         dimension_numbers=layout.dimension_numbers(rank, False),
     )
+
+
+def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> int:
+    """How many examples :func:`_folded` lays side by side: enough for an
+    output :data:`FOLD_MIN_WIDTH` wide, a divisor of ``examples``; 1 (no
+    folding) off 2-D, for a strided width or more than
+    :data:`FOLD_MAX_FILTERS` filters.
+
+    >>> import jax.numpy as jnp
+    >>> kernel = jnp.zeros((3, 3, 64, 64))
+    >>> fold_count(32, 56, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
+    2
+    >>> fold_count(8, 32, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
+    4
+    >>> fold_count(8, 32, kernel, ((1, 2), ((1, 1), (1, 1)), (1, 1)))
+    1
+    """
+    strides, padding, dilation = window
+    if kernel.ndim != 4 or strides[-1] != 1 or kernel.shape[-1] > FOLD_MAX_FILTERS:
+        return 1
+    lo, hi = padding[-1]
+    out = width + lo + hi - (kernel.shape[1] - 1) * dilation[-1]
+    want = -(-FOLD_MIN_WIDTH // max(out, 1))
+    return max(g for g in range(1, min(want, examples) + 1) if examples % g == 0)
+
+
+def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.Array:
+    """A 2-D convolution of groups of ``fold`` examples laid side by side
+    along the width, each with its own padding: one convolution of
+    ``fold`` times the width, whose outputs that straddle two examples are
+    dropped."""
+    strides, padding, dilation = window
+    n, height, width, c = x.shape
+    f = kernel.shape[-1]
+    extent = (kernel.shape[1] - 1) * dilation[1] + 1
+    x = layout.pad_spatial(x, ((0, 0), padding[1]))
+    padded = x.shape[2]
+    x = jnp.swapaxes(x.reshape(n // fold, fold, height, padded, c), 1, 2)
+    y = lax.conv_general_dilated(
+        x.reshape(n // fold, height, fold * padded, c),
+        kernel,
+        window_strides=strides,
+        padding=(padding[0], (0, extent - 1)),
+        rhs_dilation=dilation,
+        dimension_numbers=layout.dimension_numbers(2, False),
+    )
+    rows = y.shape[1]
+    y = y.reshape(n // fold, rows, fold, padded, f)[:, :, :, : padded - extent + 1]
+    return jnp.swapaxes(y, 1, 2).reshape(n, rows, padded - extent + 1, f)
 
 
 def block_size(examples: int, example_bytes: int) -> int:
@@ -91,6 +165,26 @@ def block_size(examples: int, example_bytes: int) -> int:
     """
     fits = max(1, BLOCK_BYTES // max(example_bytes, 1))
     return max(b for b in range(1, min(fits, examples) + 1) if examples % b == 0)
+
+
+def _xla_kernel_grad(
+    x: jax.Array, gy: jax.Array, taps: tuple[int, ...], window: Window
+) -> jax.Array:
+    """XLA's kernel gradient: the transpose of its (unfolded) convolution."""
+    strides, padding, dilation = window
+
+    def forward(kernel: jax.Array) -> jax.Array:
+        return lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=strides,
+            padding=padding,
+            rhs_dilation=dilation,
+            dimension_numbers=layout.dimension_numbers(len(taps), False),
+        )
+
+    kernel = jax.ShapeDtypeStruct((*taps, x.shape[-1], gy.shape[-1]), x.dtype)
+    return jax.linear_transpose(forward, kernel)(gy)[0]
 
 
 def kernel_grad(
@@ -107,7 +201,9 @@ def kernel_grad(
 
     Returns:
       ``(*taps, C, F)``, accumulated in float32 for 16-bit floats (else in
-      ``x``'s dtype); the caller casts.
+      ``x``'s dtype); the caller casts. XLA's own where the GEMMs do not
+      pay (:data:`GEMM_MAX_CHANNELS`, :data:`GEMM_MIN_ROWS`,
+      :data:`EXAMPLE_MAX_BYTES`).
     """
     strides, padding, dilation = window
     n, *_, c = x.shape
@@ -116,10 +212,10 @@ def kernel_grad(
     positions = math.prod(out)
     offsets = list(itertools.product(*(range(k) for k in taps)))
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
-    if example_bytes > EXAMPLE_MAX_BYTES:
-        forward = functools.partial(_forward, x, window=window)
-        kernel = jax.ShapeDtypeStruct((*taps, c, f), x.dtype)
-        return jax.linear_transpose(forward, kernel)(gy)[0]
+    if example_bytes > EXAMPLE_MAX_BYTES or (
+        len(offsets) > 1 and (c > GEMM_MAX_CHANNELS or n * positions < GEMM_MIN_ROWS)
+    ):
+        return _xla_kernel_grad(x, gy, taps, window)
     block = block_size(n, example_bytes)
     blocks = n // block
     # (blocks, C, block, *padded): channels-first, padded once.
