@@ -47,7 +47,8 @@ import conv1djax.lowering.layout as layout
 # example's is larger, blocks hold one example): about the second-level
 # cache of the machines measured, so that the GEMM reads it back from cache.
 BLOCK_BYTES = 4 << 20
-# The blocked GEMMs run a kernel gradient of a kernel larger than 1x1 while
+# A 1x1 kernel's gradient is one matrix product. Otherwise, the blocked
+# GEMMs run the kernel gradient while
 # it has at most GEMM_MAX_CHANNELS input channels and at least
 # GEMM_MIN_ROWS output positions (examples times positions per example);
 # elsewhere XLA's own kernel gradient was as fast or faster. 3x3, C -> C
@@ -211,9 +212,24 @@ def kernel_grad(
     f = gy.shape[-1]
     positions = math.prod(out)
     offsets = list(itertools.product(*(range(k) for k in taps)))
+    wide = jnp.promote_types(x.dtype, jnp.float32)
+    if len(offsets) == 1:
+        # A 1x1 kernel: one product contracting the examples and positions,
+        # which XLA runs as it is laid out (the blocked transposes below
+        # took 33 ms against 14 ms at (8, 56, 56, 256) to 64 channels).
+        x = layout.pad_spatial(x, padding)
+        x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
+        batch_and_positions = tuple(range(x.ndim - 1))
+        grad = lax.dot_general(
+            x,
+            gy,
+            ((batch_and_positions, batch_and_positions), ((), ())),
+            preferred_element_type=wide,
+        )
+        return grad.reshape(*taps, c, f)
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
     if example_bytes > EXAMPLE_MAX_BYTES or (
-        len(offsets) > 1 and (c > GEMM_MAX_CHANNELS or n * positions < GEMM_MIN_ROWS)
+        c > GEMM_MAX_CHANNELS or n * positions < GEMM_MIN_ROWS
     ):
         return _xla_kernel_grad(x, gy, taps, window)
     block = block_size(n, example_bytes)
@@ -222,7 +238,6 @@ def kernel_grad(
     x = layout.pad_spatial(x, padding)
     xt = jnp.moveaxis(x.reshape(blocks, block, *x.shape[1:]), -1, 1)
     gy = gy.reshape(blocks, block * positions, f)
-    wide = jnp.promote_types(x.dtype, jnp.float32)
 
     def window_of(xb: jax.Array, tap: tuple[int, ...]) -> jax.Array:
         """``(C, block * positions)``: the inputs tap ``tap`` meets."""
