@@ -61,6 +61,7 @@ import conv1djax.lowering.shift as shift
 import conv1djax.lowering.split as split
 from conv1djax.lowering.rewrites import (
     depth_as_batch,
+    depth_as_channels,
     polyphase_transpose,
     space_to_depth,
 )
@@ -126,8 +127,9 @@ def core_conv(
         if groups > 1:
             kernel = blockdiag.block_diagonal(kernel, groups)
         if rank == 3 and max(kernel.shape[:-2]) > 1:
-            # One 2-D im2col convolution per depth tap: a 3-D example's
-            # im2col is taps * positions * C, too large to keep in cache.
+            # One 2-D im2col convolution of the depth taps stacked along the
+            # channels: a 3-D example's own im2col (taps * positions * C) is
+            # too large to keep in cache.
             def run_im2col(
                 x: jax.Array,
                 kernel: jax.Array,
@@ -139,7 +141,7 @@ def core_conv(
                     x, kernel, strides=strides, padding=padding, dilation=dilation
                 )
 
-            return depth_as_batch(
+            return depth_as_channels(
                 x, kernel, strides=strides, padding=padding, dilation=dilation,
                 run_conv2d=run_im2col,
             )  # fmt: skip

@@ -14,6 +14,9 @@
 - Depth as batch, for a 3-D convolution: a sum over the kernel's depth taps
   of 2-D convolutions, each over the input's depth slices folded into the
   batch. XLA:CPU runs 3-D convolutions at a fraction of its 2-D speed.
+- Depth as channels, for a dense 3-D convolution: one 2-D convolution over
+  the depth slices folded into the batch, the depth taps' slices stacked
+  along the channels: no sum of partial outputs.
 """
 
 from __future__ import annotations
@@ -265,4 +268,54 @@ def depth_as_batch(
         )
         y = term if y is None else y + term
     assert y is not None  # a kernel has at least one depth tap
+    return y.reshape(n, out, *y.shape[1:])
+
+
+def depth_as_channels(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    run_conv2d: Callable[..., jax.Array],
+) -> jax.Array:
+    """A dense 3-D convolution as one 2-D convolution whose channels are the
+    depth taps' slices of the input.
+
+    Output depth ``t`` reads padded input depths ``s * t + i * dilation``;
+    the slices of every tap ``i`` are stacked along the channels (channel
+    ``i * C + c``) and the depths folded into the batch, against the kernel
+    reshaped to ``(kh, kw, kd * C, F)``. (2, 32, 32, 32, 32) to 32 channels,
+    3x3x3 (2026-12-06, 2-core AMD EPYC): forward 44 ms against 58 ms as
+    :func:`depth_as_batch`, forward + backward 118 against 145 ms.
+
+    Args:
+      x: ``(N, D, H, W, C)``.
+      kernel: ``(kd, kh, kw, C, F)``, one group.
+      strides, padding, dilation: per axis, as for the 3-D convolution.
+      run_conv2d: ``(x, kernel, strides, padding, dilation) -> y``, the 2-D
+        convolution of ``(N', H, W, kd * C)`` inputs to run (a core).
+
+    Returns:
+      ``(N, D', H', W', F)``, the 3-D convolution's output.
+    """
+    n = x.shape[0]
+    depth_taps, *_, c, f = kernel.shape
+    s, d = strides[0], dilation[0]
+    x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
+    out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
+    slices = [
+        lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
+        for i in range(depth_taps)
+    ]
+    stacked = jnp.concatenate(slices, axis=-1)
+    kernel = jnp.moveaxis(kernel, 0, 2).reshape(*kernel.shape[1:3], depth_taps * c, f)
+    y = run_conv2d(
+        stacked.reshape(n * out, *stacked.shape[2:]),
+        kernel,
+        strides[1:],
+        padding[1:],
+        dilation[1:],
+    )
     return y.reshape(n, out, *y.shape[1:])
