@@ -42,6 +42,7 @@ from jax import lax
 
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
+from conv1djax.lowering.rewrites import space_to_depth
 
 # A block's im2col matrix is kept at most this many bytes (when one
 # example's is larger, blocks hold one example): about the second-level
@@ -104,6 +105,34 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
         rhs_dilation=dilation,
         dimension_numbers=layout.dimension_numbers(rank, False),
     )
+
+
+# The space-to-depth input gradient is taken while the taps it pads the
+# kernel to (a multiple of the stride per axis) add at most this factor of
+# products: a 7x7 kernel of stride 2, (8 / 7)^2 = 1.31, ran 2x faster than
+# XLA's transpose; a 3x3 one, (4 / 3)^2 = 1.78, 0.93x at (16, 32, 32, 64).
+SPACE_TO_DEPTH_MAX_WASTE = 1.35
+
+
+def _space_to_depth_pays(kernel: jax.Array, window: Window) -> bool:
+    strides = window[0]
+    taps = kernel.shape[:-2]
+    if max(strides) == 1 or max(taps) == 1:
+        return False
+    padded = math.prod(-(-k // s) * s for k, s in zip(taps, strides, strict=True))
+    return padded <= SPACE_TO_DEPTH_MAX_WASTE * math.prod(taps)
+
+
+def _strided_forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
+    """A strided convolution (dilation 1) as the stride-1 convolution of its
+    space-to-depth rewrite (:func:`~conv1djax.lowering.rewrites.space_to_depth`),
+    whose transpose is the faster input gradient: XLA's transpose of a
+    strided convolution dilates the cotangent and runs a slow path (a 7x7
+    stride-2 stem over (8, 224, 224, 3): 79 ms against 39 ms)."""
+    strides, padding, _ = window
+    rank = kernel.ndim - 2
+    x, kernel = space_to_depth(x, kernel, strides=strides, padding=padding, groups=1)
+    return _forward(x, kernel, ((1,) * rank, ((0, 0),) * rank, (1,) * rank))
 
 
 def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> int:
@@ -278,8 +307,10 @@ def _conv_jvp(
 
     def input_grad(gy: jax.Array) -> jax.Array:
         # XLA's own: a convolution of gy with the flipped kernel (a matrix
-        # product for a 1x1 kernel).
-        forward = functools.partial(_forward, kernel=kernel, window=window)
+        # product for a 1x1 kernel); of a strided convolution, the transpose
+        # of its space-to-depth form (_strided_forward).
+        run = _strided_forward if _space_to_depth_pays(kernel, window) else _forward
+        forward = functools.partial(run, kernel=kernel, window=window)
         return jax.linear_transpose(forward, x_struct)(gy)[0]
 
     def kernel_grad_(gy: jax.Array) -> jax.Array:
