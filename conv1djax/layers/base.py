@@ -497,8 +497,9 @@ def canonical_activation(value: Any) -> Callable[..., Any] | None:
 
 
 def canonical_impl(value: Any, rank: int) -> str:
-    """Canonicalises the ``impl`` option: a lowering name, any case; the 1-D
-    cores are refused for more axes."""
+    """Canonicalises the ``impl`` option: a name of ``lowering.IMPLS``, any
+    case; the 1-D cores (``lowering.ONE_D_CORES``) are refused for more axes.
+    Both messages list the registry, so they cannot drift from it."""
     if not (isinstance(value, str) and value.lower() in lowering.IMPLS):
         raise ValueError(
             f"`impl` must be one of {', '.join(map(repr, lowering.IMPLS))}; "
@@ -506,9 +507,10 @@ def canonical_impl(value: Any, rank: int) -> str:
         )
     value = value.lower()
     if rank > 1 and value in lowering.ONE_D_CORES:
+        nd = [i for i in lowering.IMPLS if i not in lowering.ONE_D_CORES]
         raise ValueError(
             f"impl={value!r} is a 1-D core; a {rank}-D convolution takes one of "
-            f"'auto', 'reference', 'direct', 'blockdiag', 'shift'."
+            f"{', '.join(map(repr, nd))}."
         )
     return value
 
