@@ -12,8 +12,10 @@ A **layer** is any hashable object with
 - ``apply(params, x) -> y``,
 - ``compute_output_shape(input_shape) -> tuple``,
 
-and optionally ``count_params(input_shape)``, a ``name``, a spatial ``rank``
-and its **training terms**: an ``activity_regularizer`` (a penalty on its
+and optionally ``count_params(input_shape)``, ``check_own_params(params,
+path)`` (raises ``ValueError`` for own params that do not fit the layer;
+:func:`check_params` calls it, so ``cj.save`` and ``cj.load`` check them), a
+``name``, a spatial ``rank`` and its **training terms**: an ``activity_regularizer`` (a penalty on its
 output) and, per weight, a regularizer and a constraint by Keras's attribute
 names (:func:`weight_attribute`: the param ``"kernel"`` uses
 ``kernel_regularizer`` / ``kernel_constraint``). A leaf layer's params are a
@@ -317,9 +319,27 @@ def split_params(
 
 
 def check_params(layer: LayerLike, params: Params, path: str = "params") -> None:
-    """Checks the structure of ``params`` against ``layer`` at every depth
-    (what :func:`split_params` checks, recursively)."""
-    _, subs = split_params(layer, params, path)
+    """Checks ``params`` against ``layer`` at every depth: their structure
+    (what :func:`split_params` checks, recursively), and each layer's own
+    weights with its ``check_own_params(own, path)`` where it has one (the
+    library's specs do: their keys and shapes, by the rule ``apply`` checks).
+
+    Raises:
+      ValueError: naming the path of the params that do not fit, what was
+        expected and what came.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3), cj.Conv1D(2, 1)])
+    >>> params = model.init(jax.random.key(0), (None, 8, 3))
+    >>> params[1]["bias"] = jnp.zeros(5)
+    >>> cj.protocol.check_params(model, params)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: params[1]['bias'] of shape (5,) does not fit Conv1D(...) on an input with 4 channels: expected a bias of shape (2,).
+    """
+    own, subs = split_params(layer, params, path)
+    check_own = getattr(layer, "check_own_params", None)
+    if callable(check_own):
+        check_own(own, path)
     for key, sub in sublayers(layer).items():
         check_params(sub, subs[key], f"{path}[{key!r}]")
 

@@ -168,29 +168,33 @@ def check_params(
     params: Params,
     expected: Mapping[str, tuple[int, ...]],
     context: str,
+    path: str = "params",
 ) -> None:
     """Checks that ``params`` has exactly the keys and shapes ``expected``.
+
+    ``path`` says where the params are (``"params[2]['inner']"`` in a model).
 
     Raises:
       ValueError: naming the missing or extra keys, or the param whose shape
         does not fit (``context`` says what it should fit).
     """
     name = type(layer).__name__
+    where = "" if path == "params" else f"{path}: "
     if not isinstance(params, Mapping):
         raise ValueError(
-            f"{name} params must be a dict with the keys {sorted(expected)}; "
+            f"{where}{name} params must be a dict with the keys {sorted(expected)}; "
             f"received {type(params).__name__}."
         )
     if set(params) != set(expected):
         raise ValueError(
-            f"{name}(use_bias={layer.use_bias}) params must have exactly the "
+            f"{where}{name}(use_bias={layer.use_bias}) params must have exactly the "
             f"keys {sorted(expected)}; received {sorted(params)}."
         )
     for pname, want in expected.items():
         got = tuple(jnp.shape(params[pname]))
         if got != want:
             raise ValueError(
-                f"params[{pname!r}] of shape {got} does not fit {context}: "
+                f"{path}[{pname!r}] of shape {got} does not fit {context}: "
                 f"expected a {pname} of shape {want}."
             )
 
@@ -237,9 +241,9 @@ def _short_repr(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_no_params(layer: Any, params: Params) -> None:
-    """Raises ``ValueError`` unless ``params`` is ``{}`` (what a
-    parameter-free layer's ``init`` returns)."""
+def check_no_params(layer: Any, params: Params, path: str = "params") -> None:
+    """Raises ``ValueError`` unless ``params`` (at ``path``) is ``{}`` (what
+    a parameter-free layer's ``init`` returns)."""
     if isinstance(params, Mapping) and not params:
         return
     got = (
@@ -248,7 +252,7 @@ def check_no_params(layer: Any, params: Params) -> None:
         else f"{_short_repr(params)} of type {type(params).__name__}"
     )
     raise ValueError(
-        f"{type(layer).__name__} has no params: `params` must be {{}} (what init "
+        f"{type(layer).__name__} has no params: `{path}` must be {{}} (what init "
         f"returns); received {got}."
     )
 
@@ -450,6 +454,14 @@ class ParameterFree(Configurable):
         """0: the layer has no params (``input_shape`` is checked)."""
         self.compute_output_shape(input_shape)
         return 0
+
+    def check_own_params(self, params: Params, path: str = "params") -> None:
+        """Checks that ``params`` is ``{}``, as ``apply`` does.
+
+        Raises:
+          ValueError: naming ``path`` and what it holds instead.
+        """
+        check_no_params(self, params, path)
 
 
 class SpatialParameterFree(ParameterFree):
@@ -761,6 +773,43 @@ class ConvBase(Configurable):
         if self.activation is not None:
             y = self.activation(y)
         return y
+
+    def check_own_params(self, params: Params, path: str = "params") -> None:
+        """Checks that ``params`` fit this spec without an input: exactly its
+        keys, and the shapes ``init`` gives for the input channel count the
+        compute kernel implies (:meth:`input_channels`). The rule is
+        ``apply``'s (``_param_shapes``, then :func:`check_params`), which
+        takes the channel count from the input instead; ``cj.save``,
+        ``cj.load``, ``stream_init`` and ``cj.interop`` check a model's
+        params with it (through :func:`conv1djax.protocol.check_params`).
+
+        Args:
+          params: the layer's params.
+          path: where they are, for the message (``"params[0]"``).
+
+        Raises:
+          ValueError: naming the param at ``path``, the shape received and
+            the shape expected, or the missing or extra keys.
+
+        >>> import jax.numpy as jnp, conv1djax as cj
+        >>> cj.Conv2D(16, 3).check_own_params(  # doctest: +ELLIPSIS
+        ...     {"kernel": jnp.zeros((3, 3, 2, 16)), "bias": jnp.zeros(5)})
+        Traceback (most recent call last):
+        ValueError: params['bias'] of shape (5,) does not fit Conv2D(...) on an input with 2 channels: expected a bias of shape (16,).
+        """
+        # the keys do not depend on the channel count
+        keys = self._param_shapes(getattr(self, "groups", 1))
+        if not isinstance(params, Mapping) or set(params) != set(keys):
+            check_params(self, params, keys, "", path)  # raises, naming the keys
+        shape = tuple(jnp.shape(params[self._COMPUTE_PARAM]))
+        if len(shape) != self.rank + 2:
+            raise ValueError(
+                f"{path}[{self._COMPUTE_PARAM!r}] of {type(self).__name__} must have "
+                f"{self.rank + 2} axes; received shape {shape}."
+            )
+        channels = self.input_channels(params)
+        context = f"{self._describe()} on an input with {channels} channels"
+        check_params(self, params, self._param_shapes(channels), context, path)
 
     def input_channels(self, params: Params) -> int:
         """The input channel count ``params`` were made for, read from the
