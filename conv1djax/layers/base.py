@@ -199,41 +199,51 @@ def check_params(
             )
 
 
-def check_input(x: Any, name: str, params: Params = None) -> jax.Array:
-    """``x`` as an array, refusing what is not numeric data by its type (a
-    str, None, a dict: most often ``apply(x, params)`` swapped), before any
-    shape is read from it.
+def check_input(
+    x: Any, name: str, params: Params = None, *, call: str | None = None,
+    arg: str = "x",
+) -> jax.Array:  # fmt: skip
+    """``x`` as an array, refusing what is not numeric data (a str, None, a
+    dict: most often ``apply(x, params)`` swapped; an array or a list of
+    strings or objects), before any shape is read from it.
+
+    Args:
+      x: the input.
+      name: the layer's class name.
+      params: the params passed with it, to spot a swapped call.
+      call: what was called, for the message (default ``"{name}.apply"``).
+      arg: the input's argument name (``"x"``; ``"x_chunk"`` when streaming).
 
     Raises:
-      TypeError: naming ``name``'s ``apply``, the type received and, when
-        ``params`` looks like the input, the swap.
+      TypeError: naming the call, the argument, the type and (for arrays
+        and lists) the dtype received and, when ``params`` looks like the
+        input, the swap.
     """
+    array: Any = None
     if isinstance(x, jax.Array | np.ndarray | np.generic):
-        return jnp.asarray(x)
-    ok = not (x is None or isinstance(x, str | bytes | Mapping))
-    if ok:
+        array = x
+    elif not (x is None or isinstance(x, str | bytes | Mapping)):
         try:
             array = np.asarray(x)
         except (TypeError, ValueError):
-            ok = False
-        else:
-            ok = array.dtype.kind in "biufc"
-    if not ok:
-        swap = (
-            " It looks like the arguments are swapped: the call is apply(params, x)."
-            if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
-            else ""
-        )
-        shown = (
-            f"with the keys {list(x)}"
-            if isinstance(x, Mapping)
-            else f"({_short_repr(x)})"
-        )
-        raise TypeError(
-            f"{name}.apply takes an array `x` of numbers; received "
-            f"{type(x).__name__} {shown}.{swap}"
-        )
-    return jnp.asarray(array)
+            array = None
+    if array is not None and (
+        array.dtype == bool or jnp.issubdtype(array.dtype, jnp.number)
+    ):
+        return jnp.asarray(array)
+    swap = (
+        " It looks like the arguments are swapped: the call is apply(params, x)."
+        if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
+        else ""
+    )
+    shown = (
+        f"with the keys {list(x)}" if isinstance(x, Mapping) else f"({_short_repr(x)})"
+    )
+    dtype = "" if array is None else f" of dtype {array.dtype}"
+    raise TypeError(
+        f"{call or name + '.apply'} takes an array `{arg}` of numbers; received "
+        f"{type(x).__name__} {shown}{dtype}.{swap}"
+    )
 
 
 def _short_repr(value: object, limit: int = 60) -> str:
@@ -435,17 +445,20 @@ class ParameterFree(Configurable):
 
     def init(
         self,
-        key: jax.Array | None,
+        key: jax.Array | int | None,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
     ) -> dict[str, jax.Array]:
         """Returns ``{}``: the layer has no params (``input_shape`` is
-        checked).
+        checked). ``key`` is unused: a PRNG key, an int seed or None.
 
         Raises:
           ValueError, TypeError: as ``compute_output_shape``.
+          TypeError: for a ``key`` that is none of those.
         """
+        if key is not None:
+            _validation.prng_key(key)
         del key, dtype
         self.compute_output_shape(input_shape)
         return {}
@@ -705,7 +718,7 @@ class ConvBase(Configurable):
 
     def init(
         self,
-        key: jax.Array,
+        key: jax.Array | int,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
@@ -715,11 +728,17 @@ class ConvBase(Configurable):
         given, else in the spec's :attr:`variable_dtype` (float32 unless
         ``param_dtype`` or a non-mixed policy says otherwise).
 
+        ``key`` is a JAX PRNG key, or an int seed, read as
+        ``jax.random.key(seed)`` (so ``init(0, shape)`` equals
+        ``init(jax.random.key(0), shape)``).
+
         Raises:
           ValueError: for an unknown channel count, one the layer cannot
             take, a rank too low, or an input too short for the kernel.
-          TypeError: for a bad ``input_shape`` or a non-floating ``dtype``.
+          TypeError: for a ``key`` that is neither a key nor an int, a bad
+            ``input_shape`` or a non-floating ``dtype``.
         """
+        key = _validation.prng_key(key)
         if dtype is None:
             dtype = self.variable_dtype
         return init_params(self, key, self.param_shapes(input_shape), dtype)
