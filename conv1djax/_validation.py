@@ -231,7 +231,7 @@ def data_format(value: Any) -> str:
     return padding_name(value, DATA_FORMATS, "data_format")
 
 
-def prng_key(value: Any, name: str = "key") -> Any:
+def prng_key(value: Any, name: str = "key") -> jax.Array:
     """A PRNG key for ``init``: a key as it is (``jax.random.key(seed)``, or
     the legacy uint32 data of ``jax.random.PRNGKey``), and an int seed (a
     Python or NumPy int, or an integer scalar array, traced ones included)

@@ -56,7 +56,7 @@ class _Composite(protocol.Layer):
         raise NotImplementedError
 
     def _init_sublayers(
-        self, key: jax.Array, input_shape: ShapeLike, dtype: DTypeLike | None
+        self, key: jax.Array | int, input_shape: ShapeLike, dtype: DTypeLike | None
     ) -> dict[Any, Params]:
         """``{key: params}`` of every sub-layer, each checked; ``key`` is a
         PRNG key or an int seed (``jax.random.key(seed)``)."""
