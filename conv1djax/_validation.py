@@ -13,7 +13,9 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from conv1djax._typing import Padding, Pads
 
@@ -227,6 +229,36 @@ def data_format(value: Any) -> str:
     if value is None:
         return "channels_last"
     return padding_name(value, DATA_FORMATS, "data_format")
+
+
+def prng_key(value: Any, name: str = "key") -> jax.Array:
+    """A PRNG key for ``init``: a key as it is (``jax.random.key(seed)``, or
+    the legacy uint32 data of ``jax.random.PRNGKey``), and an int seed (a
+    Python or NumPy int, or an integer scalar array, traced ones included)
+    as ``jax.random.key(seed)``, as Keras and Flax take int seeds.
+
+    Raises:
+      TypeError: for anything else (a str, a float, a bool, None), naming
+        ``name`` and echoing the value.
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return jax.random.key(value)
+    if dtype is not None and hasattr(value, "shape"):
+        if jnp.issubdtype(dtype, jnp.integer) and jnp.ndim(value) == 0:
+            return jax.random.key(value)
+        if dtype == jnp.uint32 and jnp.ndim(value) >= 1:  # jax.random.PRNGKey(seed)
+            return value
+    if dtype is not None and hasattr(value, "shape"):
+        got = f"an array of dtype {dtype} and shape {tuple(jnp.shape(value))}"
+    else:
+        got = f"{value!r} of type {type(value).__name__}"
+    raise TypeError(
+        f"`{name}` must be a JAX PRNG key (jax.random.key(seed)) or an int seed; "
+        f"received {got}."
+    )
 
 
 def boolean(value: Any, name: str) -> bool:

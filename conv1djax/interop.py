@@ -53,7 +53,7 @@ from conv1djax import activations, models, protocol
 from conv1djax import layers as _layers
 from conv1djax import saving as _saving
 from conv1djax._typing import LayerLike, Pads, Params, ShapeLike
-from conv1djax.layers.base import ConvBase, check_params
+from conv1djax.layers.base import ConvBase
 
 # PyTorch modules and tensors are typed Any: conv1djax never imports torch,
 # it reads their attributes by name (and tensors through ``.detach()``).
@@ -85,23 +85,9 @@ def weight_names(layer: LayerLike) -> list[str]:
 
 def _checked(layer: LayerLike, params: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """``params`` as JAX arrays, checked against the layer for the channel
-    count its kernel implies."""
+    count its kernel implies (the layer's own ``check_own_params``)."""
     if params:
-        kernel = params[layer._COMPUTE_PARAM]
-        if kernel.ndim != layer.rank + 2:
-            raise ValueError(
-                f"The {layer._COMPUTE_PARAM} of {type(layer).__name__} must have "
-                f"{layer.rank + 2} axes; received shape {kernel.shape}."
-            )
-        channels = layer.input_channels(params)
-        spatial = (None,) * layer.rank
-        shape = (
-            (None, *spatial, channels)
-            if layer.data_format == "channels_last"
-            else (None, channels, *spatial)
-        )
-        expected = layer.param_shapes(shape)
-        check_params(layer, params, expected, f"{layer._describe()}")
+        layer.check_own_params(params)
     return {name: jnp.asarray(value) for name, value in params.items()}
 
 

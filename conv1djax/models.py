@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
-from conv1djax import protocol
+from conv1djax import _validation, protocol
 from conv1djax._typing import CallFn, Params, Shape, ShapeLike
+from conv1djax.layers.base import check_input
 from conv1djax.protocol import call_layer
 
 
@@ -55,9 +56,11 @@ class _Composite(protocol.Layer):
         raise NotImplementedError
 
     def _init_sublayers(
-        self, key: jax.Array, input_shape: ShapeLike, dtype: DTypeLike | None
+        self, key: jax.Array | int, input_shape: ShapeLike, dtype: DTypeLike | None
     ) -> dict[Any, Params]:
-        """``{key: params}`` of every sub-layer, each checked."""
+        """``{key: params}`` of every sub-layer, each checked; ``key`` is a
+        PRNG key or an int seed (``jax.random.key(seed)``)."""
+        key = _validation.prng_key(key)
         subs = self.sublayers()
         shapes = self.sublayer_input_shapes(input_shape)
         keys = jax.random.split(key, max(len(subs), 1))
@@ -150,7 +153,7 @@ class Sequential(_Composite):
 
     def init(
         self,
-        key: jax.Array,
+        key: jax.Array | int,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
@@ -158,10 +161,12 @@ class Sequential(_Composite):
         """Creates every layer's params, inferring each layer's input shape,
         in ``dtype`` when given, else in each layer's own default (a spec's
         ``param_dtype`` or policy: float32 for ``"mixed_bfloat16"``).
+        ``key``: a PRNG key, or an int seed (``jax.random.key(seed)``).
 
         Raises:
           ValueError: when a layer's ``init`` returns params training could
             not walk (a leaf's must be a dict), naming the layer.
+          TypeError: for a ``key`` that is neither a key nor an int.
         """
         return list(self._init_sublayers(key, input_shape, dtype).values())
 
@@ -309,19 +314,20 @@ class Residual(_Composite):
 
     def init(
         self,
-        key: jax.Array,
+        key: jax.Array | int,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
     ) -> dict[str, Params]:
-        """``{"inner": ..., "shortcut": ...}``, the shapes checked first."""
+        """``{"inner": ..., "shortcut": ...}``, the shapes checked first;
+        ``key``: a PRNG key, or an int seed (``jax.random.key(seed)``)."""
         self.compute_output_shape(input_shape)
         return self._init_sublayers(key, input_shape, dtype)
 
     def apply(self, params: Params, x: ArrayLike, *, call: CallFn = call_layer) -> Any:
         """``inner(x) + shortcut(x)`` (each through ``call``)."""
         protocol.split_params(self, params)
-        x = jnp.asarray(x)
+        x = check_input(x, "Residual", params)
         y = call(self.inner, params["inner"], x)
         skip = (
             x if self.shortcut is None else call(self.shortcut, params["shortcut"], x)
@@ -415,12 +421,13 @@ class Parallel(_Composite):
 
     def init(
         self,
-        key: jax.Array,
+        key: jax.Array | int,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
     ) -> list[Params]:
-        """One params entry per branch, the shapes checked first."""
+        """One params entry per branch, the shapes checked first; ``key``: a
+        PRNG key, or an int seed (``jax.random.key(seed)``)."""
         self.compute_output_shape(input_shape)
         return list(self._init_sublayers(key, input_shape, dtype).values())
 

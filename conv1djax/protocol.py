@@ -12,8 +12,10 @@ A **layer** is any hashable object with
 - ``apply(params, x) -> y``,
 - ``compute_output_shape(input_shape) -> tuple``,
 
-and optionally ``count_params(input_shape)``, a ``name``, a spatial ``rank``
-and its **training terms**: an ``activity_regularizer`` (a penalty on its
+and optionally ``count_params(input_shape)``, ``check_own_params(params,
+path)`` (raises ``ValueError`` for own params that do not fit the layer;
+:func:`check_params` calls it, so ``cj.save`` and ``cj.load`` check them), a
+``name``, a spatial ``rank`` and its **training terms**: an ``activity_regularizer`` (a penalty on its
 output) and, per weight, a regularizer and a constraint by Keras's attribute
 names (:func:`weight_attribute`: the param ``"kernel"`` uses
 ``kernel_regularizer`` / ``kernel_constraint``). A leaf layer's params are a
@@ -317,9 +319,27 @@ def split_params(
 
 
 def check_params(layer: LayerLike, params: Params, path: str = "params") -> None:
-    """Checks the structure of ``params`` against ``layer`` at every depth
-    (what :func:`split_params` checks, recursively)."""
-    _, subs = split_params(layer, params, path)
+    """Checks ``params`` against ``layer`` at every depth: their structure
+    (what :func:`split_params` checks, recursively), and each layer's own
+    weights with its ``check_own_params(own, path)`` where it has one (the
+    library's specs do: their keys and shapes, by the rule ``apply`` checks).
+
+    Raises:
+      ValueError: naming the path of the params that do not fit, what was
+        expected and what came.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3), cj.Conv1D(2, 1)])
+    >>> params = model.init(jax.random.key(0), (None, 8, 3))
+    >>> params[1]["bias"] = jnp.zeros(5)
+    >>> cj.protocol.check_params(model, params)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: params[1]['bias'] of shape (5,) does not fit Conv1D(...) on an input with 4 channels: expected a bias of shape (2,).
+    """
+    own, subs = split_params(layer, params, path)
+    check_own = getattr(layer, "check_own_params", None)
+    if callable(check_own):
+        check_own(own, path)
     for key, sub in sublayers(layer).items():
         check_params(sub, subs[key], f"{path}[{key!r}]")
 
@@ -497,6 +517,155 @@ def _summary_rows(
         _summary_rows(sub, shapes.get(key), depth + 1, seen, rows)
 
 
+# ---- a readable repr ------------------------------------------------------------
+
+_REPR_WIDTH = 88
+
+
+def _rebuilds(layer: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``type(layer)(*args, **kwargs)`` builds a spec equal to it."""
+    try:
+        return bool(type(layer)(*args, **kwargs) == layer)
+    except Exception:  # a form the constructor refuses: not that one
+        return False
+
+
+def _short_forms(value: Any, registry: Any) -> list[Any]:
+    """Shorter spellings of a canonical field value, to try in order: a
+    registered object by its name (``GlorotUniform()`` -> ``'glorot_uniform'``),
+    a per-axis tuple of equal entries as one (``(3, 3)`` -> ``3``), equal
+    symmetric ``(left, right)`` pairs as one int, one pair unnested."""
+    forms: list[Any] = []
+    if registry is not None and value is not None:
+        try:
+            config = registry.serialize(value)
+        except Exception:
+            config = None
+        if isinstance(config, str):
+            forms.append(config)
+        elif isinstance(config, Mapping) and isinstance(config.get("class_name"), str):
+            forms.append(snake_case(config["class_name"]))
+    if isinstance(value, tuple) and value:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            if len(set(value)) == 1:
+                forms.append(value[0])
+        elif all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            if len(set(value)) == 1 and value[0][0] == value[0][1]:
+                forms.append(value[0][0])
+            if len(value) == 1:
+                forms.append(value[0])
+    return forms
+
+
+def repr_arguments(layer: Any) -> tuple[list[Any], dict[str, Any]]:
+    """``(args, kwargs)`` that build ``layer`` again, short: its required
+    fields positionally, then only the keyword arguments whose value is not
+    the default (keyword-only ones, such as ``dtype``, after the others),
+    each in its shortest accepted spelling (checked by building the spec
+    again), ``name`` last when set."""
+    fields = [f for f in dataclasses.fields(layer) if f.init and f.name != "name"]
+    fields.sort(key=lambda f: f.kw_only is True)  # Keras's base kwargs (dtype) last
+    required = [
+        f for f in fields
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING and not f.kw_only
+    ]  # fmt: skip
+    args = [getattr(layer, f.name) for f in required]
+    kwargs = {
+        f.name: getattr(layer, f.name)
+        for f in fields
+        if f not in required and not _equal(getattr(layer, f.name), f.default)
+    }
+    if _rebuilds(layer, args, kwargs):
+        for key in list(kwargs):  # drop what the spec would default to anyway
+            trial = {k: v for k, v in kwargs.items() if k != key}
+            if _rebuilds(layer, args, trial):
+                kwargs = trial
+        registries = getattr(type(layer), "_REGISTRIES", {})
+        for i, f in enumerate(required):
+            for form in _short_forms(args[i], registries.get(f.name)):
+                trial_args = [*args[:i], form, *args[i + 1 :]]
+                if _rebuilds(layer, trial_args, kwargs):
+                    args = trial_args
+                    break
+        for key in list(kwargs):
+            for form in _short_forms(kwargs[key], registries.get(key)):
+                if _rebuilds(layer, args, {**kwargs, key: form}):
+                    kwargs[key] = form
+                    break
+    if getattr(layer, "name", None) is not None:
+        kwargs["name"] = layer.name
+    return args, kwargs
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arrays and the like
+        return False
+
+
+def _show(value: Any, indent: int) -> str:
+    """``value`` as Python source, layers and lists of layers laid out over
+    several lines, indented by ``indent``, when one line would be too
+    long."""
+    if is_layer(value):
+        return layer_repr(value, indent)
+    if isinstance(value, list | tuple) and value and all(is_layer(v) for v in value):
+        items = [_show(v, indent + 4) for v in value]
+        one = f"[{', '.join(items)}]"
+        if "\n" not in one and indent + len(one) <= _REPR_WIDTH:
+            return one
+        pad = " " * (indent + 4)
+        return "[\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "]"
+    if inspect.isfunction(value) or inspect.isbuiltin(value):
+        name = value.__qualname__
+        return name if name.isidentifier() else f"<function {name}>"
+    return repr(value)
+
+
+def layer_repr(layer: Any, indent: int = 0) -> str:
+    """A layer as it would be written: ``Conv2D(16, 3, padding='same')``,
+    the positional arguments Keras takes positionally (the required ones)
+    and only the non-default keyword arguments; a model over several
+    indented lines when one would be longer than 88 characters. Where every
+    value is simple (names, numbers, tuples, built-in layers), ``eval`` of
+    it, with the class names in scope, builds an equal spec.
+
+    >>> import conv1djax as cj
+    >>> cj.Conv2D(16, (3, 3), padding="same", activation="relu")
+    Conv2D(16, 3, padding='same', activation='relu')
+    >>> print(repr(cj.Sequential([cj.Conv1D(8, 3, padding="causal", dilation_rate=2),
+    ...                           cj.Residual(cj.Conv1D(8, 3, padding="same")),
+    ...                           cj.GlobalMaxPooling1D(name="pool")])))
+    Sequential([
+        Conv1D(8, 3, padding='causal', dilation_rate=2),
+        Residual(Conv1D(8, 3, padding='same')),
+        GlobalMaxPooling1D(name='pool'),
+    ])
+    """
+    args, kwargs = repr_arguments(layer)
+    cls = type(layer).__name__
+    parts = [_show(v, indent + 4) for v in args]
+    parts += [f"{k}={_show(v, indent + 4)}" for k, v in kwargs.items()]
+    one = f"{cls}({', '.join(parts)})"
+    holds_layers = any(
+        is_layer(v)
+        or (isinstance(v, list | tuple) and v and all(is_layer(i) for i in v))
+        for v in [*args, *kwargs.values()]
+    )
+    if not holds_layers or ("\n" not in one and indent + len(one) <= _REPR_WIDTH):
+        return one  # a leaf layer stays on one line
+    if args:  # the first argument hugged: Sequential([ ... ], name='m')
+        first = _show(args[0], indent)
+        rest = ", ".join(parts[1:])
+        last = first.rsplit("\n", 1)[-1] + ", " + rest + ")"
+        if "\n" in first and "\n" not in rest and len(last) <= _REPR_WIDTH:
+            return f"{cls}({first}{', ' + rest if rest else ''})"
+    pad = " " * (indent + 4)
+    return f"{cls}(\n" + "".join(f"{pad}{p},\n" for p in parts) + " " * indent + ")"
+
+
 @dataclasses.dataclass(frozen=True)
 class Layer:
     """An optional base for layers written as frozen dataclasses.
@@ -531,6 +700,11 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         jax.tree_util.register_static(cls)
+        # The library's specs print as they are written (layer_repr); set
+        # before @dataclass runs, which then keeps it. A user's layer keeps
+        # the dataclass repr it asks for.
+        if cls.__module__.startswith("conv1djax.") and "__repr__" not in vars(cls):
+            cls.__repr__ = layer_repr  # type: ignore[method-assign]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))

@@ -257,8 +257,14 @@ def _flatten_params(
     model: LayerLike, params: Params
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """``(structure, {tensor name: array})``: the structure is the params'
-    nesting as JSON, each leaf the name of its tensor."""
-    protocol.check_params(model, params)
+    nesting as JSON, each leaf the name of its tensor.
+
+    Raises:
+      TypeError: for a leaf that is not an array, or a key that cannot be
+        a tensor's name.
+      ValueError: for params that do not fit the model
+        (:func:`conv1djax.protocol.check_params`).
+    """
     tensors: dict[str, np.ndarray] = {}
 
     def walk(node: Any, path: str) -> Any:
@@ -280,7 +286,9 @@ def _flatten_params(
         tensors[path.lstrip("/")] = np.ascontiguousarray(jax.device_get(node))
         return path.lstrip("/")
 
-    return walk(params, ""), tensors
+    structure = walk(params, "")
+    protocol.check_params(model, params)
+    return structure, tensors
 
 
 def _digest(array: np.ndarray) -> str:
@@ -419,8 +427,12 @@ def save(path: str | os.PathLike[str], model: LayerLike, params: Params) -> None
       params: its params.
 
     Raises:
-      ValueError: for a bad ``path``, params that do not fit the model, or a
-        config that does not load back into an equal model.
+      ValueError: for a bad ``path``, params that do not fit the model (a
+        missing or extra key, or a shape other than the layer's, by
+        :func:`conv1djax.protocol.check_params`: the message names the
+        params' path, the shape received and the one expected), or a config
+        that does not load back into an equal model; nothing is written
+        then.
       TypeError: for a custom callable or layer class that is not
         registered (:func:`register`), naming where it is.
 
@@ -472,7 +484,8 @@ def load(
     Raises:
       ValueError: for a file that is not conv1djax's, truncated, corrupted
         (a tensor whose SHA-256 or shape differs from the header's) or of a
-        newer format version, or an unregistered name.
+        newer format version, an unregistered name, or params that do not
+        fit the model (checked as :func:`save` checks them).
 
     >>> import os, tempfile, jax, jax.numpy as jnp, conv1djax as cj
     >>> model = cj.Sequential([cj.Conv1D(4, 3, activation="relu"), cj.MaxPooling1D(2)])
@@ -528,5 +541,10 @@ def load(
             )
     model = deserialize(header.get("model"), custom_objects, "the saved model")
     params = _unflatten_params(header.get("params"), tensors, str(path))
-    protocol.check_params(model, params)
+    try:  # save checked them; a file written otherwise may not fit
+        protocol.check_params(model, params)
+    except ValueError as err:
+        raise ValueError(
+            f"{path}: the saved params do not fit the saved model: {err}"
+        ) from None
     return model, params

@@ -70,7 +70,7 @@ from jax.typing import ArrayLike, DTypeLike
 from conv1djax import models, protocol
 from conv1djax._typing import LayerLike, Params, Shape
 from conv1djax.layers.activation import Activation
-from conv1djax.layers.base import ConvBase, FilteredConv
+from conv1djax.layers.base import ConvBase, FilteredConv, check_input
 from conv1djax.layers.conv import Conv1D
 from conv1djax.layers.pooling import AveragePooling1D, MaxPooling1D
 from conv1djax.layers.reshaping import Cropping1D, UpSampling1D, ZeroPadding1D
@@ -441,10 +441,17 @@ def stream_init(
             leaves[0].dtype if leaves else jnp.float32
         )
     batch_shape = tuple(int(b) for b in batch_shape)
-    state, out = _init(model, channels, batch_shape, dtype, _format_of(model), 0)
-    axis = _time_axis_of(model, _format_of(model))
-    # The output with no steps: what a flush with nothing pending returns.
-    return {"model": state, "empty": _buffer(batch_shape, 0, out, axis, dtype)}
+    fmt = _format_of(model)
+    state, out = _init(model, channels, batch_shape, dtype, fmt, 0)
+    axis = _time_axis_of(model, fmt)
+    return {
+        "model": state,
+        # The output with no steps: what a flush with nothing pending returns.
+        "empty": _buffer(batch_shape, 0, out, axis, dtype),
+        # The input with no steps: what stream_apply checks a chunk against.
+        "input": _buffer(batch_shape, 0, channels,
+                         -1 if fmt == "channels_first" else -2, dtype),
+    }  # fmt: skip
 
 
 # ---- steps ---------------------------------------------------------------------------
@@ -750,6 +757,16 @@ def stream_apply(
     (:func:`stream_scan`, or a ``lax.scan`` of one-step chunks) is far
     cheaper than a Python call per sample: ``benchmarks/stream_bench.py``.
 
+    The chunk is checked as ``apply`` checks its input, against the batch
+    shape, channel count and layout the state was made for; an integer
+    chunk is cast to the stream's dtype, as ``apply`` casts integer inputs.
+
+    Raises:
+      ValueError: for a chunk of another rank, batch shape or channel
+        count, naming ``x_chunk``, its shape and the stream's.
+      TypeError: for a chunk that is not numbers (a str, an array of
+        strings or objects) or is complex, naming its dtype.
+
     >>> import jax, jax.numpy as jnp, conv1djax as cj
     >>> model = cj.Conv1D(1, 3, padding="same")  # 1 step late
     >>> params = model.init(jax.random.key(0), (None, 8, 2))
@@ -766,8 +783,50 @@ def stream_apply(
     >>> bool(jnp.allclose(streamed, model.apply(params, x), atol=1e-5))
     True
     """
-    y, inner = _step(model, params, state["model"], jnp.asarray(x_chunk), 0)
-    return y, {"model": inner, "empty": state["empty"]}
+    x = _check_chunk(state, x_chunk)
+    y, inner = _step(model, params, state["model"], x, 0)
+    return y, {**state, "model": inner}
+
+
+def _check_chunk(state: dict[str, Any], x_chunk: ArrayLike) -> jax.Array:
+    """``x_chunk`` as an array of the stream's batch shape, channel count and
+    layout (the state's ``"input"``, which has no steps), checked as
+    ``apply`` checks its input; an integer or bool chunk is cast to the
+    stream's dtype, as ``apply`` casts integer inputs.
+
+    Raises:
+      TypeError: for a chunk that is not numbers (a str, an array of
+        strings) or is complex, naming ``x_chunk`` and its dtype.
+      ValueError: for a chunk of another rank, batch shape or channel
+        count, naming both shapes.
+    """
+    x = check_input(x_chunk, "stream_apply", call="stream_apply", arg="x_chunk")
+    like = state.get("input")
+    if like is None:  # a state of another origin: nothing to check against
+        return x
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(
+            f"stream_apply takes real chunks; received `x_chunk` of dtype {x.dtype}."
+        )
+    *batch, a, b = like.shape
+    channels_first = a != 0
+    channels = a if channels_first else b
+    fits = x.ndim == like.ndim and tuple(x.shape[:-2]) == tuple(batch) and (
+        x.shape[-2] if channels_first else x.shape[-1]
+    ) == channels
+    if not fits:
+        inner = f"{channels}, steps" if channels_first else f"steps, {channels}"
+        expected = f"({', '.join(map(str, batch))}{', ' if batch else ''}{inner})"
+        raise ValueError(
+            f"`x_chunk` must have the shape batch_shape + "
+            f"{'(channels, steps)' if channels_first else '(steps, channels)'} = "
+            f"{expected} of this stream (batch_shape={tuple(batch)} as given to "
+            f"stream_init, {channels} input channels); received shape "
+            f"{tuple(x.shape)}."
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):  # integers, bools
+        x = x.astype(like.dtype)
+    return x
 
 
 def _has_strided(state: Any) -> bool:
@@ -819,7 +878,7 @@ def stream_reset(state: dict[str, Any], mask: ArrayLike) -> dict[str, Any]:
         m = mask.reshape(mask.shape + (1,) * (node.ndim - mask.ndim))
         return jnp.where(m, jnp.zeros((), node.dtype), node)
 
-    return {"model": reset(state["model"]), "empty": state["empty"]}
+    return {**state, "model": reset(state["model"])}
 
 
 def _flush(
@@ -943,7 +1002,7 @@ def stream_scan(
     >>> bool(jnp.allclose(y, model.apply(params, x), atol=1e-5))
     True
     """
-    x = jnp.asarray(x)
+    x = check_input(x, "stream_scan", call="stream_scan")
     axis = _time_axis_of(model, _format_of(model))
     length = x.shape[axis]
     channels = x.shape[-1] if axis == -2 else x.shape[-2]

@@ -5,6 +5,7 @@ and a conv1djax layer inside an Equinox model."""
 
 import json
 
+import chex
 import jax
 import jax.numpy as jnp
 import keras
@@ -137,10 +138,14 @@ def test_issue_examples_of_negative_shapes():
 def test_inputs_of_the_wrong_type_are_named(layer, shape):
     name = type(layer).__name__
     params = layer.init(jax.random.key(0), shape)
-    for x, shown in (("hello", r"str \('hello'\)"), (None, r"NoneType \(None\)"),
-                     ([["a"]], r"list \(\[\['a'\]\]\)")):  # fmt: skip
+    for x, shown in (("hello", r"str \('hello'\)\.$"), (None, r"NoneType \(None\)\.$"),
+                     ([["a"]], r"list \(\[\['a'\]\]\) of dtype <U1\.$"),
+                     (np.full(shape, "a"), r"ndarray \(array\(.*\) of dtype <U1\.$"),
+                     (np.array([[1.0, None]], dtype=object),
+                      r"ndarray \(array\(.*\) of dtype object\.$"),
+                     (np.str_("a"), r"str_ \(np.str_\('a'\)\) of dtype <U1\.$")):  # fmt: skip
         with pytest.raises(
-            TypeError, match=rf"{name}.apply takes an array `x` of numbers; "
+            TypeError, match=rf"^{name}.apply takes an array `x` of numbers; "
             rf"received {shown}"
         ):  # fmt: skip
             layer.apply(params, x)
@@ -155,6 +160,64 @@ def test_inputs_of_the_wrong_type_are_named(layer, shape):
     assert (
         layer.apply(params, np.asarray(x).tolist()).shape
         == layer.apply(params, x).shape
+    )
+
+
+def test_a_composite_names_a_non_numeric_input():
+    model = cj.Sequential([cj.Residual(cj.Conv1D(3, 1)), cj.Conv1D(2, 1)])
+    params = model.init(0, (None, 5, 3))
+    for x, call in ((np.full((1, 5, 3), "a"), "Residual"), ([[["a"] * 3]], "Residual")):
+        with pytest.raises(TypeError, match=rf"^{call}.apply takes an array `x` of "
+                           r"numbers; received .* of dtype <U1\.$"):  # fmt: skip
+            model.apply(params, x)
+
+
+# ---- init's key: a PRNG key or an int seed -----------------------------------------
+
+COMPOSITES = [
+    cj.Sequential([cj.Conv1D(4, 3), cj.Residual(cj.Conv1D(4, 1))]),
+    cj.Parallel([cj.Conv1D(6, 1), cj.DepthwiseConv1D(1, depth_multiplier=2)]),
+]
+
+
+@pytest.mark.parametrize(
+    "layer,shape",
+    [*zip(LAYERS, SHAPES, strict=True), *((m, (2, 10, 3)) for m in COMPOSITES)],
+    ids=[*IDS, "Sequential", "Parallel"],
+)
+def test_init_takes_an_int_seed_as_that_key(layer, shape):
+    """``init(0, shape)`` is ``init(jax.random.key(0), shape)``; a
+    NumPy or JAX integer scalar too, and the legacy uint32 key data; any
+    other value is a TypeError naming ``key``."""
+    expected = layer.init(jax.random.key(7), shape)
+    for seed in (7, np.int64(7), jnp.int32(7), jax.random.PRNGKey(7)):
+        chex.assert_trees_all_equal(layer.init(seed, shape), expected)
+    for bad, shown in (("0", "'0' of type str"), (1.5, "1.5 of type float"),
+                       (True, "True of type bool"), ([0, 1], r"\[0, 1\] of type list"),
+                       (jnp.zeros(2), r"an array of dtype float32 and shape \(2,\)")):  # fmt: skip
+        with pytest.raises(
+            TypeError,
+            match=r"^`key` must be a JAX PRNG key \(jax.random.key\(seed\)\) or an "
+            rf"int seed; received {shown}\.$",
+        ):
+            layer.init(bad, shape)
+    if jax.tree.leaves(expected):
+        with pytest.raises(TypeError, match=r"^`key` must be a JAX PRNG key"):
+            layer.init(None, shape)
+    else:  # a parameter-free layer never uses its key: None is fine
+        assert layer.init(None, shape) == {}
+
+
+def test_an_int_seed_under_jit_and_in_the_functional_forms():
+    layer = cj.Conv1D(4, 3)
+    expected = layer.init(jax.random.key(3), (None, 8, 2))
+    traced = jax.jit(layer.init, static_argnums=1)(3, (None, 8, 2))
+    chex.assert_trees_all_equal(traced, expected)
+    chex.assert_trees_all_equal(cj.conv1d_init(layer, 3, (None, 8, 2)), expected)
+    up = cj.Conv2DTranspose(2, 3)
+    chex.assert_trees_all_equal(
+        cj.conv2d_transpose_init(up, 1, (None, 4, 4, 3)),
+        up.init(jax.random.key(1), (None, 4, 4, 3)),
     )
 
 

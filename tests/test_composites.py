@@ -551,3 +551,51 @@ def test_lambda_output_shapes_and_jit():
     )
     with pytest.raises(ValueError, match="Lambda has no params"):
         flat.apply({"w": 1}, x)
+
+
+def test_a_models_repr_is_indented_and_builds_it_again():
+    def gated(d):
+        return cj.Parallel(
+            [cj.Conv1D(16, 2, dilation_rate=d, padding="causal", activation="tanh"),
+             cj.Conv1D(16, 2, dilation_rate=d, padding="causal", activation="sigmoid")],
+            merge="multiply", name=f"gated_{d}",
+        )  # fmt: skip
+
+    model = cj.Sequential([
+        cj.Conv1D(16, 1),
+        *(cj.Residual(cj.Sequential([gated(d), cj.Conv1D(16, 1)])) for d in (1, 2)),
+        cj.Residual(cj.Conv1D(8, 3, padding="same"), shortcut=cj.Conv1D(8, 1)),
+        cj.Parallel([cj.Conv1D(4, 1), cj.MaxPooling1D(1)], merge="concat", axis=-1),
+        cj.GlobalAveragePooling1D(name="mean"),
+    ], name="net")  # fmt: skip
+    expected = """\
+Sequential([
+    Conv1D(16, 1),
+    Residual(Sequential([
+        Parallel([
+            Conv1D(16, 2, padding='causal', activation='tanh'),
+            Conv1D(16, 2, padding='causal', activation='sigmoid'),
+        ], merge='multiply', name='gated_1'),
+        Conv1D(16, 1),
+    ])),
+    Residual(Sequential([
+        Parallel([
+            Conv1D(16, 2, padding='causal', dilation_rate=2, activation='tanh'),
+            Conv1D(16, 2, padding='causal', dilation_rate=2, activation='sigmoid'),
+        ], merge='multiply', name='gated_2'),
+        Conv1D(16, 1),
+    ])),
+    Residual(Conv1D(8, 3, padding='same'), shortcut=Conv1D(8, 1)),
+    Parallel([Conv1D(4, 1), MaxPooling1D(pool_size=1)], merge='concat'),
+    GlobalAveragePooling1D(name='mean'),
+], name='net')"""
+    assert repr(model) == str(model) == expected
+    rebuilt = eval(expected, vars(cj))
+    assert rebuilt == model and rebuilt.name == "net"
+    assert rebuilt.layers[1].inner.layers[0].name == "gated_1"
+    # A deep model stays readable: one layer a line, none of them long.
+    deep = cj.Sequential([cj.Residual(cj.Sequential([gated(2**i), cj.Conv1D(16, 1)]))
+                          for i in range(10)])  # fmt: skip
+    lines = repr(deep).splitlines()
+    assert len(lines) == 1 + 10 * 7 + 1 and max(map(len, lines)) <= 88
+    assert eval(repr(deep), vars(cj)) == deep

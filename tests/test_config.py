@@ -99,3 +99,53 @@ def test_keras_lora_config_is_refused():
     config = keras.layers.Conv1D(4, 3, lora_rank=2).get_config()
     with pytest.raises(ValueError, match="has no LoRA; received lora_rank=2"):
         cj.Conv1D.from_config(config)
+
+
+# ---- repr: only the non-default arguments, and it builds the spec again ------------
+
+REPRS = [
+    (cj.Conv2D(16, 3, padding="same"), "Conv2D(16, 3, padding='same')"),
+    (cj.Conv2D(16, (3, 5), strides=(2, 2), activation="relu", use_bias=False),
+     "Conv2D(16, (3, 5), strides=2, activation='relu', use_bias=False)"),
+    (cj.Conv1D(8, 3, kernel_initializer="he_normal", name="enc"),
+     "Conv1D(8, 3, kernel_initializer='he_normal', name='enc')"),
+    (cj.Conv1D(4, 3, padding=((2, 0),), padding_mode="reflect", impl="reference",
+               dtype="mixed_bfloat16"),
+     "Conv1D(4, 3, padding=((2, 0),), impl='reference', padding_mode='reflect', "
+     "dtype='mixed_bfloat16')"),
+    (cj.Conv3DTranspose(4, 2, strides=2, output_padding=1, groups=2),
+     "Conv3DTranspose(4, 2, strides=2, output_padding=1, groups=2)"),
+    (cj.DepthwiseConv1D(5, padding="causal", depth_multiplier=2),
+     "DepthwiseConv1D(5, padding='causal', depth_multiplier=2)"),
+    (cj.SeparableConv2D(32, 3, padding="same", depth_multiplier=2),
+     "SeparableConv2D(32, 3, padding='same', depth_multiplier=2)"),
+    (cj.ZeroPadding1D((1, 2)), "ZeroPadding1D(padding=(1, 2))"),
+    (cj.ZeroPadding2D(((1, 2), 0)), "ZeroPadding2D(padding=((1, 2), (0, 0)))"),
+    (cj.Cropping3D(2, data_format="channels_first"),
+     "Cropping3D(cropping=2, data_format='channels_first')"),
+    (cj.UpSampling2D(3, interpolation="bilinear"),
+     "UpSampling2D(size=3, interpolation='bilinear')"),
+    (cj.MaxPooling1D(3), "MaxPooling1D(pool_size=3)"),
+    (cj.AveragePooling2D((2, 3), strides=1, padding="same"),
+     "AveragePooling2D((2, 3), strides=1, padding='same')"),
+    (cj.GlobalMaxPooling3D(keepdims=True), "GlobalMaxPooling3D(keepdims=True)"),
+    (cj.Activation("relu", name="act"), "Activation('relu', name='act')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spec", "text"), REPRS, ids=[t for _, t in REPRS])
+def test_repr_shows_only_non_default_arguments_and_rebuilds(spec, text):
+    assert repr(spec) == text
+    rebuilt = eval(text, vars(cj))
+    assert rebuilt == spec and rebuilt.name == spec.name
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_repr_with_keras_objects_rebuilds(spec):
+    # Initializers, regularizers and constraints print as their names when
+    # that is what they are, else as their classes with their arguments.
+    text = repr(spec)
+    assert "\n" not in text and "name=None" not in text and "<function" not in text
+    names = {**vars(cj), **vars(cj.initializers), **vars(cj.regularizers),
+             **vars(cj.constraints)}  # fmt: skip
+    assert eval(text, names) == spec

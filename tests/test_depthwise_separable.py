@@ -39,6 +39,7 @@ import pytest
 from jax.test_util import check_grads
 
 import conv1djax as cj
+from conv1djax.lowering import choose
 from conftest import (
     FAST_COMPILE,
     assert_close,
@@ -1070,14 +1071,21 @@ def test_strides_with_dilation_are_allowed(cls):
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=_ids(ALL_CLASSES))
 @pytest.mark.parametrize("impl", ["fft", "ncw", "auto", "Shift", "fast"])
 def test_impl_names(cls, impl):
+    # the listed names derive from the registry (lowering.choose.IMPLS)
     if impl == "fast":
-        with _raises(ValueError, "`impl` must be one of 'auto', 'reference'"):
-            _default(cls, impl=impl)
-    elif impl in ("fft", "ncw") and cls.rank == 2:
         with _raises(
             ValueError,
-            f"impl={impl!r} is a 1-D core; a 2-D convolution takes one of 'auto', "
-            "'reference', 'direct', 'blockdiag', 'shift'.",
+            f"`impl` must be one of {', '.join(map(repr, choose.IMPLS))}; received "
+            "impl='fast'.",
+        ):
+            _default(cls, impl=impl)
+    elif impl in choose.ONE_D_CORES and cls.rank == 2:
+        nd = [i for i in choose.IMPLS if i not in choose.ONE_D_CORES]
+        assert "split" in nd
+        with _raises(
+            ValueError,
+            f"impl={impl!r} is a 1-D core; a 2-D convolution takes one of "
+            f"{', '.join(map(repr, nd))}.",
         ):
             _default(cls, impl=impl)
     else:

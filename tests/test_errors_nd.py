@@ -16,6 +16,7 @@ from keras.src.backend.common.backend_utils import (
 from keras.src.ops.operation_utils import compute_conv_output_shape
 
 import conv1djax as cj
+from conv1djax.lowering import choose
 
 ND = [cj.Conv2D, cj.Conv3D, cj.Conv2DTranspose, cj.Conv3DTranspose]
 TRANSPOSED = [cj.Conv2DTranspose, cj.Conv3DTranspose]
@@ -225,22 +226,32 @@ def test_other_paddings_and_data_formats(cls):
     assert cls(4, 3, data_format=None).data_format == "channels_last"
 
 
+# The impl names, from the registry they describe: every N-d error lists
+# exactly the registry less the 1-D cores ("split" included).
+ND_IMPLS = [i for i in choose.IMPLS if i not in choose.ONE_D_CORES]
+
+
 @pytest.mark.parametrize("cls", ND, ids=_ids(ND))
-@pytest.mark.parametrize("impl", ["fft", "ncw", "FFT", "Ncw"])
+@pytest.mark.parametrize("impl", [*choose.ONE_D_CORES, "FFT", "Ncw"])
 def test_1d_cores_are_refused_in_nd(cls, impl):
     with _raises(
         ValueError,
         f"impl={impl.lower()!r} is a 1-D core; a {cls.rank}-D convolution takes one "
-        "of 'auto', 'reference', 'direct', 'blockdiag', 'shift'.",
+        f"of {', '.join(map(repr, ND_IMPLS))}.",
     ):
         cls(4, 3, impl=impl)
 
 
 @pytest.mark.parametrize("cls", ND, ids=_ids(ND))
 def test_the_nd_impls_are_accepted(cls):
-    for impl in ("auto", "reference", "direct", "blockdiag", "shift", "SHIFT"):
+    assert "split" in ND_IMPLS
+    for impl in (*ND_IMPLS, "SHIFT"):
         assert cls(4, 3, impl=impl).impl == impl.lower()
-    with _raises(ValueError, "`impl` must be one of 'auto', 'reference'"):
+    with _raises(
+        ValueError,
+        f"`impl` must be one of {', '.join(map(repr, choose.IMPLS))}; received "
+        "impl='fast'.",
+    ):
         cls(4, 3, impl="fast")
 
 

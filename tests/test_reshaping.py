@@ -321,7 +321,7 @@ EQUAL_FORMS = [
     (
         ZeroPadding1D,
         "padding",
-        [1, (1, 1), [1, 1], ((1, 1),), (1,), [np.int64(1)], np.array([1, 1])],
+        [1, (1, 1), [1, 1], ((1, 1),), [np.int64(1), 1], np.array([1, 1])],
     ),
     (ZeroPadding1D, "padding", [(2, 3), ((2, 3),), [[2, 3]]]),
     (
@@ -387,7 +387,7 @@ def test_equal_specs_compile_once():
 
 # ---- errors -----------------------------------------------------------------
 
-_FORMS_1D = "an int, a (left, right) pair of ints, or a tuple of 1 entry (an int or a (left, right) pair)"
+_FORMS_1D = "an int, a (left, right) pair of ints, or ((left, right),)"
 _FORMS_2D = "an int, or a tuple of 2 entries, one per spatial axis, each an int (the same on both sides) or a (left, right) pair of ints"
 _FORMS_3D = _FORMS_2D.replace("tuple of 2", "tuple of 3")
 
@@ -583,6 +583,37 @@ def test_shape_errors(spec, shape, message):
         spec.apply({}, x)
     with pytest.raises(ValueError, match=match):
         jax.jit(spec.apply)({}, x)
+
+
+ONE_ENTRY = [
+    (ZeroPadding1D, "padding", (1,)),
+    (ZeroPadding1D, "padding", [np.int64(2)]),
+    (Cropping1D, "cropping", (1,)),
+    (Cropping1D, "cropping", [0]),
+    (ZeroPadding2D, "padding", (1,)),
+    (Cropping2D, "cropping", ((1,), (1,))),
+    (ZeroPadding3D, "padding", (1,)),
+    (Cropping3D, "cropping", (1, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "value"), ONE_ENTRY, ids=[str(i) for i in range(len(ONE_ENTRY))]
+)
+def test_keras_refusals_are_refused(cls, name, value):
+    """What Keras 3 refuses when built (``Cropping1D(cropping=(1,))``: "must
+    be a tuple of 2 integers"; too few entries in 2-D and 3-D), we refuse
+    too, with a ValueError naming the argument and echoing the value."""
+    with pytest.raises(ValueError, match=rf"`(\d\w+ entry of )?{name}"):
+        getattr(keras.layers, cls.__name__)(**{name: value})
+    with pytest.raises(ValueError, match=rf"^`{name}(\[\d\])?` .*must be .*received "):
+        cls(**{name: value})
+    if cls.rank == 1:
+        with pytest.raises(ValueError, match=re.escape(
+            f"`{name}` must be {_FORMS_1D}; received {name}={value!r} of length 1."
+        )):  # fmt: skip
+            cls(**{name: value})
+        assert cls(**{name: (value[0],) * 2}) == cls(**{name: value[0]})
 
 
 def test_cropping_error_matches_keras_condition():

@@ -5,6 +5,7 @@ load; atomic saves."""
 
 import json
 import os
+import re
 import struct
 
 import jax
@@ -305,6 +306,95 @@ def test_params_that_do_not_fit_are_refused_at_save(tmp_path):
         cj.save(tmp_path / "m.npz", model, params[:3])
     with pytest.raises(TypeError, match=r"saved params must be arrays"):
         cj.save(tmp_path / "m.npz", cj.Conv1D(2, 1), {"kernel": [1.0], "bias": 0.0})
+
+
+def _conv2d_model():
+    return cj.Sequential([cj.Conv2D(16, 3, name="first"), cj.Activation("relu"),
+                          cj.Residual(cj.DepthwiseConv2D(3, padding="same"))])  # fmt: skip
+
+
+def _replace(params, index, key, value):
+    params = jax.tree.map(lambda a: a, params)  # a copy of the containers
+    own = params[2]["inner"] if index == 2 else params[index]
+    if value is None:
+        del own[key]
+    else:
+        own[key] = value
+    return params
+
+
+# (layer index, param, new value or None to drop it, message fragments)
+MISFITS = [
+    (0, "kernel", np.zeros((3, 3, 3, 8), "float32"),
+     ["params[0]['kernel'] of shape (3, 3, 3, 8) does not fit Conv2D(filters=16, "
+      "kernel_size=(3, 3), groups=1) on an input with 3 channels: expected a kernel "
+      "of shape (3, 3, 3, 16)."]),
+    (0, "bias", np.zeros(5, "float32"),
+     ["params[0]['bias'] of shape (5,) does not fit Conv2D(filters=16", "expected a "
+      "bias of shape (16,)."]),
+    (0, "bias", None,
+     ["params[0]: Conv2D(use_bias=True) params must have exactly the keys ['bias', "
+      "'kernel']; received ['kernel']."]),
+    (0, "scale", np.ones(16, "float32"),
+     ["params[0]: Conv2D(use_bias=True) params must have exactly the keys ['bias', "
+      "'kernel']; received ['bias', 'kernel', 'scale']."]),
+    (0, "kernel", np.zeros((3, 16), "float32"),
+     ["params[0]['kernel'] of Conv2D must have 4 axes; received shape (3, 16)."]),
+    (1, "kernel", np.zeros(3, "float32"),
+     ["Activation has no params: `params[1]` must be {} (what init returns); "
+      "received a dict with the keys ['kernel']."]),
+    (2, "kernel", np.zeros((3, 3, 16, 2), "float32"),
+     ["params[2]['inner']['kernel'] of shape (3, 3, 16, 2) does not fit "
+      "DepthwiseConv2D(", "expected a kernel of shape (3, 3, 16, 1)."]),
+    (2, "bias", np.zeros(15, "float32"),
+     ["params[2]['inner']['bias'] of shape (15,) does not fit DepthwiseConv2D(",
+      "expected a bias of shape (16,)."]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("index", "key", "value", "fragments"),
+    MISFITS,
+    ids=[f"{i}-{k}-{'drop' if v is None else v.shape}" for i, k, v, _ in MISFITS],
+)
+def test_params_that_do_not_fit_are_refused_before_writing(
+    tmp_path, fmt, index, key, value, fragments
+):
+    model = _conv2d_model()
+    params = _params(model, (None, 8, 8, 3))
+    params = _replace(params, index, key, value)
+    fresh = tmp_path / f"new{fmt}"
+    with pytest.raises(
+        ValueError, match=".*".join(re.escape(f) for f in fragments)
+    ):
+        cj.save(fresh, model, params)
+    assert os.listdir(tmp_path) == []  # nothing written, no temporary left
+    old = tmp_path / f"old{fmt}"
+    cj.save(old, model, _params(model, (None, 8, 8, 3)))
+    before = old.read_bytes()
+    with pytest.raises(ValueError, match=re.escape(fragments[0])):
+        cj.save(old, model, params)
+    assert old.read_bytes() == before and os.listdir(tmp_path) == [old.name]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_load_rechecks_the_params_against_the_model(tmp_path, fmt, monkeypatch):
+    model = _conv2d_model()
+    params = _replace(_params(model, (None, 8, 8, 3)), 0, "bias", np.zeros(5, "f4"))
+    path = tmp_path / f"m{fmt}"
+    # A file whose params do not fit its model, as another writer could make.
+    monkeypatch.setattr(saving.protocol, "check_params", lambda *args: None)
+    cj.save(path, model, params)
+    monkeypatch.undo()
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"{path}: the saved params do not fit the saved model: params[0]['bias'] "
+            "of shape (5,) does not fit Conv2D(filters=16"
+        ),
+    ):
+        cj.load(path)
 
 
 def test_an_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ on the whole sequence, for random models of every streamable layer and
 random chunkings (one step included); one compilation per chunk length;
 fixed-shape state; per-example resets; the lax.scan driver; errors."""
 
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -416,3 +418,61 @@ def test_what_cannot_stream_says_so():
         cj.stream_latency(cj.Conv2D(2, 3))
     with pytest.raises(ValueError, match=r"Give `channels`"):
         cj.stream_init(cj.Activation("relu"), {}, (1,))
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_chunks_are_checked_as_apply_checks_its_input(fmt):
+    """A chunk of another rank, batch shape or channel count is a ValueError
+    naming ``x_chunk`` and both shapes (under jit too), a non-numeric or
+    complex one a TypeError naming its dtype, before any JAX error; integer
+    chunks are cast to the stream's dtype, as apply casts integer inputs."""
+    model = cj.Sequential([cj.Conv1D(3, 3, padding="same", data_format=fmt),
+                           cj.Conv1D(2, 2, padding="causal", data_format=fmt)])  # fmt: skip
+    first = fmt == "channels_first"
+    shape = (2, 2, 9) if first else (2, 9, 2)
+    params = _params(model, shape, 0)
+    state = cj.stream_init(model, params, (2,))
+    layout, expected = (
+        ("(channels, steps)", "(2, 2, steps)") if first
+        else ("(steps, channels)", "(2, steps, 2)")
+    )  # fmt: skip
+    for bad in ((2, 3, 4) if first else (2, 4, 3), (3, 2, 4) if first else (3, 4, 2),
+                (1, 2, 2, 4) if first else (1, 2, 4, 2), (2, 4)):  # fmt: skip
+        message = re.escape(
+            f"`x_chunk` must have the shape batch_shape + {layout} = {expected} of "
+            "this stream (batch_shape=(2,) as given to stream_init, 2 input "
+            f"channels); received shape {bad}."
+        )
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            cj.stream_apply(model, params, state, jnp.ones(bad))
+        with pytest.raises(ValueError, match=f"^{message}"):  # JAX adds a note
+            jax.jit(cj.stream_apply)(model, params, state, jnp.ones(bad))
+    for bad, dtype in ((np.full(shape, "a"), "<U1"), ([["a"]], "<U1"),
+                       (np.full(shape, None), "object")):  # fmt: skip
+        with pytest.raises(TypeError, match=r"^stream_apply takes an array `x_chunk` "
+                           rf"of numbers; received .* of dtype {dtype}\.$"):  # fmt: skip
+            cj.stream_apply(model, params, state, bad)
+    with pytest.raises(TypeError, match=r"^stream_apply takes real chunks; received "
+                       r"`x_chunk` of dtype complex64\.$"):  # fmt: skip
+        cj.stream_apply(model, params, state, jnp.ones(shape, jnp.complex64))
+    with pytest.raises(TypeError, match=r"^stream_scan takes an array `x` of numbers"):
+        cj.stream_scan(model, params, np.full(shape, "a"), 3)
+    # a float chunk, then an integer one: the history stays float32 (cast to
+    # the chunk's int dtype, it would lose its fractions)
+    axis = -1 if first else -2
+    x = jnp.concatenate([jax.lax.slice_in_dim(normal(1, shape), 0, 4, axis=axis),
+                         jax.lax.slice_in_dim(jnp.round(3 * normal(2, shape)), 4, 9,
+                                              axis=axis)], axis=axis)  # fmt: skip
+    y1, state = cj.stream_apply(model, params, state,
+                                jax.lax.slice_in_dim(x, 0, 4, axis=axis))  # fmt: skip
+    ints = jax.lax.slice_in_dim(x, 4, 9, axis=axis).astype(jnp.int32)
+    y2, state = cj.stream_apply(model, params, state, ints)
+    assert y1.dtype == y2.dtype == jnp.float32
+    tail = cj.stream_flush(model, params, state)
+    streamed = jax.lax.slice_in_dim(jnp.concatenate([y1, y2, tail], axis=axis), 1, 10,
+                                    axis=axis)  # latency 1  # fmt: skip
+    assert_close(streamed, model.apply(params, x), rtol=1e-5)
+    reset = cj.stream_reset(state, jnp.array([True, False]))
+    assert jax.tree.map(jnp.shape, reset) == jax.tree.map(jnp.shape, state)
+    with pytest.raises(ValueError, match=r"^`x_chunk` must have the shape"):
+        cj.stream_apply(model, params, reset, jnp.ones((2, 2)))

@@ -168,68 +168,82 @@ def check_params(
     params: Params,
     expected: Mapping[str, tuple[int, ...]],
     context: str,
+    path: str = "params",
 ) -> None:
     """Checks that ``params`` has exactly the keys and shapes ``expected``.
+
+    ``path`` says where the params are (``"params[2]['inner']"`` in a model).
 
     Raises:
       ValueError: naming the missing or extra keys, or the param whose shape
         does not fit (``context`` says what it should fit).
     """
     name = type(layer).__name__
+    where = "" if path == "params" else f"{path}: "
     if not isinstance(params, Mapping):
         raise ValueError(
-            f"{name} params must be a dict with the keys {sorted(expected)}; "
+            f"{where}{name} params must be a dict with the keys {sorted(expected)}; "
             f"received {type(params).__name__}."
         )
     if set(params) != set(expected):
         raise ValueError(
-            f"{name}(use_bias={layer.use_bias}) params must have exactly the "
+            f"{where}{name}(use_bias={layer.use_bias}) params must have exactly the "
             f"keys {sorted(expected)}; received {sorted(params)}."
         )
     for pname, want in expected.items():
         got = tuple(jnp.shape(params[pname]))
         if got != want:
             raise ValueError(
-                f"params[{pname!r}] of shape {got} does not fit {context}: "
+                f"{path}[{pname!r}] of shape {got} does not fit {context}: "
                 f"expected a {pname} of shape {want}."
             )
 
 
-def check_input(x: Any, name: str, params: Params = None) -> jax.Array:
-    """``x`` as an array, refusing what is not numeric data by its type (a
-    str, None, a dict: most often ``apply(x, params)`` swapped), before any
-    shape is read from it.
+def check_input(
+    x: Any, name: str, params: Params = None, *, call: str | None = None,
+    arg: str = "x",
+) -> jax.Array:  # fmt: skip
+    """``x`` as an array, refusing what is not numeric data (a str, None, a
+    dict: most often ``apply(x, params)`` swapped; an array or a list of
+    strings or objects), before any shape is read from it.
+
+    Args:
+      x: the input.
+      name: the layer's class name.
+      params: the params passed with it, to spot a swapped call.
+      call: what was called, for the message (default ``"{name}.apply"``).
+      arg: the input's argument name (``"x"``; ``"x_chunk"`` when streaming).
 
     Raises:
-      TypeError: naming ``name``'s ``apply``, the type received and, when
-        ``params`` looks like the input, the swap.
+      TypeError: naming the call, the argument, the type and (for arrays
+        and lists) the dtype received and, when ``params`` looks like the
+        input, the swap.
     """
+    array: Any = None
     if isinstance(x, jax.Array | np.ndarray | np.generic):
-        return jnp.asarray(x)
-    ok = not (x is None or isinstance(x, str | bytes | Mapping))
-    if ok:
+        array = x
+    elif not (x is None or isinstance(x, str | bytes | Mapping)):
         try:
             array = np.asarray(x)
         except (TypeError, ValueError):
-            ok = False
-        else:
-            ok = array.dtype.kind in "biufc"
-    if not ok:
-        swap = (
-            " It looks like the arguments are swapped: the call is apply(params, x)."
-            if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
-            else ""
-        )
-        shown = (
-            f"with the keys {list(x)}"
-            if isinstance(x, Mapping)
-            else f"({_short_repr(x)})"
-        )
-        raise TypeError(
-            f"{name}.apply takes an array `x` of numbers; received "
-            f"{type(x).__name__} {shown}.{swap}"
-        )
-    return jnp.asarray(array)
+            array = None
+    if array is not None and (
+        array.dtype == bool or jnp.issubdtype(array.dtype, jnp.number)
+    ):
+        return jnp.asarray(array)
+    swap = (
+        " It looks like the arguments are swapped: the call is apply(params, x)."
+        if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
+        else ""
+    )
+    shown = (
+        f"with the keys {list(x)}" if isinstance(x, Mapping) else f"({_short_repr(x)})"
+    )
+    dtype = "" if array is None else f" of dtype {array.dtype}"
+    raise TypeError(
+        f"{call or name + '.apply'} takes an array `{arg}` of numbers; received "
+        f"{type(x).__name__} {shown}{dtype}.{swap}"
+    )
 
 
 def _short_repr(value: object, limit: int = 60) -> str:
@@ -237,9 +251,9 @@ def _short_repr(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_no_params(layer: Any, params: Params) -> None:
-    """Raises ``ValueError`` unless ``params`` is ``{}`` (what a
-    parameter-free layer's ``init`` returns)."""
+def check_no_params(layer: Any, params: Params, path: str = "params") -> None:
+    """Raises ``ValueError`` unless ``params`` (at ``path``) is ``{}`` (what
+    a parameter-free layer's ``init`` returns)."""
     if isinstance(params, Mapping) and not params:
         return
     got = (
@@ -248,7 +262,7 @@ def check_no_params(layer: Any, params: Params) -> None:
         else f"{_short_repr(params)} of type {type(params).__name__}"
     )
     raise ValueError(
-        f"{type(layer).__name__} has no params: `params` must be {{}} (what init "
+        f"{type(layer).__name__} has no params: `{path}` must be {{}} (what init "
         f"returns); received {got}."
     )
 
@@ -431,17 +445,20 @@ class ParameterFree(Configurable):
 
     def init(
         self,
-        key: jax.Array | None,
+        key: jax.Array | int | None,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
     ) -> dict[str, jax.Array]:
         """Returns ``{}``: the layer has no params (``input_shape`` is
-        checked).
+        checked). ``key`` is unused: a PRNG key, an int seed or None.
 
         Raises:
           ValueError, TypeError: as ``compute_output_shape``.
+          TypeError: for a ``key`` that is none of those.
         """
+        if key is not None:
+            _validation.prng_key(key)
         del key, dtype
         self.compute_output_shape(input_shape)
         return {}
@@ -450,6 +467,14 @@ class ParameterFree(Configurable):
         """0: the layer has no params (``input_shape`` is checked)."""
         self.compute_output_shape(input_shape)
         return 0
+
+    def check_own_params(self, params: Params, path: str = "params") -> None:
+        """Checks that ``params`` is ``{}``, as ``apply`` does.
+
+        Raises:
+          ValueError: naming ``path`` and what it holds instead.
+        """
+        check_no_params(self, params, path)
 
 
 class SpatialParameterFree(ParameterFree):
@@ -497,8 +522,9 @@ def canonical_activation(value: Any) -> Callable[..., Any] | None:
 
 
 def canonical_impl(value: Any, rank: int) -> str:
-    """Canonicalises the ``impl`` option: a lowering name, any case; the 1-D
-    cores are refused for more axes."""
+    """Canonicalises the ``impl`` option: a name of ``lowering.IMPLS``, any
+    case; the 1-D cores (``lowering.ONE_D_CORES``) are refused for more axes.
+    Both messages list the registry, so they cannot drift from it."""
     if not (isinstance(value, str) and value.lower() in lowering.IMPLS):
         raise ValueError(
             f"`impl` must be one of {', '.join(map(repr, lowering.IMPLS))}; "
@@ -506,9 +532,10 @@ def canonical_impl(value: Any, rank: int) -> str:
         )
     value = value.lower()
     if rank > 1 and value in lowering.ONE_D_CORES:
+        nd = [i for i in lowering.IMPLS if i not in lowering.ONE_D_CORES]
         raise ValueError(
             f"impl={value!r} is a 1-D core; a {rank}-D convolution takes one of "
-            f"'auto', 'reference', 'direct', 'blockdiag', 'shift'."
+            f"{', '.join(map(repr, nd))}."
         )
     return value
 
@@ -691,7 +718,7 @@ class ConvBase(Configurable):
 
     def init(
         self,
-        key: jax.Array,
+        key: jax.Array | int,
         input_shape: ShapeLike,
         *,
         dtype: DTypeLike | None = None,
@@ -701,11 +728,17 @@ class ConvBase(Configurable):
         given, else in the spec's :attr:`variable_dtype` (float32 unless
         ``param_dtype`` or a non-mixed policy says otherwise).
 
+        ``key`` is a JAX PRNG key, or an int seed, read as
+        ``jax.random.key(seed)`` (so ``init(0, shape)`` equals
+        ``init(jax.random.key(0), shape)``).
+
         Raises:
           ValueError: for an unknown channel count, one the layer cannot
             take, a rank too low, or an input too short for the kernel.
-          TypeError: for a bad ``input_shape`` or a non-floating ``dtype``.
+          TypeError: for a ``key`` that is neither a key nor an int, a bad
+            ``input_shape`` or a non-floating ``dtype``.
         """
+        key = _validation.prng_key(key)
         if dtype is None:
             dtype = self.variable_dtype
         return init_params(self, key, self.param_shapes(input_shape), dtype)
@@ -759,6 +792,43 @@ class ConvBase(Configurable):
         if self.activation is not None:
             y = self.activation(y)
         return y
+
+    def check_own_params(self, params: Params, path: str = "params") -> None:
+        """Checks that ``params`` fit this spec without an input: exactly its
+        keys, and the shapes ``init`` gives for the input channel count the
+        compute kernel implies (:meth:`input_channels`). The rule is
+        ``apply``'s (``_param_shapes``, then :func:`check_params`), which
+        takes the channel count from the input instead; ``cj.save``,
+        ``cj.load``, ``stream_init`` and ``cj.interop`` check a model's
+        params with it (through :func:`conv1djax.protocol.check_params`).
+
+        Args:
+          params: the layer's params.
+          path: where they are, for the message (``"params[0]"``).
+
+        Raises:
+          ValueError: naming the param at ``path``, the shape received and
+            the shape expected, or the missing or extra keys.
+
+        >>> import jax.numpy as jnp, conv1djax as cj
+        >>> cj.Conv2D(16, 3).check_own_params(  # doctest: +ELLIPSIS
+        ...     {"kernel": jnp.zeros((3, 3, 2, 16)), "bias": jnp.zeros(5)})
+        Traceback (most recent call last):
+        ValueError: params['bias'] of shape (5,) does not fit Conv2D(...) on an input with 2 channels: expected a bias of shape (16,).
+        """
+        # the keys do not depend on the channel count
+        keys = self._param_shapes(getattr(self, "groups", 1))
+        if not isinstance(params, Mapping) or set(params) != set(keys):
+            check_params(self, params, keys, "", path)  # raises, naming the keys
+        shape = tuple(jnp.shape(params[self._COMPUTE_PARAM]))
+        if len(shape) != self.rank + 2:
+            raise ValueError(
+                f"{path}[{self._COMPUTE_PARAM!r}] of {type(self).__name__} must have "
+                f"{self.rank + 2} axes; received shape {shape}."
+            )
+        channels = self.input_channels(params)
+        context = f"{self._describe()} on an input with {channels} channels"
+        check_params(self, params, self._param_shapes(channels), context, path)
 
     def input_channels(self, params: Params) -> int:
         """The input channel count ``params`` were made for, read from the

@@ -208,7 +208,7 @@ def check_spec(layer: object, expected: type, fn: str) -> None:
 
 def conv1d_init(
     layer: Conv1D,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -217,7 +217,7 @@ def conv1d_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: the full input shape, ``batch_shape + (steps, channels)``
         (or ``(channels, steps)`` for channels_first); entries other than the
         channel axis may be None.
@@ -278,7 +278,7 @@ def conv1d_apply(layer: Conv1D, params: Params, x: ArrayLike) -> jax.Array:
 
 def conv2d_init(
     layer: Conv2D,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -287,7 +287,7 @@ def conv2d_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: ``batch_shape + (rows, cols, channels)`` (or ``(channels,
         rows, cols)``); entries other than the channel axis may be None.
       dtype: the params' floating dtype; None (default): the spec's
@@ -341,7 +341,7 @@ def conv2d_apply(layer: Conv2D, params: Params, x: ArrayLike) -> jax.Array:
 
 def conv3d_init(
     layer: Conv3D,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -350,7 +350,7 @@ def conv3d_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: ``batch_shape + (dim1, dim2, dim3, channels)`` (or
         channels first); entries other than the channel axis may be None.
       dtype: the params' floating dtype; None (default): the spec's

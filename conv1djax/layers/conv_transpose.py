@@ -178,7 +178,7 @@ class Conv3DTranspose(_ConvTranspose):
 
 def conv1d_transpose_init(
     layer: Conv1DTranspose,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -187,7 +187,7 @@ def conv1d_transpose_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: the full input shape; entries other than the channel axis
         may be None.
       dtype: the params' floating dtype; None (default): the spec's
@@ -243,7 +243,7 @@ def conv1d_transpose_apply(
 
 def conv2d_transpose_init(
     layer: Conv2DTranspose,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -252,7 +252,7 @@ def conv2d_transpose_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: ``batch_shape + (rows, cols, channels)`` (or channels
         first); entries other than the channel axis may be None.
       dtype: the params' floating dtype; None (default): the spec's
@@ -307,7 +307,7 @@ def conv2d_transpose_apply(
 
 def conv3d_transpose_init(
     layer: Conv3DTranspose,
-    key: jax.Array,
+    key: jax.Array | int,
     input_shape: ShapeLike,
     *,
     dtype: DTypeLike | None = None,
@@ -316,7 +316,7 @@ def conv3d_transpose_init(
 
     Args:
       layer: the spec.
-      key: a JAX PRNG key.
+      key: a JAX PRNG key, or an int seed (read as ``jax.random.key(seed)``).
       input_shape: ``batch_shape + (dim1, dim2, dim3, channels)`` (or
         channels first); entries other than the channel axis may be None.
       dtype: the params' floating dtype; None (default): the spec's

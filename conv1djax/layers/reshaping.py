@@ -74,10 +74,7 @@ def _int_or_none(value: Any) -> int | None:
 
 def _pair_forms(rank: int) -> str:
     if rank == 1:
-        return (
-            "an int, a (left, right) pair of ints, or a tuple of 1 entry (an int "
-            "or a (left, right) pair)"
-        )
+        return "an int, a (left, right) pair of ints, or ((left, right),)"
     return (
         f"an int, or a tuple of {rank} entries, one per spatial axis, each an int "
         "(the same on both sides) or a (left, right) pair of ints"
@@ -90,7 +87,9 @@ def side_pairs(value: Any, name: str, rank: int) -> tuple[tuple[int, int], ...]:
 
     Accepted, as Keras accepts them: an int (every side); a tuple of ``rank``
     entries, each an int (both sides of that axis) or a ``(left, right)``
-    pair; in 1-D also a ``(left, right)`` pair of ints.
+    pair; in 1-D a ``(left, right)`` pair of ints, or the canonical
+    ``((left, right),)``, but not ``(n,)``, which Keras 3 refuses ("must be
+    a tuple of 2 integers").
 
     Raises:
       TypeError: for a value or an entry that is not an int (bools and
@@ -120,7 +119,7 @@ def side_pairs(value: Any, name: str, rank: int) -> tuple[tuple[int, int], ...]:
         pairs = ((n, n),) * rank
     elif rank == 1 and len(seq) == 2 and all(_as_sequence(v) is None for v in seq):
         pairs = ((entry_int(seq[0]), entry_int(seq[1])),)
-    elif len(seq) != rank:
+    elif len(seq) != rank or (rank == 1 and _as_sequence(seq[0]) is None):
         raise ValueError(
             f"`{name}` must be {forms}; received {name}={value!r} of length {len(seq)}."
         )
@@ -257,7 +256,8 @@ class ZeroPadding1D(_ZeroPadding):
 
     Args:
       padding: an int (zeros on both sides), a ``(left, right)`` pair, or
-        ``((left, right),)``; canonically ``((left, right),)``.
+        ``((left, right),)``; canonically ``((left, right),)``. ``(n,)`` is
+        refused, as Keras 3 refuses it.
       data_format: "channels_last" (default; None means it too) or
         "channels_first", any case.
 
@@ -411,7 +411,8 @@ class Cropping1D(_Cropping):
 
     Args:
       cropping: an int (both ends), a ``(left, right)`` pair, or
-        ``((left, right),)``; canonically ``((left, right),)``.
+        ``((left, right),)``; canonically ``((left, right),)``. ``(n,)`` is
+        refused, as Keras 3 refuses it.
 
     Raises:
       TypeError: for entries that are not ints.
