@@ -213,6 +213,12 @@ def test_the_decision_rule():
     assert rule(kernel_size=3, groups=8, channels=64, backend="gpu") == "reference"
     assert rule(kernel_size=3, groups=8, channels=64, backend="tpu") == "reference"
     assert cpu(kernel_size=3, groups=1, channels=64) == "direct"
+    # a 1x1 kernel is a matrix product, from IM2COL_MIN_CHANNELS channels on
+    assert cpu(kernel_size=1, groups=1, channels=64) == "im2col"
+    assert cpu(kernel_size=1, groups=1, channels=choose.IM2COL_MIN_CHANNELS) == (
+        "im2col"
+    )
+    assert cpu(kernel_size=1, groups=1, channels=1) == "direct"
     assert cpu(kernel_size=3, groups=8, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=64, channels=64) == "shift"
     assert cpu(kernel_size=3, groups=4, channels=4) == "blockdiag"

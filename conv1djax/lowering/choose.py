@@ -72,6 +72,10 @@ SPLIT_MIN_PRODUCTS = 8
 # 105-130 ms against 160-210 ms). A 1-D one with more taps keeps "direct":
 # XLA:CPU's 1-D convolution and its kernel gradient run on every core
 # (kernel gradient 5.0 ms, the GEMMs 6.9 ms at (16, 1024, 64), k=3).
+# A 1-D 1x1 kernel over fewer channels than this keeps "direct": a matrix
+# product of so few terms lost to XLA's convolution (sweep #75, 2026-12-06:
+# 1 channel to 86, bfloat16, 0.87x-0.90x the reference path's gradients).
+IM2COL_MIN_CHANNELS = 8
 # "auto" no longer picks the "ncw" core (impl="ncw" forces it): at 64
 # channels under an MSE loss its forward + backward is 1.6x faster than
 # XLA's channels-first path at 3 taps, 1.2x at 5, 2.3x slower at 9; under a
@@ -159,7 +163,8 @@ def choose_impl(
             # loss (the "ncw" core: 1.5x faster under an MSE, 0.92x under
             # the sum of the output's squares, k=3, 64 channels).
             return "reference"
-        if not one_d or math.prod(kernel_size) == 1:
+        pointwise = math.prod(kernel_size) == 1 and channels >= IM2COL_MIN_CHANNELS
+        if not one_d or pointwise:
             return "im2col"
         return "direct"
     terms = taps * in_per_group

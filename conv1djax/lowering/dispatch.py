@@ -130,20 +130,11 @@ def core_conv(
             # One 2-D im2col convolution of the depth taps stacked along the
             # channels: a 3-D example's own im2col (taps * positions * C) is
             # too large to keep in cache.
-            def run_im2col(
-                x: jax.Array,
-                kernel: jax.Array,
-                strides: tuple[int, ...],
-                padding: layout.Pads,
-                dilation: tuple[int, ...],
-            ) -> jax.Array:
-                return im2col.conv(
-                    x, kernel, strides=strides, padding=padding, dilation=dilation
-                )
-
             return depth_as_channels(
                 x, kernel, strides=strides, padding=padding, dilation=dilation,
-                run_conv2d=run_im2col,
+                run_conv2d=lambda x, k, s, p, d: im2col.conv(
+                    x, k, strides=s, padding=p, dilation=d
+                ),
             )  # fmt: skip
         return im2col.conv(
             x, kernel, strides=strides, padding=padding, dilation=dilation

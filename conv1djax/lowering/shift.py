@@ -62,6 +62,9 @@ PARTIAL_STEPS = 8
 # channels, strides 3, rewritten to 143 groups of 27) took 3.0 ms that way
 # against 10.5 ms for the dense convolution and 5.4 ms on the reference path.
 DENSE_GRAD_MAX_GROUPS = 8
+# A depthwise forward of at most this many taps pads its windows inside the
+# sum's loop fusion (see _shift_and_add).
+IN_FUSION_MAX_TAPS = 3
 
 
 def fusion_barrier(y: jax.Array) -> jax.Array:
@@ -110,9 +113,8 @@ def _windows(
     ``x (N, *spatial, ...)`` zero-padded by ``padding`` that it meets, of
     spatial shape ``out``.
 
-    Each window is a slice of ``x``, padded where it overhangs an edge (the
-    callers pass an already padded ``x`` and zero ``padding``: see
-    :func:`_shift_and_add`).
+    Each window is a slice of ``x``, padded where it overhangs an edge
+    (inside the consumer's loop fusion: see :func:`_shift_and_add`).
     """
     for position in itertools.product(*map(range, taps)):
         offsets = [
@@ -142,25 +144,33 @@ def _shift_and_add(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool,
 ) -> jax.Array:
     """The forward sum. ``x (N, *S, C)``, ``kernel (*taps, C // g, F)`` ->
     ``(N, *S', F)``.
 
-    The windows are slices of one padded copy of ``x``. Padding each window
-    inside the sum's loop fusion instead reads ``x`` once, but the bounds
-    checks it adds to every element keep XLA:CPU from vectorising the loop:
-    a depthwise forward was 2x-3.6x slower that way (3x3 over (8, 56, 56,
-    64): 3.9 ms against 1.1 ms; 9 taps over (16, 1024, 64): 2.7 against 0.8
-    ms; 2026-12-06, 2-core AMD EPYC). Where each window feeds several terms
-    it was slower still (1.8x at 8 groups of 8 channels, 3 taps, 16 x 1024;
-    7x for the input gradient of 16 groups of 1 channel to 30, 2 taps). The
-    derivatives share the padded copy with the kernel gradient's windows.
+    A depthwise kernel of at most :data:`IN_FUSION_MAX_TAPS` taps, not
+    differentiated, pads each window inside the sum's loop fusion, which
+    reads ``x`` once. Otherwise the windows are slices of one padded copy of
+    ``x``: the bounds checks of padding in the fusion keep XLA:CPU from
+    vectorising a longer loop (a depthwise forward, 2026-12-06, 2-core AMD
+    EPYC: 3 taps over (16, 1024, 64), 0.2 ms in the fusion against 0.4 ms;
+    9 taps, 2.8 against 0.7 ms; 3x3 over (8, 56, 56, 64), 3.8 against 1.8
+    ms; 5x5 over (8, 56, 56, 96), 15 against 5.6 ms). Where each window
+    feeds several terms padding first was faster still (1.8x at 8 groups of
+    8 channels, 3 taps, 16 x 1024; 7x for the input gradient of 16 groups
+    of 1 channel to 30, 2 taps). The derivatives take the padded copy,
+    shared with the kernel gradient's windows (with unpadded windows XLA
+    recomputed the forward inside a separable layer's 1x1 kernel gradient,
+    1.8x slower).
     """
     n = x.shape[0]
     *taps, c_per_group, f = kernel.shape
     out = _out_shape(x.shape, taps, dilation, padding)
-    x = layout.pad_spatial(x, padding)
-    padding = ((0, 0),) * len(taps)
+    several_uses = c_per_group > 1 or f > groups
+    if pad_first or several_uses or math.prod(taps) > IN_FUSION_MAX_TAPS:
+        x = layout.pad_spatial(x, padding)
+        padding = ((0, 0),) * len(taps)
     x = x.reshape(*x.shape[:-1], groups, c_per_group)
     w = kernel.reshape(*taps, c_per_group, groups, f // groups)
     y: jax.Array | None = None
@@ -278,15 +288,16 @@ def _kernel_grad(
     return jnp.einsum("...gcgf->...cgf", full).reshape(*taps, c_per_group, f)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def _conv(
     x: jax.Array,
     kernel: jax.Array,
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool = False,
 ) -> jax.Array:
-    return _shift_and_add(x, kernel, padding, dilation, groups)
+    return _shift_and_add(x, kernel, padding, dilation, groups, pad_first)
 
 
 @functools.partial(_conv.defjvp, symbolic_zeros=True)
@@ -294,11 +305,13 @@ def _conv_jvp(
     padding: layout.Pads,
     dilation: tuple[int, ...],
     groups: int,
+    pad_first: bool,
     primals: tuple[jax.Array, jax.Array],
     tangents: tuple[Any, Any],
 ) -> tuple[jax.Array, jax.Array]:
+    del pad_first  # differentiated: the padded copy (see _shift_and_add)
     x, kernel = primals
-    y = _conv(x, kernel, padding, dilation, groups)
+    y = _conv(x, kernel, padding, dilation, groups, True)
     taps = kernel.shape[:-2]
     grad_padding = tuple(
         ((k - 1) * d - lo, (k - 1) * d - hi)
@@ -323,7 +336,7 @@ def _conv_any_padding(
     groups: int,
 ) -> jax.Array:
     x, padding = layout.crop_negative(x, padding)
-    return _conv(x, kernel, padding, dilation, groups)
+    return _conv(x, kernel, padding, dilation, groups, True)
 
 
 def conv(
