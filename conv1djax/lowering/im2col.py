@@ -42,6 +42,7 @@ from jax import lax
 
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
+import conv1djax.lowering.reference as reference
 from conv1djax.lowering.rewrites import space_to_depth
 
 # A block's im2col matrix is kept at most this many bytes (when one
@@ -83,11 +84,11 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
     """The forward product. A 1x1 kernel: the strided input times the kernel
     over the channel axis (XLA:CPU runs its convolution on one thread, its
     GEMM on all: 2.4x faster at ``(8, 56, 56, 256)`` to 64 channels, the
-    input gradient alike). Otherwise XLA's dense convolution (a 3-D one is
-    run by :mod:`~conv1djax.lowering.dispatch` as 2-D ones of this core, one
-    per depth tap)."""
-    strides, padding, dilation = window
-    rank = kernel.ndim - 2
+    input gradient alike). Otherwise XLA's dense convolution, on examples
+    laid side by side where it would run on one core (:func:`fold_count`);
+    :mod:`~conv1djax.lowering.dispatch` runs a 3-D one as a 2-D one of this
+    core, its depth taps stacked along the channels."""
+    strides, padding, _ = window
     if all(k == 1 for k in kernel.shape[:-2]):
         x = layout.pad_spatial(x, padding)
         x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
@@ -97,14 +98,14 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
     fold = fold_count(x.shape[0], x.shape[-2], kernel, window)
     if fold > 1:
         return _folded(x, kernel, window, fold)
-    return lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=padding,
-        rhs_dilation=dilation,
-        dimension_numbers=layout.dimension_numbers(rank, False),
-    )
+    return _xla_conv(x, kernel, window)
+
+
+def _xla_conv(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
+    """XLA's dense channels-last convolution, as the reference path runs it."""
+    strides, padding, dilation = window
+    return reference.conv(x, kernel, strides=strides, padding=padding,
+                          dilation_rate=dilation, groups=1, channels_first=False)  # fmt: skip
 
 
 # The space-to-depth input gradient is taken while the taps it pads the
@@ -201,18 +202,7 @@ def _xla_kernel_grad(
     x: jax.Array, gy: jax.Array, taps: tuple[int, ...], window: Window
 ) -> jax.Array:
     """XLA's kernel gradient: the transpose of its (unfolded) convolution."""
-    strides, padding, dilation = window
-
-    def forward(kernel: jax.Array) -> jax.Array:
-        return lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=strides,
-            padding=padding,
-            rhs_dilation=dilation,
-            dimension_numbers=layout.dimension_numbers(len(taps), False),
-        )
-
+    forward = functools.partial(_xla_conv, x, window=window)
     kernel = jax.ShapeDtypeStruct((*taps, x.shape[-1], gy.shape[-1]), x.dtype)
     return jax.linear_transpose(forward, kernel)(gy)[0]
 
