@@ -33,6 +33,15 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def im2col_gemms_everywhere(monkeypatch):
+    """The "im2col" core's kernel gradient runs its blocked GEMMs on small
+    test cases too (by default XLA's own below GEMM_MIN_ROWS positions)."""
+    from conv1djax.lowering import im2col
+
+    monkeypatch.setattr(im2col, "GEMM_MIN_ROWS", 0)
+
+
 def assert_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=""):
     """Asserts closeness relative to the expected array's scale."""
     actual = np.asarray(actual, np.float64)

@@ -17,16 +17,13 @@ from jax.test_util import check_grads
 
 import conv1djax as cj
 from conftest import assert_close, normal, specs_values_and_vjps
-from conv1djax.lowering import choose, fft, im2col, rewrites, shift
+from conv1djax.lowering import choose, fft, rewrites, shift
 
 CORES = choose.CORES
 
+# The im2col core's GEMMs run on these small cases too (conftest).
+pytestmark = pytest.mark.usefixtures("im2col_gemms_everywhere")
 
-@pytest.fixture(autouse=True)
-def _im2col_gemms_everywhere(monkeypatch):
-    """The "im2col" core's kernel gradient runs its blocked GEMMs on these
-    small cases too (by default XLA's own below GEMM_MIN_ROWS positions)."""
-    monkeypatch.setattr(im2col, "GEMM_MIN_ROWS", 0)
 N_CASES = 24
 
 

@@ -26,12 +26,9 @@ from conv1djax.lowering import choose, im2col, layout, reference, rewrites
 ND_IMPLS = ("auto", *(c for c in choose.CORES if c not in choose.ONE_D_CORES))
 N_CASES = 24
 
+# The im2col core's GEMMs run on these small cases too (conftest).
+pytestmark = pytest.mark.usefixtures("im2col_gemms_everywhere")
 
-@pytest.fixture(autouse=True)
-def _im2col_gemms_everywhere(monkeypatch):
-    """The "im2col" core's kernel gradient runs its blocked GEMMs on these
-    small cases too (by default XLA's own below GEMM_MIN_ROWS positions)."""
-    monkeypatch.setattr(im2col, "GEMM_MIN_ROWS", 0)
 _CLASSES = {
     (2, False): cj.Conv2D,
     (3, False): cj.Conv3D,
@@ -342,7 +339,9 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
         }
         x = normal(10, shape).astype(dtype)
         ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
-        specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+        specs = tuple(
+            dataclasses.replace(spec, impl=i) for i in ("reference", "im2col")
+        )
         (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
             specs, params, x, ct
         )

@@ -50,9 +50,8 @@ from conv1djax.lowering.rewrites import space_to_depth
 # cache of the machines measured, so that the GEMM reads it back from cache.
 BLOCK_BYTES = 4 << 20
 # A 1x1 kernel's gradient is one matrix product. Otherwise, the blocked
-# GEMMs run the kernel gradient while
-# it has at most GEMM_MAX_CHANNELS input channels and at least
-# GEMM_MIN_ROWS output positions (examples times positions per example);
+# GEMMs run the kernel gradient while it has at most GEMM_MAX_CHANNELS input
+# channels and at least GEMM_MIN_ROWS output positions (examples times positions per example);
 # elsewhere XLA's own kernel gradient was as fast or faster. 3x3, C -> C
 # channels, (N, S, S, C), XLA's time over the GEMMs', two runs
 # (2026-12-06, 2-core AMD EPYC, jax 0.10.2): C = 64: (32, 56) 2.0x, 2.1x;
@@ -88,10 +87,8 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
     laid side by side where it would run on one core (:func:`fold_count`);
     :mod:`~conv1djax.lowering.dispatch` runs a 3-D one as a 2-D one of this
     core, its depth taps stacked along the channels."""
-    strides, padding, _ = window
     if all(k == 1 for k in kernel.shape[:-2]):
-        x = layout.pad_spatial(x, padding)
-        x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
+        x = _pointwise_input(x, window)
         return lax.dot_general(
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
@@ -99,6 +96,13 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
     if fold > 1:
         return _folded(x, kernel, window, fold)
     return _xla_conv(x, kernel, window)
+
+
+def _pointwise_input(x: jax.Array, window: Window) -> jax.Array:
+    """The inputs a 1x1 kernel meets: ``x`` padded, then strided."""
+    strides, padding, _ = window
+    x = layout.pad_spatial(x, padding)
+    return lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
 
 
 def _xla_conv(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
@@ -172,13 +176,10 @@ def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.A
     x = layout.pad_spatial(x, ((0, 0), padding[1]))
     padded = x.shape[2]
     x = jnp.swapaxes(x.reshape(n // fold, fold, height, padded, c), 1, 2)
-    y = lax.conv_general_dilated(
+    y = _xla_conv(
         x.reshape(n // fold, height, fold * padded, c),
         kernel,
-        window_strides=strides,
-        padding=(padding[0], (0, extent - 1)),
-        rhs_dilation=dilation,
-        dimension_numbers=layout.dimension_numbers(2, False),
+        (strides, (padding[0], (0, extent - 1)), dilation),
     )
     rows = y.shape[1]
     y = y.reshape(n // fold, rows, fold, padded, f)[:, :, :, : padded - extent + 1]
@@ -236,8 +237,7 @@ def kernel_grad(
         # A 1x1 kernel: one product contracting the examples and positions,
         # which XLA runs as it is laid out (the blocked transposes below
         # took 33 ms against 14 ms at (8, 56, 56, 256) to 64 channels).
-        x = layout.pad_spatial(x, padding)
-        x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
+        x = _pointwise_input(x, window)
         batch_and_positions = tuple(range(x.ndim - 1))
         grad = lax.dot_general(
             x,
@@ -247,8 +247,10 @@ def kernel_grad(
         )
         return grad.reshape(*taps, c, f)
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
-    if example_bytes > EXAMPLE_MAX_BYTES or (
-        c > GEMM_MAX_CHANNELS or n * positions < GEMM_MIN_ROWS
+    if (
+        example_bytes > EXAMPLE_MAX_BYTES
+        or c > GEMM_MAX_CHANNELS
+        or n * positions < GEMM_MIN_ROWS
     ):
         return _xla_kernel_grad(x, gy, taps, window)
     block = block_size(n, example_bytes)

@@ -226,6 +226,25 @@ def polyphase_transpose(
     return y.reshape(n, *y.shape[1 : rank + 1], f)
 
 
+def _depth_slices(
+    x: jax.Array,
+    depth_taps: int,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+) -> list[jax.Array]:
+    """For each depth tap ``i`` of a 3-D convolution, the input depths it
+    meets: ``(N, D', H, W, C)``, padded input depths ``s * t + i * dilation``
+    for output depth ``t``."""
+    s, d = strides[0], dilation[0]
+    x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
+    out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
+    return [
+        lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
+        for i in range(depth_taps)
+    ]
+
+
 def depth_as_batch(
     x: jax.Array,
     kernel: jax.Array,
@@ -252,13 +271,10 @@ def depth_as_batch(
       ``(N, D', H', W', F)``, the 3-D convolution's output.
     """
     n = x.shape[0]
-    depth_taps = kernel.shape[0]
-    s, d = strides[0], dilation[0]
-    x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
-    out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
     y: jax.Array | None = None
-    for i in range(depth_taps):
-        xs = lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
+    slices = _depth_slices(x, kernel.shape[0], strides, padding, dilation)
+    out = slices[0].shape[1]
+    for i, xs in enumerate(slices):
         term = run_conv2d(
             xs.reshape(n * out, *xs.shape[2:]),
             kernel[i],
@@ -302,14 +318,10 @@ def depth_as_channels(
     """
     n = x.shape[0]
     depth_taps, *_, c, f = kernel.shape
-    s, d = strides[0], dilation[0]
-    x = layout.pad_spatial(x, (padding[0], (0, 0), (0, 0)))
-    out = (x.shape[1] - (depth_taps - 1) * d - 1) // s + 1
-    slices = [
-        lax.slice_in_dim(x, i * d, i * d + (out - 1) * s + 1, stride=s, axis=1)
-        for i in range(depth_taps)
-    ]
-    stacked = jnp.concatenate(slices, axis=-1)
+    stacked = jnp.concatenate(
+        _depth_slices(x, depth_taps, strides, padding, dilation), axis=-1
+    )
+    out = stacked.shape[1]
     kernel = jnp.moveaxis(kernel, 0, 2).reshape(*kernel.shape[1:3], depth_taps * c, f)
     y = run_conv2d(
         stacked.reshape(n * out, *stacked.shape[2:]),
