@@ -19,10 +19,11 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
-from conv1djax import _validation, protocol
+from conv1djax import _validation, protocol, stream_contract
 from conv1djax._typing import CallFn, Params, Shape, ShapeLike
 from conv1djax.layers.base import check_input
 from conv1djax.protocol import call_layer
+from conv1djax.stream_contract import Stream
 
 
 def _layers_arg(layers: object, cls: str, arg: str) -> tuple[Any, ...]:
@@ -181,6 +182,36 @@ class Sequential(_Composite):
         """The model's output shape for ``input_shape``."""
         return self.layer_input_shapes(input_shape)[-1]
 
+    # ---- streaming: the layers in turn (conv1djax.stream_contract) ----------
+
+    def stream_latency(self, latency_in: int) -> int:
+        """The latencies of the layers, added in turn."""
+        return stream_contract.chain_latency(self.layers, latency_in)
+
+    def stream_field(self, outputs: int) -> int:
+        """The input steps ``outputs`` output steps depend on."""
+        return stream_contract.chain_field(self.layers, outputs)
+
+    def stream_init(
+        self, channels: int, batch_shape: tuple[int, ...], dtype: DTypeLike,
+        stream: Stream,
+    ) -> tuple[dict[str, Any], int]:  # fmt: skip
+        """``({"layers": [each layer's state]}, output channels)``."""
+        return stream_contract.chain_init(self.layers, channels, batch_shape, dtype,
+                                          stream)  # fmt: skip
+
+    def stream_step(
+        self, params: Params, state: dict[str, Any], x: jax.Array, stream: Stream
+    ) -> tuple[jax.Array, dict[str, Any]]:
+        """The chunk through every layer in turn."""
+        return stream_contract.chain_step(self.layers, params, state, x, stream)
+
+    def stream_flush(
+        self, params: Params, state: dict[str, Any], stream: Stream
+    ) -> tuple[jax.Array | None, dict[str, Any]]:
+        """Each layer's pending outputs, through the layers after it."""
+        return stream_contract.chain_flush(self.layers, params, state, stream)
+
 
 # ---- merging ----------------------------------------------------------------
 
@@ -245,8 +276,67 @@ def _merge(ys: Sequence[jax.Array], merge: str, axis: int) -> jax.Array:
     return out
 
 
+class _Branched(_Composite):
+    """What ``Residual`` and ``Parallel`` share in a stream: branches on one
+    input, each delayed to the slowest, merged. A subclass gives its
+    ``_branches()`` (None: the identity), their params and ``_merge_all``."""
+
+    _concat_channels = False
+
+    def _branches(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _branch_params(self, params: Params) -> list[Params]:
+        raise NotImplementedError
+
+    def _merge_all(self, ys: list[jax.Array]) -> jax.Array:
+        raise NotImplementedError
+
+    # ---- streaming: branches aligned, then merged (conv1djax.stream_contract) --
+
+    def stream_latency(self, latency_in: int) -> int:
+        """The slowest branch's latency (the others are delayed to it)."""
+        return stream_contract.branches_latency(self._branches(), latency_in)
+
+    def stream_field(self, outputs: int) -> int:
+        """The widest branch's field."""
+        return stream_contract.branches_field(self._branches(), outputs)
+
+    def stream_init(
+        self, channels: int, batch_shape: tuple[int, ...], dtype: DTypeLike,
+        stream: Stream,
+    ) -> tuple[dict[str, Any], int]:  # fmt: skip
+        """Each branch's state and the delay line aligning it."""
+        return stream_contract.branches_init(
+            self._branches(),
+            self._concat_channels,
+            channels,
+            batch_shape,
+            dtype,
+            stream,
+        )
+
+    def stream_step(
+        self, params: Params, state: dict[str, Any], x: jax.Array, stream: Stream
+    ) -> tuple[jax.Array, dict[str, Any]]:
+        """Every branch on the chunk, aligned, merged."""
+        return stream_contract.branches_step(
+            self._branches(), self._branch_params(params), self._merge_all, state, x,
+            stream,
+        )  # fmt: skip
+
+    def stream_flush(
+        self, params: Params, state: dict[str, Any], stream: Stream
+    ) -> tuple[jax.Array | None, dict[str, Any]]:
+        """Every branch's pending outputs, merged."""
+        return stream_contract.branches_flush(
+            self._branches(), self._branch_params(params), self._merge_all, state,
+            stream,
+        )  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True)
-class Residual(_Composite):
+class Residual(_Branched):
     """A skip connection: ``inner(x) + x``, or ``inner(x) + shortcut(x)``.
 
     Args:
@@ -335,9 +425,18 @@ class Residual(_Composite):
         _merged_shape([jnp.shape(y), jnp.shape(skip)], "add", -1, "Residual")
         return y + skip
 
+    def _branches(self) -> list[Any]:
+        return [self.inner, self.shortcut]  # None: the identity
+
+    def _branch_params(self, params: Params) -> list[Params]:
+        return [params["inner"], params.get("shortcut")]
+
+    def _merge_all(self, ys: list[jax.Array]) -> jax.Array:
+        return ys[0] + ys[1]
+
 
 @dataclasses.dataclass(frozen=True, init=False)
-class Parallel(_Composite):
+class Parallel(_Branched):
     """Branches that see the same input, their outputs merged: WaveNet's
     gated units (``merge="multiply"`` of a tanh and a sigmoid branch),
     Inception-style blocks (``merge="concat"``).
@@ -437,3 +536,16 @@ class Parallel(_Composite):
         ys = [call(b, p, x) for b, p in zip(self.branches, params, strict=True)]
         _merged_shape([jnp.shape(y) for y in ys], self.merge, self.axis, "Parallel")
         return _merge(ys, self.merge, self.axis)
+
+    def _branches(self) -> list[Any]:
+        return list(self.branches)
+
+    def _branch_params(self, params: Params) -> list[Params]:
+        return list(params)
+
+    def _merge_all(self, ys: list[jax.Array]) -> jax.Array:
+        return _merge(ys, self.merge, self.axis)
+
+    @property
+    def _concat_channels(self) -> bool:  # type: ignore[override]
+        return self.merge == "concat"

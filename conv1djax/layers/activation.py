@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import jax
 from jax.typing import ArrayLike
 
-from conv1djax import activations, regularizers, shapes
+from conv1djax import activations, regularizers, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     ParameterFree,
@@ -65,6 +65,14 @@ class Activation(ParameterFree):
         policy's compute dtype when ``dtype`` is set."""
         check_no_params(self, params)
         return self.activation(self.cast_input(check_input(x, "Activation", params)))
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """An activation streams step by step, on any chunk."""
+        return stream_contract.Timing()
+
+    def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
+        """The activation of the chunk."""
+        return self.apply(params, z)
 
     def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The input shape, or what the activation makes of it (``glu``)."""

@@ -12,6 +12,7 @@ static argument of ``jax.jit``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
@@ -29,9 +30,10 @@ from conv1djax import (
     lowering,
     regularizers,
     shapes,
+    stream_contract,
 )
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.lowering import layout
+from conv1djax.lowering import choose, layout
 from conv1djax.protocol import Layer, weight_attribute
 
 # Keys Keras writes in every layer config that our configs leave out by
@@ -840,6 +842,86 @@ class ConvBase(Configurable):
             return shape[-1]
         return shape[-2] * getattr(self, "groups", 1)
 
+    # ---- streaming (conv1djax.stream_contract) ---------------------------
+
+    def _stream_extent(self) -> int:
+        return (self.kernel_size[0] - 1) * self.dilation_rate[0] + 1
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """How the 1-D convolution streams: a stride-1 one keeps its kernel
+        extent less one past steps and emits each output as late as its
+        right padding needs; a strided one emits exact outputs as windows
+        complete (``padding="same"`` refused: it depends on the whole
+        length).
+
+        Raises:
+          TypeError: for a layer that is not 1-D, pads with
+            ``padding_mode`` other than zeros (future samples), or whose left
+            padding exceeds its kernel extent less one.
+        """
+        if self.rank != 1:
+            raise stream_contract.cannot_stream(
+                self, f"it is {self.rank}-D; streaming is over time, 1-D"
+            )
+        if self.padding_mode != "zeros":
+            raise stream_contract.cannot_stream(
+                self, f"padding_mode={self.padding_mode!r} pads with future samples"
+            )
+        k_eff = self._stream_extent()
+        (left, right), = self.paddings((4 * k_eff,))  # fmt: skip
+        if self.strides[0] > 1:
+            if self.padding == "same":
+                raise stream_contract.cannot_stream(
+                    self,
+                    f"strides={self.strides[0]} with padding='same' pads by an amount "
+                    "that depends on the whole length; use 'causal', 'valid' or an "
+                    "explicit padding",
+                )
+            return stream_contract.Timing(
+                stride=self.strides[0], window=k_eff, left=left, right=right
+            )
+        if left > k_eff - 1:
+            raise stream_contract.cannot_stream(
+                self,
+                f"its left padding exceeds its kernel's extent less one (padding="
+                f"{self.padding!r}), so outputs would precede their inputs",
+            )
+        return stream_contract.Timing(
+            latency=k_eff - 1 - left, tail=right, history=k_eff - 1, span=k_eff - 1
+        )
+
+    def _stream_conv(self, params: Params) -> tuple[ConvBase, Params]:
+        """The ``"valid"`` convolution the stream runs, and its params."""
+        return _valid_spec(self), params
+
+    def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
+        """The convolution's outputs on a window of its input stream."""
+        spec, spec_params = self._stream_conv(params)
+        return spec.apply(spec_params, z)
+
+    def stream_taps(
+        self, params: Params
+    ) -> tuple[range, Callable[[jax.Array], jax.Array]]:
+        """A one-step chunk reads every ``dilation``-th past step and runs the
+        undilated kernel once on them, with the lowering ``impl="auto"``
+        takes for one output per example
+        (:func:`~conv1djax.lowering.choose.choose_step_impl`)."""
+        spec, spec_params = self._stream_conv(params)
+        offsets = range(0, self._stream_extent() - 1, spec.dilation_rate[0])
+
+        def run(window: jax.Array) -> jax.Array:
+            impl = spec.impl
+            if impl == "auto":
+                kernels = [p for n, p in spec_params.items() if n.endswith("kernel")]
+                impl = choose.choose_step_impl(
+                    work=math.prod(window.shape[:-2]) * sum(k.size for k in kernels),
+                    dtype=spec.compute_dtype or kernels[0].dtype,
+                    backend=jax.default_backend(),
+                )
+            return _undilated_spec(spec, impl).apply(spec_params, window)
+
+        return offsets, run
+
     def _describe(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size})"
 
@@ -926,3 +1008,16 @@ class FilteredConv(ConvBase):
             channels_first=self.data_format == "channels_first",
             impl=self.impl,
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_spec(layer: ConvBase) -> ConvBase:
+    """The same convolution without padding (the stream supplies it)."""
+    return dataclasses.replace(layer, padding="valid")
+
+
+@functools.lru_cache(maxsize=256)
+def _undilated_spec(layer: ConvBase, impl: str) -> ConvBase:
+    """A stride-1 ``"valid"`` convolution without dilation, to run on a
+    window of its taps."""
+    return dataclasses.replace(layer, dilation_rate=(1,), impl=impl)

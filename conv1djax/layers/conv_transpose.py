@@ -5,14 +5,18 @@ convolution spec and its thin ranks, with the pure
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
+from conv1djax import stream_contract
 from conv1djax._typing import Params, ShapeLike
 from conv1djax.layers.base import FilteredConv
-from conv1djax.layers.conv import check_spec
+from conv1djax.layers.conv import Conv1D, check_spec
+from conv1djax.lowering import reference
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,41 @@ class _ConvTranspose(FilteredConv):
     padding_mode: str = "zeros"
 
     transposed: ClassVar[bool] = True
+
+    # ---- streaming: as the stride-1 convolution of the zero-stuffed input --
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """A transposed convolution streams as the equivalent stride-1
+        convolution over its input zero-stuffed ``x[0], 0, ..., x[1], ...``
+        (``strides`` steps per input step), padded by its ``(left, right)``,
+        of which the stuffing's trailing ``strides - 1`` zeros are already
+        part; a right padding smaller than those holds outputs back.
+
+        Raises:
+          TypeError: for a layer that is not 1-D.
+        """
+        if self.rank != 1:
+            raise stream_contract.cannot_stream(
+                self, f"it is {self.rank}-D; streaming is over time, 1-D"
+            )
+        k_eff = self._stream_extent()
+        stride = self.strides[0]
+        (left, right), = self.paddings((4 * k_eff,))  # fmt: skip
+        right -= stride - 1
+        hold = max(-right, 0)
+        return stream_contract.Timing(
+            latency=k_eff - 1 - left + hold, tail=max(right, 0), rate=stride,
+            history=k_eff - 1, span=k_eff - 1, stuff=True, hold=hold,
+        )  # fmt: skip
+
+    def _stream_conv(self, params: Params) -> tuple[Conv1D, Params]:
+        """The stride-1 ``Conv1D`` over the zero-stuffed input, and its params
+        (the kernel regrouped and flipped)."""
+        kernel = reference.transpose_kernel(jnp.asarray(params["kernel"]), self.groups)
+        forward = {"kernel": kernel}
+        if self.use_bias:
+            forward["bias"] = params["bias"]
+        return _forward_spec(self), forward
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -365,3 +404,13 @@ def conv3d_transpose_apply(
     """
     check_spec(layer, Conv3DTranspose, "conv3d_transpose_apply")
     return layer.apply(params, x)
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_spec(layer: _ConvTranspose) -> Conv1D:
+    return Conv1D(
+        layer.filters, layer.kernel_size, padding="valid",
+        data_format=layer.data_format, dilation_rate=layer.dilation_rate,
+        groups=layer.groups, activation=layer.activation, use_bias=layer.use_bias,
+        dtype=layer.dtype, param_dtype=layer.param_dtype,
+    )  # fmt: skip

@@ -51,7 +51,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from conv1djax import _validation, shapes
+from conv1djax import _validation, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     SpatialParameterFree,
@@ -151,6 +151,35 @@ class _Pooling(_PoolingBase):
         put("strides", strides)
         put("padding", _validation.padding_name(self.padding, POOLING_PADDINGS))
         self._canonical_format()
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """1-D ``"valid"`` pooling streams as a window: a strided one emits
+        each output as its window completes; with stride 1, each output
+        ``pool_size - 1`` steps late.
+
+        Raises:
+          TypeError: for a layer that is not 1-D or pads (``"same"``: its
+            padding depends on the whole length).
+        """
+        if self.rank != 1:
+            raise stream_contract.cannot_stream(
+                self, f"it is {self.rank}-D; streaming is over time, 1-D"
+            )
+        if self.padding != "valid":
+            raise stream_contract.cannot_stream(
+                self, "pooling streams with padding='valid' only (its 'same' "
+                "padding depends on the whole length)"
+            )  # fmt: skip
+        (stride,), (window,) = self.strides, self.pool_size
+        if stride > 1:
+            return stream_contract.Timing(stride=stride, window=window)
+        return stream_contract.Timing(
+            latency=window - 1, history=window - 1, span=window - 1
+        )
+
+    def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
+        """The pooled windows of the input stream."""
+        return self.apply(params, z)
 
     def paddings(self, spatial: tuple[int, ...]) -> shapes.Pads:
         """The ``(left, right)`` padding per spatial axis for an input of

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
-from conv1djax import _validation
+from conv1djax import _validation, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import (
     Configurable,
@@ -207,6 +207,43 @@ class _Reshaping(SpatialParameterFree):
         return self._call(x, len(batch_shape), spatial)
 
 
+class _DelayLine(_Reshaping):
+    """What 1-D padding and cropping share in a stream: each is a delay line,
+    its output step ``t`` the input step ``t - history`` (zeros before the
+    stream and, at the flush, after it: the padding)."""
+
+    def _delay_timing(self) -> stream_contract.Timing:
+        raise NotImplementedError
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """The delay and the flushed steps (see the subclasses).
+
+        Raises:
+          TypeError: for a layer that is not 1-D.
+        """
+        if self.rank != 1:
+            raise stream_contract.cannot_stream(
+                self, f"it is {self.rank}-D; streaming is over time, 1-D"
+            )
+        return self._delay_timing()
+
+    def _time_axis(self) -> int:
+        return -1 if getattr(self, "data_format", None) == "channels_first" else -2
+
+    def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
+        """The window's steps less the history: the oldest first."""
+        axis = self._time_axis() % z.ndim
+        kept = z.shape[axis] - self.stream_timing().history
+        return jax.lax.slice_in_dim(z, 0, kept, axis=axis)
+
+    def stream_taps(
+        self, params: Params
+    ) -> tuple[list[int], Callable[[jax.Array], jax.Array]]:
+        """A one-step chunk reads only the oldest step kept."""
+        axis = self._time_axis()
+        return [0], lambda w: jax.lax.slice_in_dim(w, 0, 1, axis=axis % w.ndim)
+
+
 def _pad_or_crop_config(spec: Any, name: str) -> dict[str, Any]:
     config = Configurable.get_config(spec)
     if spec.rank == 1:  # Keras's 1-D layers take (and write) one pair
@@ -217,7 +254,7 @@ def _pad_or_crop_config(spec: Any, name: str) -> dict[str, Any]:
 # ---- ZeroPadding ------------------------------------------------------------------
 
 
-class _ZeroPadding(_Reshaping):
+class _ZeroPadding(_DelayLine):
     if TYPE_CHECKING:  # a field of the subclasses, canonical after __post_init__
         padding: Any
 
@@ -239,6 +276,12 @@ class _ZeroPadding(_Reshaping):
         for axis, pair in zip(self._spatial_axes(num_batch), self.padding, strict=True):
             pads[axis] = pair
         return jnp.pad(x, pads)
+
+    def _delay_timing(self) -> stream_contract.Timing:
+        # Its left zeros come first: each input step comes `left` steps
+        # late; the flush emits the last `left` inputs and the right zeros.
+        (left, right), = self.padding  # fmt: skip
+        return stream_contract.Timing(tail=left + right, history=left)
 
     def get_config(self) -> dict[str, Any]:
         """``{"padding", "data_format"}`` in Keras's format (one pair in 1-D),
@@ -360,7 +403,7 @@ class ZeroPadding3D(_ZeroPadding):
 # ---- Cropping ---------------------------------------------------------------------
 
 
-class _Cropping(_Reshaping):
+class _Cropping(_DelayLine):
     if TYPE_CHECKING:  # a field of the subclasses, canonical after __post_init__
         cropping: Any
 
@@ -394,6 +437,12 @@ class _Cropping(_Reshaping):
         ):
             index[axis] = slice(left, n - right)
         return x[tuple(index)]
+
+    def _delay_timing(self) -> stream_contract.Timing:
+        # Each output is the input `right` steps before the newest: the
+        # first `left + right` outputs are placeholders for the cropped ones.
+        (left, right), = self.cropping  # fmt: skip
+        return stream_contract.Timing(latency=left + right, history=right)
 
     def get_config(self) -> dict[str, Any]:
         """``{"cropping"}`` (and ``"data_format"`` in 2-D and 3-D) in Keras's
@@ -549,6 +598,22 @@ class _UpSampling(_Reshaping):
         for axis, s in zip(self._spatial_axes(num_batch), self.size, strict=True):
             x = jnp.repeat(x, s, axis=axis)
         return x
+
+    def stream_timing(self) -> stream_contract.Timing:
+        """1-D upsampling streams step by step, ``size`` outputs per input.
+
+        Raises:
+          TypeError: for a layer that is not 1-D.
+        """
+        if self.rank != 1:
+            raise stream_contract.cannot_stream(
+                self, f"it is {self.rank}-D; streaming is over time, 1-D"
+            )
+        return stream_contract.Timing(rate=self.size[0])
+
+    def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
+        """Each step of the chunk repeated."""
+        return self.apply(params, z)
 
     def _resize(self, x: jax.Array, num_batch: int, spatial: Shape) -> jax.Array:
         """Keras's ``ops.image.resize`` path, op for op: channels last, one
