@@ -79,6 +79,7 @@ from conv1djax.models import Sequential as Sequential
 from conv1djax.protocol import Layer as Layer
 from conv1djax.protocol import call_layer as call_layer
 from conv1djax.protocol import summary as summary
+from conv1djax.protocol import trainable_params as trainable_params
 from conv1djax.saving import load as load
 from conv1djax.saving import save as save
 from conv1djax.shapes import conv_output_length as conv_output_length
@@ -94,6 +95,7 @@ from conv1djax.streaming import stream_reset as stream_reset
 from conv1djax.streaming import stream_scan as stream_scan
 from conv1djax.training import GradCheckReport as GradCheckReport
 from conv1djax.training import apply_constraints as apply_constraints
+from conv1djax.training import apply_training as apply_training
 from conv1djax.training import apply_with_activity as apply_with_activity
 from conv1djax.training import check_gradients as check_gradients
 from conv1djax.training import make_eval_step as make_eval_step
@@ -143,6 +145,7 @@ __all__ = [
     "ZeroPadding3D",
     "activations",
     "apply_constraints",
+    "apply_training",
     "apply_with_activity",
     "call_layer",
     "check_gradients",
@@ -181,4 +184,5 @@ __all__ = [
     "stream_scan",
     "streaming",
     "summary",
+    "trainable_params",
 ]

@@ -58,6 +58,7 @@ import dataclasses
 import inspect
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -393,6 +394,87 @@ def map_own(
     return {**params, **new_own, **new_subs}
 
 
+# ---- state and randomness -------------------------------------------------------
+
+
+def non_trainable(layer: LayerLike, own: Mapping[str, Any]) -> frozenset[str]:
+    """The names of ``layer``'s own weights that training leaves to the
+    layer: those its ``non_trainable_weights()`` lists (state, such as
+    moving statistics, which a training-mode call returns updated), and all
+    of them when its ``trainable`` attribute is False (frozen)."""
+    if getattr(layer, "trainable", True) is False:
+        return frozenset(own)
+    declare = getattr(layer, "non_trainable_weights", None)
+    names = frozenset(declare()) if callable(declare) else frozenset()
+    return names & frozenset(own)
+
+
+def trainable_mask(model: LayerLike, params: Params) -> Params:
+    """``params``' structure with a Python bool at every leaf: True where the
+    optimizer trains it (see :func:`non_trainable`).
+
+    >>> import dataclasses, jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(2, 3)])
+    >>> params = model.init(jax.random.key(0), (None, 8, 1))
+    >>> cj.protocol.trainable_mask(model, params)
+    [{'kernel': True, 'bias': True}]
+    """
+
+    def mask(layer: LayerLike, own: dict[str, Any], path: str) -> dict[str, Any]:
+        frozen = non_trainable(layer, own)
+        return {
+            k: jax.tree.map(lambda _, k=k: k not in frozen, v) for k, v in own.items()
+        }
+
+    return map_own(mask, model, params)
+
+
+def trainable_params(model: LayerLike, params: Params) -> Params:
+    """``params`` with None in place of every non-trainable weight (state,
+    frozen layers): what the train step hands the optimizer, so make the
+    optimizer's state from it, ``opt.init(cj.trainable_params(model,
+    params))``. For a model without state or frozen layers it is ``params``'
+    structure unchanged, so ``opt.init(params)`` does as well.
+
+    >>> import jax, conv1djax as cj
+    >>> model = cj.Conv1D(2, 3)
+    >>> params = model.init(0, (None, 8, 1))
+    >>> sorted(cj.trainable_params(model, params))
+    ['bias', 'kernel']
+    """
+    mask = trainable_mask(model, params)
+    return jax.tree.map(lambda p, trained: p if trained else None, params, mask)
+
+
+def has_training_behaviour(layer: LayerLike) -> bool:
+    """Whether ``layer`` or a layer below it computes differently in training
+    (has ``apply_training``: dropout, batch statistics)."""
+    if callable(getattr(layer, "apply_training", None)):
+        return True
+    return any(has_training_behaviour(sub) for sub in sublayers(layer).values())
+
+
+def layer_key(key: jax.Array | None, path: str) -> jax.Array | None:
+    """The PRNG key of the layer at ``path`` (``"params[1]['inner']"``) in a
+    call given ``key``: ``key`` folded with the path's CRC-32, so that every
+    layer draws its own bits, whatever order a composite runs them in."""
+    if key is None:
+        return None
+    return jax.random.fold_in(key, zlib.crc32(path.encode()))
+
+
+def require_key(layer: LayerLike, key: jax.Array | None) -> jax.Array:
+    """``key``, or a ``ValueError`` naming ``layer``, which draws random
+    bits in training and received none."""
+    if key is None:
+        raise ValueError(
+            f"{type(layer).__name__} draws random bits in training and received no "
+            "key: pass `key=` (a jax.random.key) to cj.apply_training, to the train "
+            "step (step(params, opt_state, x, y, key)) or to check_gradients."
+        )
+    return key
+
+
 def count_params(layer: LayerLike, input_shape: ShapeLike) -> int:
     """The number of scalars in ``layer``'s params for ``input_shape``: its
     own ``count_params``, else counted from an abstract ``init``."""
@@ -481,9 +563,30 @@ def summary(
     lines = [f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>{w2}}", rule]
     lines += [f"{a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
     lines += [rule, f"Total params: {count_params(layer, input_shape):,}"]
+    frozen = _count_non_trainable(layer, input_shape)
+    if frozen:  # Keras's two lines, where there is state or a frozen layer
+        total = count_params(layer, input_shape)
+        lines += [f"Trainable params: {total - frozen:,}",
+                  f"Non-trainable params: {frozen:,}"]  # fmt: skip
     text = "\n".join(lines)
     print_fn(text)
     return text
+
+
+def _count_non_trainable(layer: LayerLike, input_shape: ShapeLike) -> int:
+    """The scalars of the non-trainable weights, from an abstract ``init``
+    (0 when the layer cannot be initialised abstractly)."""
+    try:
+        params = jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape))
+    except Exception:  # a summary must not fail on a layer it cannot trace
+        return 0
+    mask = trainable_mask(layer, params)
+    return sum(
+        math.prod(p.shape)
+        for p, trained in zip(jax.tree.leaves(params), jax.tree.leaves(mask),
+                              strict=True)
+        if not trained
+    )  # fmt: skip
 
 
 def _summary_rows(

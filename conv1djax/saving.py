@@ -283,7 +283,8 @@ def _flatten_params(
                 f"params{path or ''} is {type(node).__name__}; saved params must be "
                 "arrays in dicts and lists."
             )
-        tensors[path.lstrip("/")] = np.ascontiguousarray(jax.device_get(node))
+        # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d.
+        tensors[path.lstrip("/")] = np.asarray(jax.device_get(node), order="C")
         return path.lstrip("/")
 
     structure = walk(params, "")

@@ -59,7 +59,9 @@ def _term_name(layer: LayerLike, weight: str, kind: str, path: str) -> str:
 
 
 def regularization_loss(model_or_layer: LayerLike, params: Params) -> jax.Array:
-    """The sum of every weight regularizer's penalty, at every depth.
+    """The sum of every weight regularizer's penalty, at every depth: on
+    the trainable weights, as Keras 3 sums them (a frozen layer's or a
+    state's regularizer counts for nothing).
 
     Args:
       model_or_layer: a layer or a composite (:class:`~conv1djax.Sequential`,
@@ -85,7 +87,9 @@ def regularization_loss(model_or_layer: LayerLike, params: Params) -> jax.Array:
     protocol.check_model(model_or_layer)
     total = jnp.zeros((), jnp.float32)
     for layer, own, path in protocol.walk(model_or_layer, params):
-        for weight, reg in _objects(layer, own, "regularizer").items():
+        frozen = protocol.non_trainable(layer, own)
+        trainable = {k: v for k, v in own.items() if k not in frozen}
+        for weight, reg in _objects(layer, trainable, "regularizer").items():
             name = _term_name(layer, weight, "regularizer", path)
             penalty = regularizers.validate_penalty(reg(_wide(own[weight])), name)
             total = total + jnp.asarray(penalty, jnp.float32)
@@ -128,24 +132,39 @@ def apply_constraints(model_or_layer: LayerLike, params: Params) -> Params:
     return protocol.map_own(project, model_or_layer, params)
 
 
-class _ActivityCollector:
+class _Run:
     """Runs a model through ``call`` at every depth, collecting each
-    layer's activity penalty with its output's shape; the number of batch
-    axes is the input's rank less the first convolution's spatial rank and
-    channel axis (batch axes are kept by every layer)."""
+    layer's activity penalty with its output's shape, and, in training mode
+    (``training``), running each layer's ``apply_training`` with its own key
+    and collecting the state it returns updated. The number of batch axes is
+    the input's rank less the first convolution's spatial rank and channel
+    axis (batch axes are kept by every layer)."""
 
-    def __init__(self, num_batch: int | None) -> None:
+    def __init__(
+        self, num_batch: int | None, *, training: bool = False,
+        key: jax.Array | None = None,
+    ) -> None:  # fmt: skip
         self.num_batch = num_batch
+        self.training = training
+        self.key = key
         self.terms: list[tuple[jax.Array, tuple[int, ...]]] = []
+        self.updates: dict[str, dict[str, Any]] = {}
 
-    def run(self, layer: LayerLike, params: Params, x: ArrayLike) -> Any:
+    def run(self, layer: LayerLike, params: Params, x: ArrayLike, path: str) -> Any:
         subs = protocol.sublayers(layer)
-        if subs and protocol.takes_call(layer):
-            called: set[Any] = set()
+        own_training = self.training and callable(
+            getattr(layer, "apply_training", None)
+        )
+        if subs and protocol.takes_call(layer) and not own_training:
+            called: list[Any] = []
 
             def call(sub: LayerLike, p: Params, v: ArrayLike) -> Any:
-                called.update(k for k, s in subs.items() if s is sub)
-                return self.run(sub, p, v)
+                keys = [k for k, s in subs.items() if s is sub]
+                key = next(
+                    (k for k in keys if k not in called), keys[0] if keys else None
+                )
+                called.extend(keys)
+                return self.run(sub, p, v, f"{path}[{key!r}]")
 
             y = layer.apply(params, x, call=call)
             for key, sub in subs.items():
@@ -157,16 +176,53 @@ class _ActivityCollector:
                         "`call(layer, params[key], x)`."
                     )
         else:
+            if self.training and subs and not own_training:
+                for key, sub in subs.items():
+                    if protocol.has_training_behaviour(sub):
+                        raise ValueError(
+                            f"{type(layer).__name__}.apply takes no `call` keyword, "
+                            f"so its sub-layer {key!r} ({type(sub).__name__}) cannot "
+                            "run in training mode (dropout, batch statistics). "
+                            "Define `apply(self, params, x, *, call=cj.call_layer)` "
+                            "and run each sub-layer as `call(layer, params[key], x)`."
+                        )
             rank = getattr(layer, "rank", None)
             if self.num_batch is None and rank is not None and not subs:
                 self.num_batch = max(jnp.ndim(x) - rank - 1, 1)
-            y = layer.apply(params, x)
+            if own_training:
+                y = self._train_call(layer, params, x, path)
+            else:
+                y = layer.apply(params, x)
         reg = getattr(layer, "activity_regularizer", None)
         if reg is not None:
             name = f"activity_regularizer of {type(layer).__name__}"
             penalty = regularizers.validate_penalty(reg(_wide(y)), name)
             self.terms.append((jnp.asarray(penalty, jnp.float32), jnp.shape(y)))
         return y
+
+    def _train_call(
+        self, layer: LayerLike, params: Params, x: ArrayLike, path: str
+    ) -> Any:
+        """``layer.apply_training`` with the layer's own key; its updated
+        state, checked, kept for :meth:`updated`."""
+        result = layer.apply_training(params, x, key=protocol.layer_key(self.key, path))
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(
+                f"{type(layer).__name__}.apply_training must return (y, updates), "
+                f"updates a dict of its state's new values; received {result!r:.80}."
+            )
+        y, updates = result
+        own, _ = protocol.split_params(layer, params, path)
+        self.updates[path] = _checked_updates(layer, own, updates, path)
+        return y
+
+    def updated(self, model: LayerLike, params: Params) -> Params:
+        """``params`` with the state each layer returned updated."""
+
+        def put(layer: LayerLike, own: dict[str, Any], path: str) -> dict[str, Any]:
+            return {**own, **self.updates.get(path, {})}
+
+        return protocol.map_own(put, model, params)
 
     def total(self) -> jax.Array:
         # Keras 3 divides by the batch size; with several batch axes, by the
@@ -176,6 +232,37 @@ class _ActivityCollector:
         for penalty, shape in self.terms:
             total = total + penalty / max(math.prod(shape[:num_batch]), 1)
         return total
+
+
+def _checked_updates(
+    layer: LayerLike, own: Mapping[str, Any], updates: Any, path: str
+) -> dict[str, Any]:
+    """A training-mode call's new state: only the layer's non-trainable
+    weights, each of its old shape, cast to its old dtype (and out of the
+    gradient: state is not trained)."""
+    cls = type(layer).__name__
+    if not isinstance(updates, Mapping):
+        raise TypeError(
+            f"{cls}.apply_training must return (y, updates) with updates a dict; "
+            f"received updates of type {type(updates).__name__}."
+        )
+    state = protocol.non_trainable(layer, own)
+    checked = {}
+    for name, value in updates.items():
+        if name not in state:
+            raise ValueError(
+                f"{cls}.apply_training at {path} updated {name!r}, which is not "
+                f"one of its non-trainable weights {sorted(state)} (list state in "
+                "`non_trainable_weights()`)."
+            )
+        old = own[name]
+        if jnp.shape(value) != jnp.shape(old):
+            raise ValueError(
+                f"{cls}.apply_training at {path} returned {name!r} of shape "
+                f"{jnp.shape(value)}; the weight has shape {jnp.shape(old)}."
+            )
+        checked[name] = jax.lax.stop_gradient(jnp.asarray(value).astype(old.dtype))
+    return checked
 
 
 def apply_with_activity(
@@ -222,9 +309,57 @@ def apply_with_activity(
     """
     protocol.check_model(model_or_layer)
     num_batch = None if rank is None else max(jnp.ndim(x) - rank - 1, 1)
-    collector = _ActivityCollector(num_batch)
-    y = collector.run(model_or_layer, params, x)
-    return y, collector.total()
+    run = _Run(num_batch)
+    y = run.run(model_or_layer, params, x, "params")
+    return y, run.total()
+
+
+def apply_training(
+    model_or_layer: LayerLike,
+    params: Params,
+    x: ArrayLike,
+    *,
+    key: jax.Array | None = None,
+) -> tuple[Any, Params]:
+    """Runs the model in training mode: ``(y, params)``, the params with the
+    state that training updates (moving statistics, say) replaced.
+
+    ``model.apply(params, x)`` is inference (Keras's ``training=False``): it
+    reads the state and draws nothing. In training mode each layer that
+    has an ``apply_training(params, x, *, key) -> (y, updates)`` runs it
+    instead, with its own key (``key`` folded with the layer's params path,
+    so every layer draws its own bits); the others run ``apply``. State is
+    part of the params, under the layer's weight names, listed by its
+    ``non_trainable_weights()``: ``init`` makes it, ``cj.save`` and interop
+    carry it, and the train step never hands it to the optimizer.
+
+    Args:
+      model_or_layer: a layer or a composite (sub-layers run through the
+        composites' ``call``).
+      params: its params.
+      x: an input.
+      key: a PRNG key; needed when a layer draws random bits in training.
+
+    Returns:
+      ``(y, params)``: the training-mode output, and the params with every
+          updated state in place (the same structure and dtypes).
+
+    Raises:
+      ValueError: for a layer that draws random bits and no ``key``, or a
+        layer updating a weight that is not its state.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(2, 3, padding="same")])
+    >>> params = model.init(jax.random.key(0), (None, 8, 1))
+    >>> x = jnp.ones((4, 8, 1))
+    >>> y, new_params = cj.apply_training(model, params, x, key=jax.random.key(1))
+    >>> bool(jnp.array_equal(y, model.apply(params, x)))  # no training behaviour
+    True
+    """
+    protocol.check_model(model_or_layer)
+    run = _Run(None, training=True, key=key)
+    y = run.run(model_or_layer, params, x, "params")
+    return y, run.updated(model_or_layer, params)
 
 
 def _check_scalar_loss(value: Any, loss_fn: Callable[..., Any]) -> jax.Array:
@@ -243,16 +378,48 @@ def _objective(
     params: Params,
     x: ArrayLike,
     y_true: Any,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    y_pred, activity = apply_with_activity(model, params, x)
+    *,
+    training: bool = False,
+    key: jax.Array | None = None,
+) -> tuple[jax.Array, tuple[dict[str, jax.Array], Params]]:
+    """The total objective and ``(its parts, the params with the state a
+    training-mode run updated)``."""
+    run = _Run(None, training=training, key=key)
+    y_pred = run.run(model, params, x, "params")
+    activity = run.total()
     task = _check_scalar_loss(loss_fn(y_pred, y_true), loss_fn)
     reg = regularization_loss(model, params)
     total = task + reg + activity
-    return total, {
-        "task_loss": task,
-        "regularization_loss": reg,
-        "activity_loss": activity,
-    }
+    parts = {"task_loss": task, "regularization_loss": reg, "activity_loss": activity}
+    return total, (parts, run.updated(model, params) if training else params)
+
+
+def _has_none(tree: Params) -> bool:
+    return any(
+        leaf is None for leaf in jax.tree.leaves(tree, is_leaf=lambda v: v is None)
+    )
+
+
+def _fill(partial: Params, full: Params) -> Params:
+    """``partial`` with its None entries taken from ``full``."""
+    return jax.tree.map(
+        lambda p, f: f if p is None else p, partial, full, is_leaf=lambda v: v is None
+    )
+
+
+def _check_opt_state(
+    optimizer: optax.GradientTransformation, opt_state: Any, train: Params
+) -> None:
+    """Raises ``ValueError`` when ``opt_state`` was made for the whole params
+    of a model whose non-trainable weights the optimizer does not get."""
+    expected = jax.eval_shape(optimizer.init, train)
+    if jax.tree.structure(opt_state) != jax.tree.structure(expected):
+        raise ValueError(
+            "`opt_state` does not fit the trainable params: this model has "
+            "non-trainable weights (state, or frozen layers), which the optimizer "
+            "does not get. Make the optimizer state with "
+            "`optimizer.init(cj.trainable_params(model, params))`."
+        )
 
 
 def make_train_step(
@@ -262,9 +429,15 @@ def make_train_step(
 ) -> Callable[..., tuple[Params, Any, jax.Array]]:
     """Builds a jit-compiled training step.
 
-    The step computes ``loss = loss_fn(y_pred, y_true) + regularization losses
-    + activity losses``, its gradient, the optax update, then projects the
-    updated params with every constraint.
+    The step runs the model in training mode (:func:`apply_training`: dropout
+    draws, batch statistics are used and the moving ones updated), computes
+    ``loss = loss_fn(y_pred, y_true) + regularization losses + activity
+    losses``, its gradient with respect to the trainable weights, the optax
+    update, then projects the updated params with every constraint. The
+    non-trainable weights (state, frozen layers; see
+    :func:`conv1djax.protocol.non_trainable`) take the values the training
+    run left in them, whatever the optimizer would do (weight decay
+    included).
 
     Args:
       model: a layer or a composite (any depth; :mod:`conv1djax.protocol`).
@@ -273,9 +446,10 @@ def make_train_step(
       loss_fn: ``(y_pred, y_true) -> scalar``.
 
     Returns:
-      ``step(params, opt_state, x, y_true) -> (params, opt_state, loss)``,
-          compiled once per input shape; ``loss`` is the total objective before
-          the update.
+      ``step(params, opt_state, x, y_true, key=None) -> (params, opt_state,
+          loss)``, compiled once per input shape; ``loss`` is the total
+          objective before the update; ``key``, a PRNG key, is needed when a
+          layer draws random bits in training (pass a new one every step).
 
     Raises:
       TypeError: for a model that is not a layer or an optimizer without
@@ -307,13 +481,32 @@ def make_train_step(
         raise TypeError(f"`loss_fn` must be callable; received {loss_fn!r}.")
 
     def step(
-        params: Params, opt_state: Any, x: ArrayLike, y_true: Any
+        params: Params,
+        opt_state: Any,
+        x: ArrayLike,
+        y_true: Any,
+        key: jax.Array | None = None,
     ) -> tuple[Params, Any, jax.Array]:
-        grad_fn = jax.value_and_grad(_objective, argnums=2, has_aux=True)
-        (loss, _), grads = grad_fn(model, loss_fn, params, x, y_true)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return apply_constraints(model, params), opt_state, loss
+        train = protocol.trainable_params(model, params)
+        if _has_none(train):
+            _check_opt_state(optimizer, opt_state, train)
+
+        def objective(train: Params) -> tuple[jax.Array, tuple[Any, Params]]:
+            return _objective(
+                model, loss_fn, _fill(train, params), x, y_true, training=True,
+                key=key,
+            )  # fmt: skip
+
+        (loss, (_, updated)), grads = jax.value_and_grad(objective, has_aux=True)(train)
+        updates, opt_state = optimizer.update(grads, opt_state, train)
+        trained = _fill(optax.apply_updates(train, updates), updated)
+        # Constraints project the trainable weights only (Keras's optimizer
+        # applies them to what it trains); the others keep what the
+        # training-mode run left in them: updated state, or a frozen value.
+        constrained = protocol.trainable_params(
+            model, apply_constraints(model, trained)
+        )
+        return _fill(constrained, updated), opt_state, loss
 
     return jax.jit(step)
 
@@ -345,7 +538,7 @@ def make_eval_step(
     protocol.check_model(model)
 
     def evaluate(params: Params, x: ArrayLike, y_true: Any) -> dict[str, jax.Array]:
-        total, parts = _objective(model, loss_fn, params, x, y_true)
+        total, (parts, _) = _objective(model, loss_fn, params, x, y_true)
         return {"loss": total, **parts}
 
     return jax.jit(evaluate)
@@ -418,6 +611,8 @@ def check_gradients(
     rtol: float | None = None,
     eps: float | None = None,
     raise_on_failure: bool = True,
+    training: bool = False,
+    key: jax.Array | None = None,
 ) -> GradCheckReport:
     """Checks a layer's or model's derivatives against finite differences.
 
@@ -434,6 +629,10 @@ def check_gradients(
       atol, rtol, eps: passed to ``check_grads`` (its defaults by dtype).
       raise_on_failure: raise ``AssertionError`` with the report when any
         check fails; else return the report.
+      training: check the training-mode output (:func:`apply_training`)
+        instead of ``apply``'s; with a fixed ``key``, a layer's random draws
+        are fixed, so its derivatives are those of one draw.
+      key: the PRNG key of the training-mode run.
 
     Returns:
       A :class:`GradCheckReport`: ``report.ok`` and a printable table.
@@ -449,6 +648,11 @@ def check_gradients(
     """
     from jax.test_util import check_grads
 
+    def run(params: Params, x: jax.Array) -> Any:
+        if training:
+            return apply_training(model_or_layer, params, x, key=key)[0]
+        return model_or_layer.apply(params, x)
+
     use_x64 = jax.default_backend() != "tpu"
     dtype = jnp.float64 if use_x64 else jnp.float32
     rows: list[tuple[str, bool, str]] = []
@@ -460,13 +664,13 @@ def check_gradients(
         inputs = [("x", None)] + list(zip(names, range(len(leaves)), strict=True))
         for name, index in inputs:
             if index is None:
-                fn, arg = (lambda v: model_or_layer.apply(params, v)), x
+                fn, arg = (lambda v: run(params, v)), x
             else:
 
                 def fn(v: jax.Array, index: int = index) -> jax.Array:
                     new = list(leaves)
                     new[index] = v
-                    return model_or_layer.apply(jax.tree.unflatten(treedef, new), x)
+                    return run(jax.tree.unflatten(treedef, new), x)
 
                 arg = leaves[index]
             try:
