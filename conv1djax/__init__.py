@@ -15,6 +15,7 @@ from conv1djax import parallel as parallel
 from conv1djax import protocol as protocol
 from conv1djax import regularizers as regularizers
 from conv1djax import saving as saving
+from conv1djax import stream_contract as stream_contract
 from conv1djax import streaming as streaming
 from conv1djax.layers.activation import Activation as Activation
 from conv1djax.layers.activation import Lambda as Lambda
@@ -182,6 +183,7 @@ __all__ = [
     "stream_latency",
     "stream_reset",
     "stream_scan",
+    "stream_contract",
     "streaming",
     "summary",
     "trainable_params",

@@ -488,12 +488,15 @@ def _count_from_init(layer: LayerLike, input_shape: ShapeLike) -> int:
     return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
 
 
-def sublayer_input_shapes(layer: LayerLike, input_shape: ShapeLike) -> dict[Any, Shape]:
+def sublayer_input_shapes(
+    layer: LayerLike, input_shape: ShapeLike, *, strict: bool = False
+) -> dict[Any, Shape]:
     """``{key: input shape}`` of each declared sub-layer for the composite's
     ``input_shape``: its own ``sublayer_input_shapes`` method, else found by
     abstract evaluation through ``call`` (unknown entries evaluated at two
     stand-in lengths, as :func:`conv1djax.shapes.eval_output_shape` does);
-    sub-layers it cannot see are left out."""
+    sub-layers it cannot see are left out, and a composite it cannot trace
+    gives ``{}``, unless ``strict``: then its error propagates."""
     if callable(getattr(layer, "sublayer_input_shapes", None)):
         return dict(layer.sublayer_input_shapes(input_shape))
     subs = sublayers(layer)
@@ -520,6 +523,8 @@ def sublayer_input_shapes(layer: LayerLike, input_shape: ShapeLike) -> dict[Any,
     try:
         low, high = record(2), record(4)
     except Exception:  # a summary must not fail on a layer it cannot trace
+        if strict:
+            raise
         return {}
     return {
         key: tuple(

@@ -695,7 +695,7 @@ def _call_init(
     steps = 64 + 4 * field(layer, 1)
     first = stream.data_format == "channels_first"
     probe = (1, channels, steps) if first else (1, steps, channels)
-    shapes = protocol.sublayer_input_shapes(layer, probe)
+    shapes = protocol.sublayer_input_shapes(layer, probe, strict=True)
     states: dict[Any, State] = {}
     for key, sub in protocol.sublayers(layer).items():
         if key not in shapes:

@@ -423,3 +423,117 @@ def stream_scan(
     outputs.append(stream_flush(model, params, state))
     y = jnp.concatenate(outputs, axis=axis)
     return take(y, stream_latency(model), y.shape[axis], axis)
+
+
+# ---- the contract, checked --------------------------------------------------------
+
+
+def _chunk_sizes(rng: Any, length: int) -> list[int]:
+    sizes: list[int] = []
+    while sum(sizes) < length:
+        sizes.append(int(min(rng.choice([1, 1, 2, 3, 5, 8, 13]), length - sum(sizes))))
+    return sizes
+
+
+def check_stream(
+    model: LayerLike,
+    params: Params,
+    x: ArrayLike,
+    *,
+    chunkings: Sequence[Sequence[int]] | None = None,
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+) -> None:
+    """Checks the streaming contract of ``model`` on the input ``x`` (a
+    library layer's or a user's: the test of a layer that streams).
+
+    - For every chunking (by default a random one mixing lengths 1 to 13,
+      and the whole sequence as one chunk), the streamed outputs less
+      :func:`stream_latency` plus :func:`stream_flush` equal
+      ``model.apply(params, x)``, and the first ``stream_latency`` outputs
+      are zeros.
+    - ``stream_apply`` jitted compiles once per chunk length and phase (the
+      state's shapes), and the state keeps its structure and dtypes.
+    - :func:`stream_reset` of every example, then the whole input again,
+      gives ``apply``'s outputs again (models without a strided layer: a
+      strided layer's phase is shared by the batch).
+
+    Raises:
+      AssertionError: naming the check, the chunking and the difference.
+
+    >>> import jax, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(4, 3, padding="same"),
+    ...                        cj.MaxPooling1D(2)])
+    >>> params = model.init(0, (None, 20, 2))
+    >>> cj.streaming.check_stream(model, params, jax.random.normal(
+    ...     jax.random.key(0), (2, 20, 2)))
+    """
+    import numpy as np
+
+    x = check_input(x, "check_stream", call="check_stream")
+    fmt = stream_contract.data_format(model)
+    axis = x.ndim - 1 if fmt == "channels_first" else x.ndim - 2
+    length = x.shape[axis]
+    channels = x.shape[axis - 1] if fmt == "channels_first" else x.shape[-1]
+    expected = np.asarray(model.apply(params, x))
+    if chunkings is None:
+        chunkings = [_chunk_sizes(np.random.default_rng(seed), length), [length]]
+    traces: list[Any] = []
+
+    def traced(params: Params, state: dict[str, Any], chunk: jax.Array) -> Any:
+        traces.append((chunk.shape, jax.tree.map(jnp.shape, state)))
+        return stream_apply(model, params, state, chunk)
+
+    step = jax.jit(traced)
+    latency = stream_latency(model)
+
+    def run(state: dict[str, Any], sizes: Sequence[int], what: str) -> Any:
+        structure = jax.tree.map(lambda a: a.dtype, state)
+        outputs, at = [], 0
+        for n in sizes:
+            y, state = step(params, state, lax.slice_in_dim(x, at, at + n, axis=axis))
+            if jax.tree.map(lambda a: a.dtype, state) != structure:
+                raise AssertionError(
+                    f"stream_apply changed the state's structure or dtypes ({what})."
+                )
+            outputs.append(y)
+            at += n
+        outputs.append(stream_flush(model, params, state))
+        y = np.asarray(jnp.concatenate(outputs, axis=axis))
+        standing_in = np.take(y, np.arange(min(latency, y.shape[axis])), axis=axis)
+        if np.any(standing_in != 0):
+            raise AssertionError(
+                f"the first {latency} outputs of a stream through {model!r} (its "
+                f"latency) must be zeros standing in; in chunks of {list(sizes)} "
+                f"({what}) they are not."
+            )
+        y = np.take(y, np.arange(latency, y.shape[axis]), axis=axis)
+        np.testing.assert_allclose(
+            y, expected, rtol=rtol, atol=atol,
+            err_msg=f"streamed != apply for {model!r} in chunks of {list(sizes)} "
+            f"({what})",
+        )  # fmt: skip
+        return state
+
+    batch_shape = x.shape[: axis - 1] if fmt == "channels_first" else x.shape[:axis]
+    state = None
+    for sizes in chunkings:
+        if sum(sizes) != length:
+            raise ValueError(
+                f"`chunkings` entry {list(sizes)} sums to {sum(sizes)}; the input "
+                f"has {length} steps."
+            )
+        state = stream_init(model, params, batch_shape, channels=channels,
+                            dtype=x.dtype)  # fmt: skip
+        state = run(state, sizes, "a new stream")
+    distinct = {(shape, str(shapes)) for shape, shapes in traces}
+    if len(traces) != len(distinct):
+        raise AssertionError(
+            f"stream_apply traced {len(traces)} times for {len(distinct)} distinct "
+            "chunk shapes and phases: the state's shapes must not change with the "
+            "stream's contents."
+        )
+    if state is not None and not _has_strided(state["model"]):
+        state = stream_reset(state, jnp.ones(batch_shape, bool))
+        run(state, chunkings[0], "after stream_reset of every example")

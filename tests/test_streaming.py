@@ -4,6 +4,7 @@ on the whole sequence, for random models of every streamable layer and
 random chunkings (one step included); one compilation per chunk length;
 fixed-shape state; per-example resets; the lax.scan driver; errors."""
 
+import dataclasses
 import re
 
 import chex
@@ -476,3 +477,156 @@ def test_chunks_are_checked_as_apply_checks_its_input(fmt):
     assert jax.tree.map(jnp.shape, reset) == jax.tree.map(jnp.shape, state)
     with pytest.raises(ValueError, match=r"^`x_chunk` must have the shape"):
         cj.stream_apply(model, params, reset, jnp.ones((2, 2)))
+
+
+# ---- the contract, on every streamable layer and on a user's -------------------
+
+CL, CF = "channels_last", "channels_first"
+STREAMABLE = {
+    "conv causal": (cj.Conv1D(3, 3, padding="causal", dilation_rate=2), CL),
+    "conv same": (cj.Conv1D(3, 4, padding="same", activation="tanh"), CL),
+    "conv valid NCW": (cj.Conv1D(3, 3, padding="valid", data_format=CF), CF),
+    "conv explicit grouped": (cj.Conv1D(4, 3, padding=((1, 3),), groups=2), CL),
+    "conv strided": (cj.Conv1D(3, 3, strides=2, padding="causal"), CL),
+    "depthwise": (cj.DepthwiseConv1D(3, padding="same", depth_multiplier=2), CL),
+    "separable NCW": (cj.SeparableConv1D(3, 3, padding="causal", data_format=CF), CF),
+    "transposed": (cj.Conv1DTranspose(3, 4, strides=2, padding="same"), CL),
+    "transposed stride 1": (cj.Conv1DTranspose(3, 3, padding="valid"), CL),
+    "max pooling": (cj.MaxPooling1D(3, strides=2), CL),
+    "average pooling stride 1": (cj.AveragePooling1D(3, strides=1), CL),
+    "zero padding": (cj.ZeroPadding1D((2, 1)), CL),
+    "cropping": (cj.Cropping1D((1, 2)), CL),
+    "upsampling": (cj.UpSampling1D(2), CL),
+    "activation NCW": (cj.Sequential([cj.Conv1D(3, 2, padding="same", data_format=CF),
+                                      cj.Activation("sigmoid")]), CF),
+    "sequential": (cj.Sequential([cj.Conv1D(3, 3, padding="same"),
+                                  cj.Activation("relu"), cj.Cropping1D((1, 0))]), CL),
+    "residual": (cj.Residual(cj.Conv1D(2, 5, padding="same")), CL),
+    "parallel": (cj.Parallel([cj.Conv1D(2, 3, padding="causal"),
+                              cj.Conv1D(2, 4, padding="same")], merge="concat"), CL),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(STREAMABLE))
+def test_every_streamable_layer_keeps_the_contract(name):
+    layer, fmt = STREAMABLE[name]
+    shape = (2, 21, 2) if fmt == CL else (2, 2, 21)
+    params = _params(layer, shape, 0)
+    chunkings = [[1, 2, 1, 3, 5, 1, 8], [21], [4] * 5 + [1]]
+    cj.streaming.check_stream(layer, params, normal(1, shape), chunkings=chunkings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recentre(cj.Layer):
+    """A user's leaf with state: subtracts a moving mean (its state, updated
+    in training), then scales; it streams step by step."""
+
+    def init(self, key, input_shape, *, dtype=jnp.float32):
+        c = input_shape[-1]
+        return {"scale": jnp.full((c,), 1.5, dtype), "moving_mean": jnp.zeros(c, dtype)}
+
+    def non_trainable_weights(self):
+        return ("moving_mean",)
+
+    def apply(self, params, x):
+        return params["scale"] * (x - params["moving_mean"])
+
+    def apply_training(self, params, x, *, key):
+        mean = 0.5 * params["moving_mean"] + 0.5 * x.mean(axis=(0, 1))
+        return self.apply(params, x), {"moving_mean": mean}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def stream_timing(self):
+        return cj.stream_contract.Timing()
+
+    def stream_run(self, params, z):
+        return self.apply(params, z)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainSum(cj.Layer):
+    """A user's composite, streamed through ``call``: runs ``blocks`` in turn
+    on a residual stream and sums their outputs (WaveNet's skip sum)."""
+
+    blocks: tuple
+    total: bool = True  # False: the last block's output
+
+    def sublayers(self):
+        return {f"block_{i}": b for i, b in enumerate(self.blocks)}
+
+    def init(self, key, input_shape, *, dtype=jnp.float32):
+        keys = jax.random.split(key, len(self.blocks))
+        return {n: b.init(k, input_shape, dtype=dtype)
+                for k, (n, b) in zip(keys, self.sublayers().items(), strict=True)}  # fmt: skip
+
+    def apply(self, params, x, *, call=cj.call_layer):
+        total = 0.0
+        for name, block in self.sublayers().items():
+            x = call(block, params[name], x)
+            total = total + x if self.total else x
+        return total
+
+    def compute_output_shape(self, input_shape):
+        for block in self.blocks:
+            input_shape = block.compute_output_shape(input_shape)
+        return tuple(input_shape)
+
+
+def test_a_user_leaf_with_state_and_a_user_composite_keep_the_contract():
+    causal = [cj.Residual(cj.Conv1D(3, 2, padding="causal", dilation_rate=d,
+                                    activation="tanh")) for d in (1, 2, 4)]  # fmt: skip
+    model = cj.Sequential([
+        cj.Conv1D(3, 3, padding="same"),  # latency 1: the composite sees it
+        Recentre(),
+        ChainSum(tuple(causal) + (Recentre(),)),
+        cj.Conv1D(2, 3, padding="valid"),
+    ])  # fmt: skip
+    params = _params(model, (2, 24, 2), 0)
+    _, params = cj.apply_training(model, params, normal(3, (2, 24, 2)))
+    assert float(jnp.abs(params[1]["moving_mean"]).sum()) > 0  # state in use
+    cj.streaming.check_stream(model, params, normal(1, (2, 24, 2)),
+                              chunkings=[[1, 2, 3, 5, 13], [24]])  # fmt: skip
+    assert cj.stream_latency(model) == 3
+
+
+def test_a_user_composite_refuses_what_it_cannot_align():
+    for block, match in (
+        (cj.Conv1D(3, 3, padding="same"),
+         r"ChainSum cannot stream: its sub-layer 'block_1' \(Conv1D\) changes the "
+         r"stream's latency \(from 0 to 1 steps\)"),
+        (cj.ZeroPadding1D((0, 1)),
+         r"ChainSum cannot stream: its sub-layer 'block_1' \(ZeroPadding1D\) leaves "
+         r"outputs to flush"),
+    ):  # fmt: skip
+        model = ChainSum((cj.Conv1D(3, 1), block), total=False)
+        params = _params(model, (1, 8, 3), 0)
+        with pytest.raises(TypeError, match=match):
+            cj.stream_init(model, params, (1,))
+
+
+def test_the_contract_check_catches_a_wrong_timing():
+    """A leaf that declares no latency but looks one step ahead (a centred
+    moving average): check_stream must fail it."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Centred(cj.Layer):
+        def init(self, key, input_shape, *, dtype=jnp.float32):
+            return {}
+
+        def apply(self, params, x):
+            padded = jnp.pad(x, ((0, 0), (1, 1), (0, 0)))
+            return (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3
+
+        def compute_output_shape(self, input_shape):
+            return tuple(input_shape)
+
+        def stream_timing(self):
+            return cj.stream_contract.Timing()  # wrong: it needs 1 step ahead
+
+        def stream_run(self, params, z):
+            return self.apply(params, z)
+
+    with pytest.raises(AssertionError, match="streamed != apply"):
+        cj.streaming.check_stream(Centred(), {}, normal(0, (1, 10, 2)))
