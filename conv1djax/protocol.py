@@ -33,6 +33,15 @@ A **composite** layer holds other layers. It also has
   the sub-layers' activity penalties; anything else calls
   :func:`call_layer`, which is ``sub.apply(params, x)``.
 
+**State and randomness** (optional; :func:`conv1djax.apply_training`):
+a layer's state is part of its params, the names listed by
+``non_trainable_weights()`` (a layer whose ``trainable`` attribute is False
+has all of its weights frozen: :func:`non_trainable`); ``apply`` is
+inference, and ``apply_training(params, x, *, key) -> (y, updates)`` the
+training-mode call, ``updates`` the state's new values, ``key`` the layer's
+own (:func:`layer_key`; :func:`require_key` refuses None clearly).
+**Streaming** (optional): the methods of :mod:`conv1djax.stream_contract`.
+
 Nothing is silently lost: a layer whose attributes hold layers with training
 terms that ``sublayers()`` does not declare, or a composite whose ``apply``
 takes no ``call`` while a sub-layer has an activity regularizer, is a

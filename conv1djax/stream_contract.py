@@ -237,20 +237,24 @@ def buffer(
 
 
 def concat(a: jax.Array, b: jax.Array, axis: int) -> jax.Array:
+    """``a`` then ``b`` along ``axis``, in ``b``'s dtype."""
     return jnp.concatenate([a.astype(b.dtype), b], axis=axis)
 
 
 def take(x: jax.Array, start: int, stop: int, axis: int) -> jax.Array:
+    """Steps ``start`` to ``stop`` of ``x`` along ``axis``."""
     return lax.slice_in_dim(x, start, stop, axis=axis % x.ndim)
 
 
 def zeros_steps(like: jax.Array, steps: int, axis: int) -> jax.Array:
+    """Zeros like ``like``, with ``steps`` steps along ``axis``."""
     shape = list(like.shape)
     shape[axis % like.ndim] = steps
     return jnp.zeros(shape, like.dtype)
 
 
 def join(a: jax.Array | None, b: jax.Array | None, axis: int) -> jax.Array | None:
+    """``a`` then ``b`` along ``axis``; None stands for no steps."""
     if a is None:
         return b
     if b is None:
@@ -526,12 +530,14 @@ def flush(
 
 
 def chain_latency(layers: Sequence[LayerLike], latency_in: int) -> int:
+    """The latency after ``layers`` run in turn: each adds its own."""
     for sub in layers:
         latency_in = latency(sub, latency_in)
     return latency_in
 
 
 def chain_field(layers: Sequence[LayerLike], outputs: int) -> int:
+    """The input steps ``outputs`` steps after ``layers`` depend on."""
     for sub in reversed(layers):
         outputs = field(sub, outputs)
     return outputs
@@ -554,6 +560,7 @@ def chain_step(
     layers: Sequence[LayerLike], params: Sequence[Params], state: State,
     x: jax.Array, stream: Stream,
 ) -> tuple[jax.Array, State]:  # fmt: skip
+    """One chunk through ``layers`` in turn, each on its own state."""
     states = []
     for sub, p, s in zip(layers, params, state["layers"], strict=True):
         x, s = step(sub, p, s, x, stream)
@@ -584,10 +591,12 @@ Merge = Callable[[list[jax.Array]], jax.Array]
 
 
 def branches_latency(branches: Sequence[LayerLike | None], latency_in: int) -> int:
+    """The slowest branch's latency: the others are delayed to it."""
     return max(latency(b, latency_in) for b in branches)
 
 
 def branches_field(branches: Sequence[LayerLike | None], outputs: int) -> int:
+    """The widest branch's field."""
     return max(field(b, outputs) for b in branches)
 
 
@@ -617,6 +626,8 @@ def branches_step(
     branches: Sequence[LayerLike | None], params: Sequence[Params], merge: Merge,
     state: State, x: jax.Array, stream: Stream,
 ) -> tuple[jax.Array, State]:  # fmt: skip
+    """One chunk through every branch, each output delayed to the slowest
+    branch's, merged with ``merge``."""
     ys, states, delays = [], [], []
     for b, p, s, d in zip(branches, params, state["branches"], state["delays"],
                           strict=True):  # fmt: skip

@@ -413,7 +413,7 @@ def _check_opt_state(
     """Raises ``ValueError`` when ``opt_state`` was made for the whole params
     of a model whose non-trainable weights the optimizer does not get."""
     expected = jax.eval_shape(optimizer.init, train)
-    if jax.tree.structure(opt_state) != jax.tree.structure(expected):
+    if str(jax.tree.structure(opt_state)) != str(jax.tree.structure(expected)):
         raise ValueError(
             "`opt_state` does not fit the trainable params: this model has "
             "non-trainable weights (state, or frozen layers), which the optimizer "

@@ -1013,11 +1013,11 @@ class FilteredConv(ConvBase):
 @functools.lru_cache(maxsize=256)
 def _valid_spec(layer: ConvBase) -> ConvBase:
     """The same convolution without padding (the stream supplies it)."""
-    return dataclasses.replace(layer, padding="valid")
+    return dataclasses.replace(cast(Any, layer), padding="valid")
 
 
 @functools.lru_cache(maxsize=256)
 def _undilated_spec(layer: ConvBase, impl: str) -> ConvBase:
     """A stride-1 ``"valid"`` convolution without dilation, to run on a
     window of its taps."""
-    return dataclasses.replace(layer, dilation_rate=(1,), impl=impl)
+    return dataclasses.replace(cast(Any, layer), dilation_rate=(1,), impl=impl)

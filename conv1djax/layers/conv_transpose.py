@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +63,7 @@ class _ConvTranspose(FilteredConv):
                 self, f"it is {self.rank}-D; streaming is over time, 1-D"
             )
         k_eff = self._stream_extent()
-        stride = self.strides[0]
+        (stride,) = cast(tuple[int], self.strides)  # canonical: one per axis
         (left, right), = self.paddings((4 * k_eff,))  # fmt: skip
         right -= stride - 1
         hold = max(-right, 0)
