@@ -114,6 +114,14 @@ def cannot_stream(layer: LayerLike, why: str) -> TypeError:
     return TypeError(f"{type(layer).__name__} cannot stream: {why}.")
 
 
+def require_1d(layer: LayerLike) -> None:
+    """Raises the ``TypeError`` of a layer that is not 1-D: streaming is over
+    time, one axis."""
+    rank = getattr(layer, "rank", 1)
+    if rank != 1:
+        raise cannot_stream(layer, f"it is {rank}-D; streaming is over time, 1-D")
+
+
 def _streams_itself(layer: LayerLike) -> bool:
     return callable(getattr(layer, "stream_step", None))
 

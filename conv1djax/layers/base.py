@@ -859,10 +859,7 @@ class ConvBase(Configurable):
             ``padding_mode`` other than zeros (future samples), or whose left
             padding exceeds its kernel extent less one.
         """
-        if self.rank != 1:
-            raise stream_contract.cannot_stream(
-                self, f"it is {self.rank}-D; streaming is over time, 1-D"
-            )
+        stream_contract.require_1d(self)
         if self.padding_mode != "zeros":
             raise stream_contract.cannot_stream(
                 self, f"padding_mode={self.padding_mode!r} pads with future samples"

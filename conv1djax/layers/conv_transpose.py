@@ -58,10 +58,7 @@ class _ConvTranspose(FilteredConv):
         Raises:
           TypeError: for a layer that is not 1-D.
         """
-        if self.rank != 1:
-            raise stream_contract.cannot_stream(
-                self, f"it is {self.rank}-D; streaming is over time, 1-D"
-            )
+        stream_contract.require_1d(self)
         k_eff = self._stream_extent()
         (stride,) = cast(tuple[int], self.strides)  # canonical: one per axis
         (left, right), = self.paddings((4 * k_eff,))  # fmt: skip

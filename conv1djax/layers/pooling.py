@@ -161,10 +161,7 @@ class _Pooling(_PoolingBase):
           TypeError: for a layer that is not 1-D or pads (``"same"``: its
             padding depends on the whole length).
         """
-        if self.rank != 1:
-            raise stream_contract.cannot_stream(
-                self, f"it is {self.rank}-D; streaming is over time, 1-D"
-            )
+        stream_contract.require_1d(self)
         if self.padding != "valid":
             raise stream_contract.cannot_stream(
                 self, "pooling streams with padding='valid' only (its 'same' "

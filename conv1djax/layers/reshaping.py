@@ -221,10 +221,7 @@ class _DelayLine(_Reshaping):
         Raises:
           TypeError: for a layer that is not 1-D.
         """
-        if self.rank != 1:
-            raise stream_contract.cannot_stream(
-                self, f"it is {self.rank}-D; streaming is over time, 1-D"
-            )
+        stream_contract.require_1d(self)
         return self._delay_timing()
 
     def _time_axis(self) -> int:
@@ -605,10 +602,7 @@ class _UpSampling(_Reshaping):
         Raises:
           TypeError: for a layer that is not 1-D.
         """
-        if self.rank != 1:
-            raise stream_contract.cannot_stream(
-                self, f"it is {self.rank}-D; streaming is over time, 1-D"
-            )
+        stream_contract.require_1d(self)
         return stream_contract.Timing(rate=self.size[0])
 
     def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
