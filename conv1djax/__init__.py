@@ -51,6 +51,12 @@ from conv1djax.layers.conv_transpose import (
 )
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from conv1djax.layers.dropout import Dropout as Dropout
+from conv1djax.layers.dropout import GaussianDropout as GaussianDropout
+from conv1djax.layers.dropout import GaussianNoise as GaussianNoise
+from conv1djax.layers.dropout import SpatialDropout1D as SpatialDropout1D
+from conv1djax.layers.dropout import SpatialDropout2D as SpatialDropout2D
+from conv1djax.layers.dropout import SpatialDropout3D as SpatialDropout3D
 from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
 from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
 from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
@@ -121,6 +127,9 @@ __all__ = [
     "Cropping3D",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "Dropout",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAveragePooling3D",
@@ -138,6 +147,9 @@ __all__ = [
     "SeparableConv1D",
     "SeparableConv2D",
     "Sequential",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
@@ -178,12 +190,12 @@ __all__ = [
     "save",
     "saving",
     "stream_apply",
+    "stream_contract",
     "stream_flush",
     "stream_init",
     "stream_latency",
     "stream_reset",
     "stream_scan",
-    "stream_contract",
     "streaming",
     "summary",
     "trainable_params",

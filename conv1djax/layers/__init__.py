@@ -13,6 +13,8 @@
   ``AveragePooling1D/2D/3D``, ``GlobalMaxPooling1D/2D/3D``,
   ``GlobalAveragePooling1D/2D/3D``.
 - :mod:`~conv1djax.layers.activation`: ``Activation``, ``Lambda``.
+- :mod:`~conv1djax.layers.dropout`: ``Dropout``, ``SpatialDropout1D/2D/3D``,
+  ``GaussianNoise``, ``GaussianDropout``.
 """
 
 from conv1djax.layers.activation import Activation as Activation
@@ -25,6 +27,12 @@ from conv1djax.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from conv1djax.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
+from conv1djax.layers.dropout import Dropout as Dropout
+from conv1djax.layers.dropout import GaussianDropout as GaussianDropout
+from conv1djax.layers.dropout import GaussianNoise as GaussianNoise
+from conv1djax.layers.dropout import SpatialDropout1D as SpatialDropout1D
+from conv1djax.layers.dropout import SpatialDropout2D as SpatialDropout2D
+from conv1djax.layers.dropout import SpatialDropout3D as SpatialDropout3D
 from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
 from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
 from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
