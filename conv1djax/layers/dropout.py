@@ -53,7 +53,7 @@ def _fraction(value: Any, name: str, cls: str) -> float:
             f"`{name}` of {cls} must be a float between 0 and 1; received "
             f"{name}={value!r} of type {type(value).__name__}."
         )
-    if not 0 <= value <= 1:
+    if not 0 <= float(value) <= 1:
         raise ValueError(
             f"`{name}` of {cls} must be a float between 0 and 1; received "
             f"{name}={value!r}."
@@ -131,7 +131,9 @@ class _Noise(ParameterFree):
         return self.apply(params, z)
 
 
-def _dropped(x: jax.Array, rate: float, mask_shape: Shape, key: jax.Array) -> jax.Array:
+def _dropped(
+    x: jax.Array, rate: float, mask_shape: tuple[int, ...], key: jax.Array
+) -> jax.Array:
     """Keras's ``backend.random.dropout``: a Bernoulli keep mask of
     ``mask_shape`` broadcast to ``x``, the kept entries scaled by
     ``1 / (1 - rate)``; ``rate=1`` drops everything."""
@@ -181,7 +183,7 @@ class Dropout(_Noise):
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         return _dropped(x, self.rate, self._mask_shape(x.shape), key)
 
-    def _mask_shape(self, shape: tuple[int, ...]) -> Shape:
+    def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if self.noise_shape is None:
             return shape
         fits = len(self.noise_shape) == len(shape) and all(
