@@ -105,12 +105,20 @@ def test_every_lowering_matches_the_reference(seed):
 @pytest.mark.parametrize(
     "spec, shape",
     [
-        # more than DENSE_GRAD_MAX_GROUPS groups of several channels: the
-        # kernel gradient's sums per (position, channel), unrolled ...
+        # groups of several channels, at most UNROLLED_MAX_POSITIONS kernel
+        # positions times channels: the kernel gradient's sums per
+        # (position, channel), unrolled ...
         (cj.Conv1D(32, 2, groups=16, padding="same"), (2, 11, 32)),
         (cj.Conv1D(16, 2, groups=16, padding="same"), (2, 11, 32)),
-        # ... and looped
+        (cj.Conv1D(8, 2, groups=4, padding="same"), (2, 11, 8)),
+        # ... more, past GROUP_CONV_GRAD_MAX_GROUPS groups: looped ...
+        (cj.Conv1D(40, 3, groups=40, padding="causal", dilation_rate=2), (2, 13, 80)),
+        # ... and up to it: one dense convolution per group (dilated,
+        # several filters per group, 2-D, 3-D)
         (cj.Conv1D(16, 3, groups=16, padding="causal", dilation_rate=2), (2, 13, 32)),
+        (cj.Conv1D(24, 3, groups=8, padding="same"), (2, 12, 16)),
+        (cj.Conv2D(8, (2, 3), groups=4, padding="same", dilation_rate=(2, 1)), (2, 7, 6, 12)),
+        (cj.Conv3D(4, 2, groups=2, padding="same"), (1, 4, 5, 3, 6)),
         # strided depthwise: space-to-depth makes 9 groups of 9 channels
         (cj.Conv2D(9, (1, 2), strides=3, groups=9), (2, 7, 8, 9)),
         # depthwise, steps fewer than and not a multiple of PARTIAL_STEPS

@@ -18,8 +18,9 @@ makes reverse mode run two ordinary convolutions instead,
 - with respect to the input, the same shift-and-add convolution of the
   output cotangent with the flipped, regrouped kernel;
 - with respect to the kernel, a correlation of the input with the
-  cotangent: per-position reductions for depthwise kernels, else one dense
-  XLA convolution whose diagonal blocks are kept.
+  cotangent: per-position reductions for depthwise kernels and few kernel
+  positions, else one dense XLA convolution per group (up to
+  :data:`GROUP_CONV_GRAD_MAX_GROUPS` groups).
 
 The results equal ``lax.conv_general_dilated``'s up to float32 summation
 order, in any number of spatial axes.
@@ -53,15 +54,26 @@ UNROLLED_MAX_POSITIONS = 4
 # Steps added in the loop fusion before the kernel gradient's reduction
 # (_sum_over_examples_and_steps); 16 was slower than 8 (2.8 ms against 2.4).
 PARTIAL_STEPS = 8
-# With several input channels per group, the kernel gradient is one dense
-# XLA convolution of all channel pairs, ``groups`` times the useful products:
-# the faster way at 8 groups of 8 channels, 3 taps, 16 x 1024 steps (params
-# gradient of an MSE: 4.7-5.2 ms against 10.3-11.3 ms for the 24 reductions
-# above). Beyond this many groups, the reductions (one per kernel position
-# and channel of a group): a strided 3-D depthwise convolution (143
-# channels, strides 3, rewritten to 143 groups of 27) took 3.0 ms that way
-# against 10.5 ms for the dense convolution and 5.4 ms on the reference path.
-DENSE_GRAD_MAX_GROUPS = 8
+# With several input channels per group and more kernel positions times
+# channels of a group than UNROLLED_MAX_POSITIONS, the kernel gradient is one
+# dense XLA convolution per group, of its channel pairs (its batch the
+# contraction, the spatial axes its window), up to this many groups; beyond,
+# the looped reductions above. Value and gradient of an MSE and of
+# mean(tanh(y)), impl="shift", 2-core AMD EPYC, jax 0.10.2 (2026-12-06),
+# against one dense convolution of all channel pairs (the rule up to 8
+# groups before) or the reductions: 8 groups of 8 channels, 3 taps, (16,
+# 1024, 64): 5.5 / 5.6 ms against 6.9 / 7.0 (5 taps: 6.8 / 7.1 against 9.8 /
+# 9.6); 8 groups of 4, 3x3, (8, 32, 32, 32): 3.2 / 3.1 against 3.6 / 3.3; 16
+# groups of 4, 3x3, (8, 32, 32, 64): 5.7 / 5.9 against 10.9 / 11.3 for the
+# reductions; 32 groups of 2, 3x3, same input: 6.1 / 6.4 against 13.0 /
+# 12.4; 32 groups of 4, 2x2 (a strided depthwise (8, 56, 56, 32)): 1.8 / 1.8
+# against 2.1 / 2.0. At 64 groups the reductions won (a strided depthwise
+# (8, 56, 56, 64): 5.9 / 5.2 ms against 5.9 / 6.9), at 143 groups of 27 by
+# 2.7x. Where the unrolled reductions run (at most UNROLLED_MAX_POSITIONS
+# kernel positions times channels) they won at every group count measured:
+# 8 groups of 2, 2 taps, (16, 1024, 16): 0.6 / 0.6 ms against 1.1 / 1.1; 32
+# groups of 2, 2 taps, (16, 1024, 64): 2.8 / 2.6 against 4.4 / 5.0.
+GROUP_CONV_GRAD_MAX_GROUPS = 32
 # A depthwise forward of at most this many taps pads its windows inside the
 # sum's loop fusion (see _shift_and_add).
 IN_FUSION_MAX_TAPS = 3
@@ -228,7 +240,8 @@ def _kernel_grad(
     *taps, c_per_group, f = kernel_shape
     rank = len(taps)
     out = gy.shape[1:-1]
-    if c_per_group == 1 or groups > DENSE_GRAD_MAX_GROUPS:
+    unrolled = math.prod(taps) * c_per_group <= UNROLLED_MAX_POSITIONS
+    if c_per_group == 1 or unrolled or groups > GROUP_CONV_GRAD_MAX_GROUPS:
         # One sum over (n, *t) per kernel position and input channel of a
         # group, all groups at once.
         g = gy.reshape(*gy.shape[:-1], groups, f // groups)
@@ -242,7 +255,7 @@ def _kernel_grad(
         depthwise = f == groups == x.shape[-1]  # multiplier 1: no axis of 1
         if not depthwise:
             x = x.reshape(*x.shape[:-1], groups, c_per_group)
-        if math.prod(taps) * c_per_group <= UNROLLED_MAX_POSITIONS:
+        if unrolled:
             windows = _windows(x, taps, dilation, out, ((0, 0),) * rank)
             if depthwise:
                 terms = [window * gy for _, window in windows]
@@ -272,20 +285,23 @@ def _kernel_grad(
 
         grads = lax.map(jax.checkpoint(one_pair), jnp.asarray(pairs))
         return grads.reshape(*taps, c_per_group, f)
-    # All channel pairs in one dense XLA convolution: the batch is its
-    # contraction, the spatial axes its window; then the groups' diagonal
-    # blocks.
+    # One dense XLA convolution per group, of its channel pairs only: the
+    # batch is its contraction, the spatial axes its window.
     s = layout.spatial_letters(rank)
-    full = lax.conv_general_dilated(
-        x,  # C as the batch, N as the features
-        gy,  # the spatial axes as the window, N as its input features
-        window_strides=dilation,
-        padding=padding,
-        dimension_numbers=(f"C{s}N", f"I{s}O", f"N{s}C"),
-    )  # (C, *taps, F)
-    full = jnp.moveaxis(full, 0, rank)
-    full = full.reshape(*taps, groups, c_per_group, groups, f // groups)
-    return jnp.einsum("...gcgf->...cgf", full).reshape(*taps, c_per_group, f)
+    f_per_group = f // groups
+    grads = []
+    for g in range(groups):
+        full = lax.conv_general_dilated(
+            # C as the batch, N as the features
+            x[..., g * c_per_group : (g + 1) * c_per_group],
+            # the spatial axes as the window, N as its input features
+            gy[..., g * f_per_group : (g + 1) * f_per_group],
+            window_strides=dilation,
+            padding=padding,
+            dimension_numbers=(f"C{s}N", f"I{s}O", f"N{s}C"),
+        )  # (C // g, *taps, F // g)
+        grads.append(jnp.moveaxis(full, 0, rank))
+    return jnp.concatenate(grads, axis=-1)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
