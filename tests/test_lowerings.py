@@ -124,6 +124,12 @@ def test_every_lowering_matches_the_reference(seed):
         # depthwise, steps fewer than and not a multiple of PARTIAL_STEPS
         (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 5, 4)),
         (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 21, 4)),
+        # ... looped, steps fewer than and not a multiple of
+        # LOOPED_PARTIAL_STEPS, and a multiple of it
+        (cj.Conv1D(4, 5, groups=4, padding="same"), (2, 9, 4)),
+        (cj.Conv1D(4, 5, groups=4, padding="same"), (2, 37, 4)),
+        (cj.Conv1D(4, 5, groups=4, padding="valid"), (2, 36, 4)),
+        (cj.Conv2D(3, 3, groups=3, padding="same"), (2, 18, 5, 3)),
         (cj.DepthwiseConv1D(3, depth_multiplier=2), (2, 19, 3)),
         (cj.Conv2D(6, (2, 2), groups=6, padding="same"), (2, 9, 5, 6)),
     ],

@@ -54,6 +54,22 @@ UNROLLED_MAX_POSITIONS = 4
 # Steps added in the loop fusion before the kernel gradient's reduction
 # (_sum_over_examples_and_steps); 16 was slower than 8 (2.8 ms against 2.4).
 PARTIAL_STEPS = 8
+# Steps added in the loop fusion before each reduction of the looped kernel
+# gradient (one kernel position and channel per iteration): its reduction
+# read the whole product from memory. The depthwise kernel gradient alone
+# (2026-12-06, 2-core AMD EPYC, jax 0.10.2): 3x3 over (8, 56, 56, 64),
+# 5.1 ms with a plain sum, 3.4 with 8 steps, 3.2 with 16, 3.1 with 28, 3.3
+# with 56; 9 taps over (16, 1024, 64), 2.9, 2.7, 1.7, 1.5, 1.7 ms. Value and
+# gradient of an MSE / mean(tanh(y)), 16 steps against the plain sum:
+# DepthwiseConv2D(3) over (8, 56, 56, 64) 7.1 / 6.7 ms against 9.8 / 9.4;
+# a depthwise Conv1D of 9 taps over (16, 1024, 64) 2.9 / 2.8 against 4.3 /
+# 4.4; SeparableConv2D(64, 3) over (8, 56, 56, 64) 14.5 / 13.1 against 18.0
+# / 19.5; a 3-D depthwise of strides 3 (143 groups of 27 channels after
+# space-to-depth) over (2, 18, 18, 18, 143) 3.5 / 3.5 against 5.6 / 5.3;
+# even at DepthwiseConv2D(3, strides=2) over (8, 56, 56, 64) (3.2 / 3.4
+# against 3.3 / 3.5) and DepthwiseConv2D(5) over (8, 28, 28, 96) (5.1 / 4.6
+# against 4.7 / 5.0).
+LOOPED_PARTIAL_STEPS = 16
 # With several input channels per group and more kernel positions times
 # channels of a group than UNROLLED_MAX_POSITIONS, the kernel gradient is one
 # dense XLA convolution per group, of its channel pairs (its batch the
@@ -194,7 +210,9 @@ def _shift_and_add(
     return fusion_barrier(y.reshape(n, *out, f))
 
 
-def _sum_over_examples_and_steps(terms: list[jax.Array], rank: int) -> jax.Array:
+def _sum_over_examples_and_steps(
+    terms: list[jax.Array], rank: int, partial_steps: int = PARTIAL_STEPS
+) -> jax.Array:
     """The sums over ``(n, *t)`` of the ``(N, *spatial, ...)`` terms (``rank``
     spatial axes), stacked: ``(len(terms), ...)``.
 
@@ -202,9 +220,9 @@ def _sum_over_examples_and_steps(terms: list[jax.Array], rank: int) -> jax.Array
     memory, so every term that is a shifted window of the input is first
     written out: for a depthwise kernel of 3 taps over (16, 1024, 64), 2
     copies and 3 reductions. Instead, one loop fusion adds each term's
-    ``PARTIAL_STEPS`` consecutive steps (strided slices of the first spatial
+    ``partial_steps`` consecutive steps (strided slices of the first spatial
     axis) for all terms at once, reading the input and the cotangent once;
-    the reduction then reads ``1 / PARTIAL_STEPS`` of the data. Forward +
+    the reduction then reads ``1 / partial_steps`` of the data. Forward +
     backward of that depthwise convolution took 6.3x-7.4x one elementwise
     pass over its input this way (value and gradient of an MSE), 8.0x-9.3x
     with one reduction per tap (``benchmarks/sweep.py``'s memory floor).
@@ -212,10 +230,10 @@ def _sum_over_examples_and_steps(terms: list[jax.Array], rank: int) -> jax.Array
     parts: list[jax.Array] = []
     for term in terms:
         steps = term.shape[1]
-        whole = steps - steps % PARTIAL_STEPS
+        whole = steps - steps % partial_steps
         acc: jax.Array | None = None
-        for r in range(PARTIAL_STEPS if whole else 0):
-            part = lax.slice_in_dim(term, r, whole, stride=PARTIAL_STEPS, axis=1)
+        for r in range(partial_steps if whole else 0):
+            part = lax.slice_in_dim(term, r, whole, stride=partial_steps, axis=1)
             acc = part if acc is None else acc + part
         if whole < steps:
             tail = lax.slice_in_dim(term, whole, steps, axis=1)
@@ -245,7 +263,6 @@ def _kernel_grad(
         # One sum over (n, *t) per kernel position and input channel of a
         # group, all groups at once.
         g = gy.reshape(*gy.shape[:-1], groups, f // groups)
-        axes = tuple(range(rank + 1))
         # Windows of the padded input, the copy the differentiated forward
         # makes (XLA computes it once for both), rather than the cotangent
         # shifted against the input: that was as fast under an MSE and 1.2x
@@ -280,8 +297,10 @@ def _kernel_grad(
             start = (0, *(pair[:rank] * np.array(dilation)), 0, pair[rank])
             window = lax.dynamic_slice(x, start, (x.shape[0], *out, groups, 1))
             if f == groups:  # no trailing axis of 1: XLA vectorises over C
-                return jnp.sum(window[..., 0] * gy, axis=axes)
-            return jnp.sum(window * g, axis=axes)
+                term = window[..., 0] * gy
+            else:
+                term = window * g
+            return _sum_over_examples_and_steps([term], rank, LOOPED_PARTIAL_STEPS)[0]
 
         grads = lax.map(jax.checkpoint(one_pair), jnp.asarray(pairs))
         return grads.reshape(*taps, c_per_group, f)
