@@ -16,7 +16,7 @@ import pytest
 from jax.test_util import check_grads
 
 import conv1djax as cj
-from conftest import assert_close, normal, specs_values_and_vjps
+from conftest import assert_close, normal, random_params, specs_values_and_vjps
 from conv1djax.lowering import choose, fft, rewrites, shift
 
 CORES = choose.CORES
@@ -145,6 +145,42 @@ def test_shift_kernel_gradient_paths_match_the_reference(spec, shape):
     assert_close(y, y_ref)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
         assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "spec, shape, regions",
+    [
+        (cj.DepthwiseConv1D(9, padding="same"), (2, 20, 3), 3),
+        (cj.Conv1D(4, 5, groups=4, padding="causal", dilation_rate=2), (2, 13, 4), 2),
+        # every output reads padding on both sides: one region
+        (cj.DepthwiseConv1D(9, padding="same"), (1, 3, 2), 1),
+        (cj.DepthwiseConv2D((3, 5), padding="same", dilation_rate=(2, 1)), (2, 9, 7, 3), 9),
+        (cj.DepthwiseConv2D(2, padding="same"), (2, 5, 6, 3), 4),
+        (cj.Conv3D(2, 3, groups=2, padding="same"), (1, 4, 5, 3, 2), 27),
+        (cj.SeparableConv2D(4, 3, padding="same"), (2, 6, 5, 3), 9),
+    ],
+)
+def test_the_shift_forward_by_regions_matches_the_reference(
+    spec, shape, regions, monkeypatch
+):
+    """A depthwise forward of more than IN_FUSION_MAX_TAPS taps, not
+    differentiated (the other tests take values from a VJP, whose forward
+    pads first), runs by regions: the outputs that read no padding and the
+    edges', concatenated."""
+    params = random_params(spec, shape, sum(shape))
+    x = normal(1, shape)
+    ours = dataclasses.replace(spec, impl="shift")
+    seen = []
+    real = shift._shift_and_add
+
+    def counted(x_, *args):
+        seen.append(x_.shape)
+        return real(x_, *args)
+
+    monkeypatch.setattr(shift, "_shift_and_add", counted)
+    jax.make_jaxpr(ours.apply)(params, x)
+    assert len(seen) == 1 + regions  # the call that splits, then each region
+    assert_close(ours.apply(params, x), dataclasses.replace(spec, impl="reference").apply(params, x))
 
 
 @pytest.mark.parametrize(

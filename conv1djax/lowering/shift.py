@@ -179,8 +179,8 @@ def _shift_and_add(
 
     A depthwise kernel of at most :data:`IN_FUSION_MAX_TAPS` taps, not
     differentiated, pads each window inside the sum's loop fusion, which
-    reads ``x`` once. Otherwise the windows are slices of one padded copy of
-    ``x``: the bounds checks of padding in the fusion keep XLA:CPU from
+    reads ``x`` once; one of more taps runs by regions (:func:`_by_regions`).
+    Otherwise the windows are slices of one padded copy of ``x``: the bounds checks of padding in the fusion keep XLA:CPU from
     vectorising a longer loop (a depthwise forward, 2026-12-06, 2-core AMD
     EPYC: 3 taps over (16, 1024, 64), 0.2 ms in the fusion against 0.4 ms;
     9 taps, 2.8 against 0.7 ms; 3x3 over (8, 56, 56, 64), 3.8 against 1.8
@@ -196,7 +196,11 @@ def _shift_and_add(
     *taps, c_per_group, f = kernel.shape
     out = _out_shape(x.shape, taps, dilation, padding)
     several_uses = c_per_group > 1 or f > groups
-    if pad_first or several_uses or math.prod(taps) > IN_FUSION_MAX_TAPS:
+    many_taps = math.prod(taps) > IN_FUSION_MAX_TAPS
+    padded = any(lo or hi for lo, hi in padding)
+    if padded and many_taps and not (pad_first or several_uses):
+        return _by_regions(x, kernel, padding, dilation, groups)
+    if pad_first or several_uses or many_taps:
         x = layout.pad_spatial(x, padding)
         padding = ((0, 0),) * len(taps)
     x = x.reshape(*x.shape[:-1], groups, c_per_group)
@@ -208,6 +212,64 @@ def _shift_and_add(
             y = term if y is None else y + term
     assert y is not None  # at least one tap and one channel
     return fusion_barrier(y.reshape(n, *out, f))
+
+
+def _region_ranges(
+    length: int, taps: int, dilation: int, padding: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """The outputs along one axis that read its left padding, none, and its
+    right padding: up to three ``(start, stop)`` ranges, the empty ones
+    left out.
+
+    >>> _region_ranges(56, 3, 1, (1, 1))
+    [(0, 1), (1, 55), (55, 56)]
+    >>> _region_ranges(4, 9, 1, (4, 4))
+    [(0, 4)]
+    """
+    lo, hi = padding
+    out = length + lo + hi - (taps - 1) * dilation
+    first = min(lo, out)
+    last = max(first, out - hi)
+    return [(a, b) for a, b in ((0, first), (first, last), (last, out)) if b > a]
+
+
+def _by_regions(
+    x: jax.Array,
+    kernel: jax.Array,
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> jax.Array:
+    """The forward sum of a depthwise kernel, not differentiated, as the
+    outputs that read no padding (windows that are plain slices of ``x``)
+    and the thin regions along the edges (of a small padded copy each),
+    concatenated: neither a padded copy of ``x`` nor bounds checks in the
+    main loop. Forward of a depthwise kernel (2026-12-06, 2-core AMD EPYC,
+    jax 0.10.2, two runs): 3x3 over (8, 56, 56, 64), 1.0 / 0.6 ms against
+    1.5 / 0.9 with the padded copy; 9 taps over (16, 1024, 64), 0.5 / 0.4
+    against 0.7 / 0.6; 5x5 over (8, 28, 28, 96), 1.0 / 0.6 against 1.0 /
+    0.7. Grouped kernels gained nothing (8 groups of 8 channels, 3 taps: 1.3
+    against 1.5 ms, then the same)."""
+    *taps, _, _ = kernel.shape
+    rank = len(taps)
+
+    def along(axis: int, x_: jax.Array, pads: list[tuple[int, int]]) -> jax.Array:
+        if axis == rank:
+            return _shift_and_add(x_, kernel, tuple(pads), dilation, groups, True)
+        length, k, d = x.shape[1 + axis], taps[axis], dilation[axis]
+        lo, _ = padding[axis]
+        parts = []
+        for a, b in _region_ranges(length, k, d, padding[axis]):
+            # Inputs a - lo ... b - 1 - lo + (k - 1) d, those past the edges
+            # as padding.
+            first, last = a - lo, b - 1 - lo + (k - 1) * d
+            start, stop = max(first, 0), min(last, length - 1) + 1
+            part = lax.slice_in_dim(x_, start, stop, axis=1 + axis)
+            pad = (start - first, last + 1 - stop)
+            parts.append(along(axis + 1, part, [*pads, pad]))
+        return jnp.concatenate(parts, axis=1 + axis) if len(parts) > 1 else parts[0]
+
+    return along(0, x, [])
 
 
 def _sum_over_examples_and_steps(
