@@ -117,7 +117,10 @@ def test_every_lowering_matches_the_reference(seed):
         # several filters per group, 2-D, 3-D)
         (cj.Conv1D(16, 3, groups=16, padding="causal", dilation_rate=2), (2, 13, 32)),
         (cj.Conv1D(24, 3, groups=8, padding="same"), (2, 12, 16)),
-        (cj.Conv2D(8, (2, 3), groups=4, padding="same", dilation_rate=(2, 1)), (2, 7, 6, 12)),
+        (
+            cj.Conv2D(8, (2, 3), groups=4, padding="same", dilation_rate=(2, 1)),
+            (2, 7, 6, 12),
+        ),
         (cj.Conv3D(4, 2, groups=2, padding="same"), (1, 4, 5, 3, 6)),
         # strided depthwise: space-to-depth makes 9 groups of 9 channels
         (cj.Conv2D(9, (1, 2), strides=3, groups=9), (2, 7, 8, 9)),
@@ -154,7 +157,11 @@ def test_shift_kernel_gradient_paths_match_the_reference(spec, shape):
         (cj.Conv1D(4, 5, groups=4, padding="causal", dilation_rate=2), (2, 13, 4), 2),
         # every output reads padding on both sides: one region
         (cj.DepthwiseConv1D(9, padding="same"), (1, 3, 2), 1),
-        (cj.DepthwiseConv2D((3, 5), padding="same", dilation_rate=(2, 1)), (2, 9, 7, 3), 9),
+        (
+            cj.DepthwiseConv2D((3, 5), padding="same", dilation_rate=(2, 1)),
+            (2, 9, 7, 3),
+            9,
+        ),
         (cj.DepthwiseConv2D(2, padding="same"), (2, 5, 6, 3), 4),
         (cj.Conv3D(2, 3, groups=2, padding="same"), (1, 4, 5, 3, 2), 27),
         (cj.SeparableConv2D(4, 3, padding="same"), (2, 6, 5, 3), 9),
@@ -180,7 +187,8 @@ def test_the_shift_forward_by_regions_matches_the_reference(
     monkeypatch.setattr(shift, "_shift_and_add", counted)
     jax.make_jaxpr(ours.apply)(params, x)
     assert len(seen) == 1 + regions  # the call that splits, then each region
-    assert_close(ours.apply(params, x), dataclasses.replace(spec, impl="reference").apply(params, x))
+    reference = dataclasses.replace(spec, impl="reference")
+    assert_close(ours.apply(params, x), reference.apply(params, x))
 
 
 @pytest.mark.parametrize(

@@ -180,11 +180,12 @@ def _shift_and_add(
     A depthwise kernel of at most :data:`IN_FUSION_MAX_TAPS` taps, not
     differentiated, pads each window inside the sum's loop fusion, which
     reads ``x`` once; one of more taps runs by regions (:func:`_by_regions`).
-    Otherwise the windows are slices of one padded copy of ``x``: the bounds checks of padding in the fusion keep XLA:CPU from
-    vectorising a longer loop (a depthwise forward, 2026-12-06, 2-core AMD
-    EPYC: 3 taps over (16, 1024, 64), 0.2 ms in the fusion against 0.4 ms;
-    9 taps, 2.8 against 0.7 ms; 3x3 over (8, 56, 56, 64), 3.8 against 1.8
-    ms; 5x5 over (8, 56, 56, 96), 15 against 5.6 ms). Where each window
+    Otherwise the windows are slices of one padded copy of ``x``: the bounds
+    checks of padding in the fusion keep XLA:CPU from vectorising a longer
+    loop (a depthwise forward, 2026-12-06, 2-core AMD EPYC: 3 taps over (16,
+    1024, 64), 0.2 ms in the fusion against 0.4 ms; 9 taps, 2.8 against 0.7
+    ms; 3x3 over (8, 56, 56, 64), 3.8 against 1.8 ms; 5x5 over (8, 56, 56,
+    96), 15 against 5.6 ms). Where each window
     feeds several terms padding first was faster still (1.8x at 8 groups of
     8 channels, 3 taps, 16 x 1024; 7x for the input gradient of 16 groups
     of 1 channel to 30, 2 taps). The derivatives take the padded copy,
@@ -370,19 +371,19 @@ def _kernel_grad(
     # batch is its contraction, the spatial axes its window.
     s = layout.spatial_letters(rank)
     f_per_group = f // groups
-    grads = []
-    for g in range(groups):
+    blocks: list[jax.Array] = []
+    for i in range(groups):
         full = lax.conv_general_dilated(
             # C as the batch, N as the features
-            x[..., g * c_per_group : (g + 1) * c_per_group],
+            x[..., i * c_per_group : (i + 1) * c_per_group],
             # the spatial axes as the window, N as its input features
-            gy[..., g * f_per_group : (g + 1) * f_per_group],
+            gy[..., i * f_per_group : (i + 1) * f_per_group],
             window_strides=dilation,
             padding=padding,
             dimension_numbers=(f"C{s}N", f"I{s}O", f"N{s}C"),
         )  # (C // g, *taps, F // g)
-        grads.append(jnp.moveaxis(full, 0, rank))
-    return jnp.concatenate(grads, axis=-1)
+        blocks.append(jnp.moveaxis(full, 0, rank))
+    return jnp.concatenate(blocks, axis=-1)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
