@@ -133,6 +133,14 @@ def test_every_lowering_matches_the_reference(seed):
         (cj.Conv1D(4, 5, groups=4, padding="same"), (2, 37, 4)),
         (cj.Conv1D(4, 5, groups=4, padding="valid"), (2, 36, 4)),
         (cj.Conv2D(3, 3, groups=3, padding="same"), (2, 18, 5, 3)),
+        # ... by rows of the kernel (dilated, steps off a multiple of
+        # PARTIAL_STEPS, 3-D)
+        (
+            cj.DepthwiseConv2D((2, 5), padding="same", dilation_rate=(2, 1)),
+            (2, 9, 11, 3),
+        ),
+        (cj.Conv2D(2, (3, 3), groups=2, padding="valid"), (1, 12, 7, 2)),
+        (cj.Conv3D(2, (2, 1, 3), groups=2, padding="same"), (1, 3, 4, 5, 2)),
         (cj.DepthwiseConv1D(3, depth_multiplier=2), (2, 19, 3)),
         (cj.Conv2D(6, (2, 2), groups=6, padding="same"), (2, 9, 5, 6)),
     ],
