@@ -105,6 +105,13 @@ GROUP_CONV_GRAD_MAX_GROUPS = 32
 # A depthwise forward of at most this many taps pads its windows inside the
 # sum's loop fusion (see _shift_and_add).
 IN_FUSION_MAX_TAPS = 3
+# A depthwise forward of more taps, not differentiated, runs by regions
+# (_by_regions) in up to this many spatial axes. In 3-D its 27 regions lost
+# to the padded copy (forward, 2-core AMD EPYC, jax 0.10.2: 3x3x3 over (2,
+# 8, 8, 8, 64), 0.4 against 0.2 ms; over (2, 16, 16, 16, 32), 0.7 against
+# 0.5 ms); in 2-D down to 7 x 7 it did not ((16, 7, 7, 256): 0.2 against
+# 0.3 ms).
+REGIONS_MAX_RANK = 2
 
 
 def fusion_barrier(y: jax.Array) -> jax.Array:
@@ -191,7 +198,8 @@ def _shift_and_add(
 
     A depthwise kernel of at most :data:`IN_FUSION_MAX_TAPS` taps, not
     differentiated, pads each window inside the sum's loop fusion, which
-    reads ``x`` once; one of more taps runs by regions (:func:`_by_regions`).
+    reads ``x`` once; one of more taps in 1-D or 2-D runs by regions
+    (:func:`_by_regions`).
     Otherwise the windows are slices of one padded copy of ``x``: the bounds
     checks of padding in the fusion keep XLA:CPU from vectorising a longer
     loop (a depthwise forward, 2026-12-06, 2-core AMD EPYC: 3 taps over (16,
@@ -211,7 +219,8 @@ def _shift_and_add(
     several_uses = c_per_group > 1 or f > groups
     many_taps = math.prod(taps) > IN_FUSION_MAX_TAPS
     padded = any(lo or hi for lo, hi in padding)
-    if padded and many_taps and not (pad_first or several_uses):
+    by_regions = len(taps) <= REGIONS_MAX_RANK and padded and many_taps
+    if by_regions and not (pad_first or several_uses):
         return _by_regions(x, kernel, padding, dilation, groups)
     if pad_first or several_uses or many_taps:
         x = layout.pad_spatial(x, padding)
