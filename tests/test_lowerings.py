@@ -140,7 +140,10 @@ def test_every_lowering_matches_the_reference(seed):
             (2, 9, 11, 3),
         ),
         (cj.Conv2D(2, (3, 3), groups=2, padding="valid"), (1, 12, 7, 2)),
-        (cj.Conv3D(2, (2, 1, 3), groups=2, padding="same"), (1, 3, 4, 5, 2)),
+        (cj.Conv3D(2, (2, 1, 3), groups=2, padding="same"), (1, 9, 4, 5, 2)),
+        # ... by positions again, fewer steps along the first axis than
+        # PARTIAL_STEPS
+        (cj.Conv2D(3, 3, groups=3, padding="same"), (2, 5, 6, 3)),
         (cj.DepthwiseConv1D(3, depth_multiplier=2), (2, 19, 3)),
         (cj.Conv2D(6, (2, 2), groups=6, padding="same"), (2, 9, 5, 6)),
     ],
