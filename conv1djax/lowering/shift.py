@@ -68,7 +68,8 @@ PARTIAL_STEPS = 8
 # space-to-depth) over (2, 18, 18, 18, 143) 3.5 / 3.5 against 5.6 / 5.3;
 # even at DepthwiseConv2D(3, strides=2) over (8, 56, 56, 64) (3.2 / 3.4
 # against 3.3 / 3.5) and DepthwiseConv2D(5) over (8, 28, 28, 96) (5.1 / 4.6
-# against 4.7 / 5.0).
+# against 4.7 / 5.0). (Since measured, 2-D kernels of at most ROW_MAX_TERMS
+# columns run by rows instead, below.)
 LOOPED_PARTIAL_STEPS = 16
 # A depthwise kernel of 2 or 3 spatial axes, of more than
 # UNROLLED_MAX_POSITIONS positions, whose positions past the first axis are at
@@ -204,13 +205,12 @@ def _shift_and_add(
     A depthwise kernel of at most :data:`IN_FUSION_MAX_TAPS` taps, not
     differentiated, pads each window inside the sum's loop fusion, which
     reads ``x`` once; one of more taps in 1-D or 2-D runs by regions
-    (:func:`_by_regions`).
-    Otherwise the windows are slices of one padded copy of ``x``: the bounds
-    checks of padding in the fusion keep XLA:CPU from vectorising a longer
-    loop (a depthwise forward, 2026-12-06, 2-core AMD EPYC: 3 taps over (16,
-    1024, 64), 0.2 ms in the fusion against 0.4 ms; 9 taps, 2.8 against 0.7
-    ms; 3x3 over (8, 56, 56, 64), 3.8 against 1.8 ms; 5x5 over (8, 56, 56,
-    96), 15 against 5.6 ms). Where each window
+    (:func:`_by_regions`). Otherwise the windows are slices of one padded
+    copy of ``x``: the bounds checks of padding in the fusion keep XLA:CPU
+    from vectorising a longer loop (a depthwise forward, 2026-12-06, 2-core
+    AMD EPYC: 3 taps over (16, 1024, 64), 0.2 ms in the fusion against 0.4
+    ms; 9 taps, 2.8 against 0.7 ms; 3x3 over (8, 56, 56, 64), 3.8 against
+    1.8 ms; 5x5 over (8, 56, 56, 96), 15 against 5.6 ms). Where each window
     feeds several terms padding first was faster still (1.8x at 8 groups of
     8 channels, 3 taps, 16 x 1024; 7x for the input gradient of 16 groups
     of 1 channel to 30, 2 taps). The derivatives take the padded copy,
