@@ -16,7 +16,7 @@ import pytest
 from jax.test_util import check_grads
 
 import conv1djax as cj
-from conftest import assert_close, normal, specs_values_and_vjps
+from conftest import assert_close, normal, random_params, specs_values_and_vjps
 from conv1djax.lowering import choose, fft, rewrites, shift
 
 CORES = choose.CORES
@@ -105,17 +105,45 @@ def test_every_lowering_matches_the_reference(seed):
 @pytest.mark.parametrize(
     "spec, shape",
     [
-        # more than DENSE_GRAD_MAX_GROUPS groups of several channels: the
-        # kernel gradient's sums per (position, channel), unrolled ...
+        # groups of several channels, at most UNROLLED_MAX_POSITIONS kernel
+        # positions times channels: the kernel gradient's sums per
+        # (position, channel), unrolled ...
         (cj.Conv1D(32, 2, groups=16, padding="same"), (2, 11, 32)),
         (cj.Conv1D(16, 2, groups=16, padding="same"), (2, 11, 32)),
-        # ... and looped
+        (cj.Conv1D(8, 2, groups=4, padding="same"), (2, 11, 8)),
+        # ... more, past GROUP_CONV_GRAD_MAX_GROUPS groups: looped ...
+        (cj.Conv1D(40, 3, groups=40, padding="causal", dilation_rate=2), (2, 13, 80)),
+        # ... and up to it: one dense convolution per group (dilated,
+        # several filters per group, 2-D, 3-D)
         (cj.Conv1D(16, 3, groups=16, padding="causal", dilation_rate=2), (2, 13, 32)),
+        (cj.Conv1D(24, 3, groups=8, padding="same"), (2, 12, 16)),
+        (
+            cj.Conv2D(8, (2, 3), groups=4, padding="same", dilation_rate=(2, 1)),
+            (2, 7, 6, 12),
+        ),
+        (cj.Conv3D(4, 2, groups=2, padding="same"), (1, 4, 5, 3, 6)),
         # strided depthwise: space-to-depth makes 9 groups of 9 channels
         (cj.Conv2D(9, (1, 2), strides=3, groups=9), (2, 7, 8, 9)),
         # depthwise, steps fewer than and not a multiple of PARTIAL_STEPS
         (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 5, 4)),
         (cj.Conv1D(4, 3, groups=4, padding="same"), (3, 21, 4)),
+        # ... looped, steps fewer than and not a multiple of
+        # LOOPED_PARTIAL_STEPS, and a multiple of it
+        (cj.Conv1D(4, 5, groups=4, padding="same"), (2, 9, 4)),
+        (cj.Conv1D(4, 5, groups=4, padding="same"), (2, 37, 4)),
+        (cj.Conv1D(4, 5, groups=4, padding="valid"), (2, 36, 4)),
+        (cj.Conv2D(3, 3, groups=3, padding="same"), (2, 18, 5, 3)),
+        # ... by rows of the kernel (dilated, steps off a multiple of
+        # PARTIAL_STEPS, 3-D)
+        (
+            cj.DepthwiseConv2D((2, 5), padding="same", dilation_rate=(2, 1)),
+            (2, 9, 11, 3),
+        ),
+        (cj.Conv2D(2, (3, 3), groups=2, padding="valid"), (1, 12, 7, 2)),
+        (cj.Conv3D(2, (2, 1, 3), groups=2, padding="same"), (1, 9, 4, 5, 2)),
+        # ... by positions again, fewer steps along the first axis than
+        # PARTIAL_STEPS
+        (cj.Conv2D(3, 3, groups=3, padding="same"), (2, 5, 6, 3)),
         (cj.DepthwiseConv1D(3, depth_multiplier=2), (2, 19, 3)),
         (cj.Conv2D(6, (2, 2), groups=6, padding="same"), (2, 9, 5, 6)),
     ],
@@ -131,6 +159,48 @@ def test_shift_kernel_gradient_paths_match_the_reference(spec, shape):
     assert_close(y, y_ref)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
         assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "spec, shape, regions",
+    [
+        (cj.DepthwiseConv1D(9, padding="same"), (2, 20, 3), 3),
+        (cj.Conv1D(4, 5, groups=4, padding="causal", dilation_rate=2), (2, 13, 4), 2),
+        # every output reads padding on both sides: one region
+        (cj.DepthwiseConv1D(9, padding="same"), (1, 3, 2), 1),
+        (
+            cj.DepthwiseConv2D((3, 5), padding="same", dilation_rate=(2, 1)),
+            (2, 9, 7, 3),
+            9,
+        ),
+        (cj.DepthwiseConv2D(2, padding="same"), (2, 5, 6, 3), 4),
+        # 3-D: the padded copy (REGIONS_MAX_RANK)
+        (cj.Conv3D(2, 3, groups=2, padding="same"), (1, 4, 5, 3, 2), 0),
+        (cj.SeparableConv2D(4, 3, padding="same"), (2, 6, 5, 3), 9),
+    ],
+)
+def test_the_shift_forward_by_regions_matches_the_reference(
+    spec, shape, regions, monkeypatch
+):
+    """A depthwise forward of more than IN_FUSION_MAX_TAPS taps, not
+    differentiated (the other tests take values from a VJP, whose forward
+    pads first), in 1-D or 2-D, runs by regions: the outputs that read no
+    padding and the edges', concatenated."""
+    params = random_params(spec, shape, sum(shape))
+    x = normal(1, shape)
+    ours = dataclasses.replace(spec, impl="shift")
+    seen = []
+    real = shift._shift_and_add
+
+    def counted(x_, *args):
+        seen.append(x_.shape)
+        return real(x_, *args)
+
+    monkeypatch.setattr(shift, "_shift_and_add", counted)
+    jax.make_jaxpr(ours.apply)(params, x)
+    assert len(seen) == 1 + regions  # the call that splits, then each region
+    reference = dataclasses.replace(spec, impl="reference")
+    assert_close(ours.apply(params, x), reference.apply(params, x))
 
 
 @pytest.mark.parametrize(

@@ -403,6 +403,15 @@ def test_the_im2col_kernel_gradient_rule(monkeypatch):
     assert "dot_general" in primitives(dense, (32, 32, 32, 64))
     assert "dot_general" not in primitives(dense, (31, 32, 32, 64))
     assert "dot_general" not in primitives(dense, (32, 32, 32, 128))
+    # at most FEW_TAPS_MAX_POSITIONS kernel positions and at least
+    # FEW_TAPS_MIN_FILTERS filters: the GEMMs from any number of rows
+    assert im2col.FEW_TAPS_MIN_FILTERS == 128
+    assert "dot_general" in primitives(cj.Conv2D(128, 2), (1, 5, 5, 32))
+    assert "dot_general" not in primitives(cj.Conv2D(127, 2), (1, 5, 5, 32))
+    assert "dot_general" not in primitives(cj.Conv2D(128, (2, 3)), (1, 5, 5, 32))
+    # a 4x4 stride-2 transposed convolution: a 2x2 kernel of 4 * 32 phases
+    transposed = cj.Conv2DTranspose(32, 4, strides=2, padding="same")
+    assert "dot_general" in primitives(transposed, (1, 5, 5, 32))
     # a 1x1 kernel: forward, input and kernel gradients all matrix products
     assert "conv_general_dilated" not in primitives(cj.Conv2D(8, 1), (1, 4, 4, 128))
 

@@ -60,6 +60,19 @@ BLOCK_BYTES = 4 << 20
 # XLA's runs on both cores: 0.72x-1.23x.
 GEMM_MAX_CHANNELS = 64
 GEMM_MIN_ROWS = 32768
+# A kernel of at most FEW_TAPS_MAX_POSITIONS positions with at least
+# FEW_TAPS_MIN_FILTERS filters (the phases of a strided transposed
+# convolution, stacked along the filters: a 4x4 stride-2 one is a 2x2 kernel
+# of 4 * F filters) takes the GEMMs from any number of rows: XLA's kernel
+# gradient of such a kernel ran 1.1x-1.4x slower (2026-12-06, 2-core AMD
+# EPYC, jax 0.10.2, the kernel gradient alone, two runs): 2x2, 32 -> 128,
+# (8, 34, 34) valid: 3.5 / 4.9 ms against 2.8 / 3.5; 64 -> 256, (8, 32, 32):
+# 10.9 / 16.7 against 9.7 / 14.2; 64 -> 256, (16, 16, 16): 4.8 against 3.4;
+# 64 -> 128, (8, 16, 16): 1.6 / 2.6 against 1.3 / 1.6; a tie at 128 -> 512,
+# (32, 9, 9) (8.7 against 9.3) and at 16 -> 64 (1.2 / 1.6 against 1.3 /
+# 1.5); a 3x3 kernel of 32 -> 128 channels lost (4.6 against 5.8 ms).
+FEW_TAPS_MAX_POSITIONS = 4
+FEW_TAPS_MIN_FILTERS = 128
 # Past this many bytes of one example's im2col (a 512 x 512 image of 64
 # channels and 3x3 taps: 600 MiB), the kernel gradient is XLA's own: the
 # blocks would not fit in memory beside the model.
@@ -247,10 +260,11 @@ def kernel_grad(
         )
         return grad.reshape(*taps, c, f)
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
+    few_taps = len(offsets) <= FEW_TAPS_MAX_POSITIONS and f >= FEW_TAPS_MIN_FILTERS
     if (
         example_bytes > EXAMPLE_MAX_BYTES
         or c > GEMM_MAX_CHANNELS
-        or n * positions < GEMM_MIN_ROWS
+        or (n * positions < GEMM_MIN_ROWS and not few_taps)
     ):
         return _xla_kernel_grad(x, gy, taps, window)
     block = block_size(n, example_bytes)
