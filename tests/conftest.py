@@ -26,6 +26,40 @@ def normal(seed, shape, dtype=np.float32):
     return jax.device_put(np.random.default_rng(seed).normal(size=shape).astype(dtype))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "promotion: the test is about dtype promotion (mixed dtypes on purpose); "
+        "it runs under JAX's standard promotion rather than the strict one",
+    )
+    config.addinivalue_line(
+        "markers",
+        "loose_promotion: library code this test runs promotes dtypes implicitly "
+        "(a finding, named where the mark is set); standard promotion",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _strict_dtype_promotion(request):
+    """Every test runs under ``jax.numpy_dtype_promotion("strict")``: an
+    implicit promotion is an error, so none hides in the library; the tests
+    about promotion opt out (``@pytest.mark.promotion``)."""
+    node = request.node
+    if node.get_closest_marker("promotion") or node.get_closest_marker(
+        "loose_promotion"
+    ):
+        yield
+        return
+    with jax.numpy_dtype_promotion("strict"):
+        yield
+
+
+def keras_promotion():
+    """JAX's standard promotion, for Keras's own code (the oracle is not under
+    test; some of its ops, e.g. sparsemax, promote int32 to float32)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
 @pytest.fixture
 def key():
     return jax.random.key(0)
@@ -62,7 +96,8 @@ def keras_sparsemax_is_fixed() -> bool:
     (keras-team/keras#23425): its output then does not sum to 1."""
     import keras
 
-    out = keras.activations.sparsemax(np.array([0.0, 1.0, 1.5], np.float32))
+    with keras_promotion():
+        out = keras.activations.sparsemax(np.array([0.0, 1.0, 1.5], np.float32))
     return abs(float(np.sum(np.asarray(out))) - 1.0) < 1e-5
 
 
@@ -241,9 +276,12 @@ def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL, keras_input=No
         weights = dict(zip(names, ws, strict=True))
         if keras_input is not None:
             x = keras_input(x)
-        y, _ = klayer.stateless_call(
-            [weights[n] for n in knames], [], x.reshape((-1, *x.shape[len(batch) :]))
-        )
+        with keras_promotion():
+            y, _ = klayer.stateless_call(
+                [weights[n] for n in knames],
+                [],
+                x.reshape((-1, *x.shape[len(batch) :])),
+            )
         return y.reshape((*batch, *y.shape[1:]))
 
     args = [x] + [params[n] for n in names]

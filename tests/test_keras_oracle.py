@@ -385,6 +385,7 @@ def test_input_dtypes_cast_as_keras(cls, dtype):
     assert_close(y, y_k)
 
 
+@pytest.mark.promotion  # bfloat16/float16 params on float32 inputs
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("cls", [cj.Conv1D, cj.Conv1DTranspose])
 def test_low_precision_params_match_keras_dtype_policy(cls, dtype):
@@ -404,6 +405,7 @@ def test_low_precision_params_match_keras_dtype_policy(cls, dtype):
     assert_close(y, y_k, rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.promotion  # a bfloat16 pointwise kernel and bias, float32 else
 @pytest.mark.parametrize("cls", SEPARABLE, ids=_ids(SEPARABLE))
 def test_separable_kernels_of_other_dtypes_are_cast_as_keras_casts_them(cls):
     """The layer computes in the depthwise kernel's dtype and casts the bias

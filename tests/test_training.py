@@ -34,6 +34,16 @@ from conftest import (
 
 L2, L1, L1L2 = cj.regularizers.L2, cj.regularizers.L1, cj.regularizers.L1L2
 
+# Strict promotion, opted out: optax.adam's bias correction raises a Python
+# float to an int32 step count (optax/tree_utils/_tree_math.py,
+# tree_bias_correction), which strict promotion refuses; optax's code, not
+# ours, inside make_train_step's jitted step.
+OPTAX_PROMOTES = pytest.mark.loose_promotion
+# A finding: the im2col core's kernel gradient takes
+# ``jnp.promote_types(x.dtype, jnp.float32)`` (conv1djax/lowering/im2col.py,
+# kernel_grad), refused for float64 inputs (check_gradients runs in float64).
+IM2COL_PROMOTES = pytest.mark.loose_promotion
+
 
 def _mse(y_pred, y_true):
     return jnp.mean((y_pred - y_true) ** 2)
@@ -136,6 +146,7 @@ def test_apply_constraints_matches_keras_constraints():
     assert projected[2] == {}
 
 
+@OPTAX_PROMOTES
 def test_constraints_hold_after_every_step_and_loss_falls():
     model = _model()
     rng = np.random.default_rng(0)
@@ -166,6 +177,7 @@ def test_constraints_hold_after_every_step_and_loss_falls():
     assert float(evaluate(params, x, y)["task_loss"]) < 0.5 * task_before
 
 
+@OPTAX_PROMOTES
 def test_one_trace_for_many_steps():
     model = _model()
     traced_loss = chex.assert_max_traces(_mse, n=1)  # counts traces of the step
@@ -217,6 +229,7 @@ def test_nested_sequential_and_activity_losses_reach_the_objective():
     assert_close(y, jax.nn.relu(hidden))
 
 
+@OPTAX_PROMOTES
 def test_jitted_and_eager_steps_agree():
     model = _model()
     x, y = normal(8, (4, 16, 3)), normal(9, (4, 16, 2))
@@ -441,6 +454,7 @@ def _check_constraints_nd(params):
     assert float(params[2]["bias"].min()) >= 0.0
 
 
+@OPTAX_PROMOTES
 def test_training_reduces_the_loss_and_keeps_the_constraints():
     model = _model_nd()
     x, y = _data_nd()
@@ -626,12 +640,12 @@ def test_summary_and_count_params_equal_keras():
     [
         (cj.Conv2D(2, (2, 3), strides=(2, 1), groups=2, activation="tanh"),
          (1, 4, 5, 2)),
-        (cj.Conv3D(2, 2, padding="same", dilation_rate=(1, 2, 1),
-                   activation="sigmoid"),
-         (1, 3, 3, 3, 1)),
-        (cj.Conv2DTranspose(2, (3, 2), dilation_rate=(1, 2), padding="same",
-                            activation="tanh"),
-         (1, 3, 3, 2)),
+        pytest.param(cj.Conv3D(2, 2, padding="same", dilation_rate=(1, 2, 1),
+                               activation="sigmoid"),
+                     (1, 3, 3, 3, 1), marks=IM2COL_PROMOTES),
+        pytest.param(cj.Conv2DTranspose(2, (3, 2), dilation_rate=(1, 2),
+                                        padding="same", activation="tanh"),
+                     (1, 3, 3, 2), marks=IM2COL_PROMOTES),
     ],
     ids=["Conv2D", "Conv3D", "Conv2DTranspose"],
 )  # fmt: skip
@@ -739,6 +753,7 @@ def _check_constraints_2d(params):
     assert float(norms.max()) <= MAX_NORM + 1e-6
 
 
+@OPTAX_PROMOTES
 def test_2d_training_reduces_the_loss_and_keeps_the_constraints():
     model = _model_2d()
     x, y = _data_2d()
@@ -923,6 +938,7 @@ def _data_1d(n=32, steps=24, seed=0):
     return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
 
 
+@OPTAX_PROMOTES
 def test_1d_causal_model_trains_and_stays_causal():
     model = _model_1d()
     x, y = _data_1d()
