@@ -12,6 +12,17 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import conv1djax as cj  # noqa: E402
+
+# the convolution families, by class
+CONV = [cj.Conv1D, cj.Conv2D, cj.Conv3D]
+TRANSPOSE = [cj.Conv1DTranspose, cj.Conv2DTranspose, cj.Conv3DTranspose]
+DEPTHWISE = [cj.DepthwiseConv1D, cj.DepthwiseConv2D]
+SEPARABLE = [cj.SeparableConv1D, cj.SeparableConv2D]
+ALL_CONV = CONV + TRANSPOSE + DEPTHWISE + SEPARABLE
+# the classes whose sweeps the shape and config tests reuse
+ND_AND_DEPTHWISE = [*CONV[1:], *TRANSPOSE[1:], *DEPTHWISE, *SEPARABLE]
+
 # float32 results that go through different but equivalent XLA programs agree
 # to a few ulps of the output's scale; these bound that.
 RTOL = 2e-5

@@ -13,7 +13,13 @@ import pytest
 
 import conv1djax as cj
 from conftest import (
+    ALL_CONV,
+    CONV,
+    DEPTHWISE,
     FAST_COMPILE,
+    ND_AND_DEPTHWISE,
+    SEPARABLE,
+    TRANSPOSE,
     assert_close,
     check_keras_weights,
     keras_initialize_with,
@@ -23,15 +29,8 @@ from conftest import (
     sweep_case,
 )
 
-CONV = [cj.Conv1D, cj.Conv2D, cj.Conv3D]
-TRANSPOSE = [cj.Conv1DTranspose, cj.Conv2DTranspose, cj.Conv3DTranspose]
-DEPTHWISE = [cj.DepthwiseConv1D, cj.DepthwiseConv2D]
-SEPARABLE = [cj.SeparableConv1D, cj.SeparableConv2D]
-ALL_CLASSES = CONV + TRANSPOSE + DEPTHWISE + SEPARABLE
-SWEPT = [
-    cj.Conv2D, cj.Conv3D, cj.Conv2DTranspose, cj.Conv3DTranspose,
-    *DEPTHWISE, *SEPARABLE,
-]  # fmt: skip
+ALL_CLASSES = ALL_CONV
+SWEPT = ND_AND_DEPTHWISE
 
 
 def _ids(classes):

@@ -32,7 +32,12 @@ import conv1djax as cj
 from conftest import (
     ACTIVATIONS_DW,
     ACTIVATIONS_ND,
+    ALL_CONV,
+    CONV,
+    DEPTHWISE,
     FAST_COMPILE,
+    SEPARABLE,
+    TRANSPOSE,
     assert_close,
     check_against_keras,
     k_eff_of,
@@ -48,12 +53,8 @@ from conftest import (
     values_and_vjps,
 )
 
-CONV = [cj.Conv1D, cj.Conv2D, cj.Conv3D]
-TRANSPOSE = [cj.Conv1DTranspose, cj.Conv2DTranspose, cj.Conv3DTranspose]
-ND = [cj.Conv2D, cj.Conv3D, cj.Conv2DTranspose, cj.Conv3DTranspose]
-DEPTHWISE = [cj.DepthwiseConv1D, cj.DepthwiseConv2D]
-SEPARABLE = [cj.SeparableConv1D, cj.SeparableConv2D]
-ALL_CLASSES = CONV + TRANSPOSE + DEPTHWISE + SEPARABLE
+ND = [*CONV[1:], *TRANSPOSE[1:]]
+ALL_CLASSES = ALL_CONV
 
 
 def _ids(classes):

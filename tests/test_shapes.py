@@ -14,7 +14,14 @@ from keras.src.backend.common.backend_utils import compute_conv_transpose_output
 from keras.src.ops.operation_utils import compute_conv_output_shape
 
 import conv1djax as cj
-from conftest import keras_shape, keras_twin, shaped, sweep, sweep_case
+from conftest import (
+    ND_AND_DEPTHWISE,
+    keras_shape,
+    keras_twin,
+    shaped,
+    sweep,
+    sweep_case,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
@@ -136,10 +143,7 @@ def _unknown_variants(batch, spatial, r):
     ]
 
 
-SWEPT = [
-    cj.Conv2D, cj.Conv3D, cj.Conv2DTranspose, cj.Conv3DTranspose,
-    cj.DepthwiseConv1D, cj.DepthwiseConv2D, cj.SeparableConv1D, cj.SeparableConv2D,
-]  # fmt: skip
+SWEPT = ND_AND_DEPTHWISE
 
 
 @pytest.mark.parametrize("case", sweep(SWEPT))
