@@ -1,6 +1,7 @@
 """Shared fixtures: Keras on its JAX backend as the oracle, keys, tolerances."""
 
 import functools
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +12,17 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import conv1djax as cj  # noqa: E402
+
+# the convolution families, by class
+CONV = [cj.Conv1D, cj.Conv2D, cj.Conv3D]
+TRANSPOSE = [cj.Conv1DTranspose, cj.Conv2DTranspose, cj.Conv3DTranspose]
+DEPTHWISE = [cj.DepthwiseConv1D, cj.DepthwiseConv2D]
+SEPARABLE = [cj.SeparableConv1D, cj.SeparableConv2D]
+ALL_CONV = CONV + TRANSPOSE + DEPTHWISE + SEPARABLE
+# the classes whose sweeps the shape and config tests reuse
+ND_AND_DEPTHWISE = [*CONV[1:], *TRANSPOSE[1:], *DEPTHWISE, *SEPARABLE]
+
 # float32 results that go through different but equivalent XLA programs agree
 # to a few ulps of the output's scale; these bound that.
 RTOL = 2e-5
@@ -20,7 +32,43 @@ ATOL = 2e-5
 def normal(seed, shape, dtype=np.float32):
     """Standard-normal test data from NumPy (jax.random programs of small
     multi-axis shapes take seconds to compile on XLA:CPU)."""
-    return jax.numpy.asarray(np.random.default_rng(seed).normal(size=shape), dtype)
+    # device_put of a NumPy array compiles nothing (jnp.asarray with a dtype
+    # compiles a conversion per shape)
+    return jax.device_put(np.random.default_rng(seed).normal(size=shape).astype(dtype))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "promotion: the test is about dtype promotion (mixed dtypes on purpose); "
+        "it runs under JAX's standard promotion rather than the strict one",
+    )
+    config.addinivalue_line(
+        "markers",
+        "loose_promotion: library code this test runs promotes dtypes implicitly "
+        "(a finding, named where the mark is set); standard promotion",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _strict_dtype_promotion(request):
+    """Every test runs under ``jax.numpy_dtype_promotion("strict")``: an
+    implicit promotion is an error, so none hides in the library; the tests
+    about promotion opt out (``@pytest.mark.promotion``)."""
+    node = request.node
+    if node.get_closest_marker("promotion") or node.get_closest_marker(
+        "loose_promotion"
+    ):
+        yield
+        return
+    with jax.numpy_dtype_promotion("strict"):
+        yield
+
+
+def keras_promotion():
+    """JAX's standard promotion, for Keras's own code (the oracle is not under
+    test; some of its ops, e.g. sparsemax, promote int32 to float32)."""
+    return jax.numpy_dtype_promotion("standard")
 
 
 @pytest.fixture
@@ -53,12 +101,14 @@ def assert_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=""):
     )
 
 
+@functools.cache
 def keras_sparsemax_is_fixed() -> bool:
     """Keras <= 3.15.1 computes sparsemax's threshold wrongly
     (keras-team/keras#23425): its output then does not sum to 1."""
     import keras
 
-    out = keras.activations.sparsemax(np.array([0.0, 1.0, 1.5], np.float32))
+    with keras_promotion():
+        out = keras.activations.sparsemax(np.array([0.0, 1.0, 1.5], np.float32))
     return abs(float(np.sum(np.asarray(out))) - 1.0) < 1e-5
 
 
@@ -94,11 +144,12 @@ def random_params(spec, shape, seed):
     }
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1), compiler_options=FAST_COMPILE)
-def pair_values_and_vjps(fn_a, fn_b, args, ct):
-    """Both functions' outputs and VJPs, in one compiled program."""
+@functools.partial(jax.jit, static_argnums=(0,), compiler_options=FAST_COMPILE)
+def values_and_vjps(fns, args, ct):
+    """Each function's output and VJP w.r.t. every argument, in one compiled
+    program (the cotangent cast to each output's dtype)."""
     results = []
-    for fn in (fn_a, fn_b):
+    for fn in fns:
         y, vjp = jax.vjp(fn, *args)
         results.append((y, vjp(ct.astype(y.dtype))))
     return results
@@ -108,6 +159,114 @@ def keras_weight_names(klayer):
     """Keras's weight names ("kernel", "depthwise_kernel", ...), in the order
     of the layer's trainable variables (``stateless_call``'s order)."""
     return [w.path.split("/")[-1] for w in klayer.trainable_variables]
+
+
+# ---- the Keras oracle: one harness for every layer family ---------------------------
+
+
+def shaped(batch, spatial, channels, data_format):
+    """The input shape of ``batch`` axes, ``spatial`` lengths and
+    ``channels`` in ``data_format``."""
+    if data_format == "channels_last":
+        return (*batch, *spatial, channels)
+    return (*batch, channels, *spatial)
+
+
+def keras_shape(batch, shape):
+    """The shape for Keras, the batch axes flattened into one (None when any
+    of them is None)."""
+    n = None if None in batch else math.prod(batch)
+    return (n, *shape[len(batch) :])
+
+
+def keras_initializer_attribute(klayer, weight):
+    """The attribute of a Keras layer holding its weight's initializer: a
+    depthwise layer's "kernel" has ``depthwise_initializer``, Conv2D's
+    ``kernel_initializer``."""
+    if weight == "kernel" and hasattr(klayer, "depth_multiplier"):
+        return "depthwise_initializer"
+    return {
+        "kernel": "kernel_initializer",
+        "depthwise_kernel": "depthwise_initializer",
+        "pointwise_kernel": "pointwise_initializer",
+        "bias": "bias_initializer",
+    }[weight]
+
+
+def np_zeros(shape, dtype=None):
+    """A Keras initializer that compiles nothing."""
+    return np.zeros(shape, dtype or "float32")
+
+
+def keras_twin(cls, config, weights=("kernel", "pointwise_kernel", "bias")):
+    """The unbuilt Keras layer of ``cls``'s name and ``config``, its
+    ``weights``' initializers zeros that compile nothing (Keras's random ones
+    would cost a compilation per shape)."""
+    import keras
+
+    klayer = getattr(keras.layers, cls.__name__)(**config)
+    for weight in weights:
+        attr = keras_initializer_attribute(klayer, weight)
+        if hasattr(klayer, attr):
+            setattr(klayer, attr, np_zeros)
+    return klayer
+
+
+def keras_initialize_with(klayer, params):
+    """Makes an unbuilt Keras layer's initializers give ``params`` (array
+    initializers: no compilation of a Keras initializer per shape)."""
+    import keras
+
+    for name, value in params.items():
+        attr = keras_initializer_attribute(klayer, name)
+        assert hasattr(klayer, attr), (klayer, attr)
+        setattr(klayer, attr, keras.initializers.get(np.asarray(value)))
+
+
+def check_keras_weights(klayer, params):
+    """Keras's weights have our params' names, shapes and values."""
+    weights = {w.path.split("/")[-1]: np.asarray(w) for w in klayer.weights}
+    assert sorted(weights) == sorted(params)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(value, params[name], err_msg=name)
+
+
+def keras_layer(cls, config, input_shape, params):
+    """The Keras layer of ``cls``'s name and ``config``, built for
+    ``input_shape``, its weights ``params`` (set by their names)."""
+    import keras
+
+    klayer = getattr(keras.layers, cls.__name__)(**config)
+    keras_initialize_with(klayer, params)
+    klayer.build(input_shape)
+    check_keras_weights(klayer, params)
+    return klayer
+
+
+def check_against_keras(
+    cls, config, batch, spatial, channels, seed, *, keras_config=None,
+    keras_spatial=None, keras_input=None, data_seed=None, rtol=RTOL,
+):  # fmt: skip
+    """The oracle: ``cls(**config)`` on a ``batch`` + ``spatial`` +
+    ``channels`` input against the Keras layer of the same name (of
+    ``keras_config``, on ``keras_input(x)`` of ``keras_spatial`` lengths
+    when given), with the same random params: values and the VJP w.r.t.
+    the input and every param, one compiled program (compare_with_keras).
+    Returns our output."""
+    spec = cls(**config)
+    shape = shaped(batch, spatial, channels, spec.data_format)
+    params = random_params(spec, shape, seed)
+    kshape = shaped(batch, keras_spatial or spatial, channels, spec.data_format)
+    klayer = keras_layer(
+        cls, config if keras_config is None else keras_config,
+        keras_shape(batch, kshape), params,
+    )  # fmt: skip
+    x = normal(seed if data_seed is None else data_seed, shape)
+    y = compare_with_keras(
+        spec, klayer, params, x, batch, rtol=rtol, keras_input=keras_input
+    )
+    assert y.shape == spec.compute_output_shape(shape)
+    return y
 
 
 def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL, keras_input=None):
@@ -128,20 +287,354 @@ def compare_with_keras(spec, klayer, params, x, batch, rtol=RTOL, keras_input=No
         weights = dict(zip(names, ws, strict=True))
         if keras_input is not None:
             x = keras_input(x)
-        y, _ = klayer.stateless_call(
-            [weights[n] for n in knames], [], x.reshape((-1, *x.shape[len(batch) :]))
-        )
+        with keras_promotion():
+            y, _ = klayer.stateless_call(
+                [weights[n] for n in knames],
+                [],
+                x.reshape((-1, *x.shape[len(batch) :])),
+            )
         return y.reshape((*batch, *y.shape[1:]))
 
     args = [x] + [params[n] for n in names]
     ct = normal(1, jax.eval_shape(ours, *args).shape)
-    (y, grads), (y_k, grads_k) = pair_values_and_vjps(ours, theirs, args, ct)
+    (y, grads), (y_k, grads_k) = values_and_vjps((ours, theirs), args, ct)
     assert y.shape == y_k.shape
     assert y.dtype == y_k.dtype
     assert_close(y, y_k, rtol=rtol)
     for name, g, g_k in zip(["x", *names], grads, grads_k, strict=True):
         assert_close(g, g_k, rtol=rtol, err_msg=f"VJP w.r.t. {name}")
     return y
+
+
+# ---- the oracle sweeps: seeded random configs of every convolution family ---------
+#
+# ``sweep_case(cls, seed)`` is ``(config, batch, spatial, channels)``: a
+# config of ``cls``, its input's batch axes, spatial lengths and channel
+# count. The test_keras_oracle.py sweep runs every case against Keras; the
+# shape and config tests reuse the N-d and depthwise ones.
+
+# All Keras activation names but "threshold", which has no defaults.
+ACTIVATIONS_1D = [
+    None, "relu", "tanh", "sigmoid", "gelu", "elu", "selu", "softmax", "silu",
+    "swish", "softplus", "softsign", "leaky_relu", "relu6", "celu", "mish",
+    "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "linear",
+    "exponential", "log_sigmoid", "log_softmax", "sparse_plus", "squareplus",
+    "soft_shrink", "hard_shrink", "tanh_shrink", "sparse_sigmoid", "sparsemax",
+    "glu",
+]  # fmt: skip
+ACTIVATIONS_ND = [
+    None, "linear", "relu", "gelu", "tanh", "softmax", "sigmoid", "silu", "elu",
+    "log_softmax", "glu", "hard_sigmoid",
+]  # fmt: skip
+ACTIVATIONS_DW = [
+    None, "linear", "relu", "gelu", "softmax", "tanh", "sigmoid", "elu",
+    "log_softmax",
+]  # fmt: skip
+# They act along the last axis: the sweeps keep it the channel axis.
+LAST_AXIS_ACTIVATIONS_ND = ("softmax", "log_softmax", "glu")
+LAST_AXIS_ACTIVATIONS_DW = ("softmax", "log_softmax")
+
+_DW_SEED_BASE = {
+    "DepthwiseConv1D": 10_000,
+    "DepthwiseConv2D": 20_000,
+    "SeparableConv1D": 30_000,
+    "SeparableConv2D": 40_000,
+}
+
+
+def _separable(cls):
+    return cls.__name__.startswith("Separable")
+
+
+def _activations_1d():
+    """ACTIVATIONS_1D less sparsemax where Keras's is wrong (keras#23425),
+    decided lazily (it imports Keras)."""
+    if "sparsemax" in ACTIVATIONS_1D and not keras_sparsemax_is_fixed():
+        ACTIVATIONS_1D.remove("sparsemax")
+    return ACTIVATIONS_1D
+
+
+def _conv1d_case(seed):
+    r = np.random.default_rng(seed)
+    k = int(r.integers(1, 8))
+    if r.random() < 0.5:
+        strides, dilation = int(r.integers(1, 5)), 1
+    else:
+        strides, dilation = 1, int(r.integers(1, 5))
+    groups = int(r.choice([1, 1, 2, 3, 4]))
+    config = dict(
+        filters=groups * int(r.integers(1, 4)) * 2,  # even, for glu
+        kernel_size=k if r.random() < 0.5 else (k,),
+        strides=strides,
+        padding=str(r.choice(["valid", "same", "causal", "SAME", "Causal"])),
+        data_format=str(r.choice(["channels_last", "channels_first"])),
+        dilation_rate=dilation,
+        groups=groups,
+        activation=_activations_1d()[int(r.integers(len(_activations_1d())))],
+        use_bias=bool(r.random() < 0.8),
+    )
+    if config["activation"] in ("glu", "softmax", "log_softmax", "sparsemax"):
+        # they act along the last axis: keep it the (even, >= 2) channel axis
+        config["data_format"] = "channels_last"
+    channels = groups * int(r.integers(1, 4))
+    k_eff = (k - 1) * dilation + 1
+    low = k_eff if config["padding"] == "valid" else 1
+    steps = int(r.integers(low, low + 14))
+    batch = [(2,), (3,), (2, 3), (1, 2, 2)][int(r.integers(4))]
+    return config, batch, steps, channels
+
+
+def _conv1d_transpose_case(seed):
+    r = np.random.default_rng(10_000 + seed)
+    k = int(r.integers(1, 8))
+    if r.random() < 0.6:
+        strides, dilation = int(r.integers(1, 5)), 1
+    else:
+        strides, dilation = 1, int(r.integers(1, 4))
+    output_padding = None
+    if r.random() < 0.4:
+        output_padding = int(r.integers(0, strides))
+        if output_padding == 0 and ((k - 1) * dilation + 1) % 2 == 0:
+            output_padding = None  # with padding="same" a 1-step input gives 0 steps
+    config = dict(
+        filters=int(r.integers(1, 4)) * 2,
+        kernel_size=k,
+        strides=strides,
+        padding=str(r.choice(["valid", "same", "Valid"])),
+        output_padding=output_padding,
+        data_format=str(r.choice(["channels_last", "channels_first"])),
+        dilation_rate=dilation,
+        activation=_activations_1d()[int(r.integers(len(_activations_1d())))],
+        use_bias=bool(r.random() < 0.8),
+    )
+    if config["activation"] in ("glu", "softmax", "log_softmax", "sparsemax"):
+        config["data_format"] = "channels_last"
+    channels = int(r.integers(1, 6))
+    steps = int(r.integers(1, 12))
+    batch = [(2,), (3,), (2, 3)][int(r.integers(3))]
+    return config, batch, steps, channels
+
+
+def per_axis(r, rank, low, high):
+    return tuple(int(v) for v in r.integers(low, high + 1, rank))
+
+
+def _int_or_tuple(r, values):
+    """An int when every axis has the same value (half of the time)."""
+    if len(set(values)) == 1 and r.random() < 0.5:
+        return values[0]
+    return values
+
+
+def _strides_and_dilation(r, rank, max_stride, max_dilation):
+    """Keras refuses max(strides) > 1 together with max(dilation_rate) > 1."""
+    mode = r.random()
+    ones = (1,) * rank
+    if mode < 0.45:
+        return per_axis(r, rank, 1, max_stride), ones
+    if mode < 0.85:
+        return ones, per_axis(r, rank, 1, max_dilation)
+    return ones, ones
+
+
+def k_eff_of(kernel, dilation):
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
+
+
+def _conv_nd_case(rank, seed):
+    """A random Conv2D/Conv3D config, its batch shape, spatial lengths and
+    channel count."""
+    r = np.random.default_rng(1000 * rank + seed)
+    kernel = per_axis(r, rank, 1, 4 if rank == 2 else 3)
+    if r.random() < 0.3:
+        kernel = (kernel[0],) * rank
+    strides, dilation = _strides_and_dilation(r, rank, 3, 3 if rank == 2 else 2)
+    groups = int(r.choice([1, 1, 2, 3]))
+    activation = ACTIVATIONS_ND[int(r.integers(len(ACTIVATIONS_ND)))]
+    filters = groups * int(r.integers(1, 6 // groups + 1))
+    if activation in LAST_AXIS_ACTIVATIONS_ND and filters % 2:
+        filters *= 2  # glu halves the channel axis; softmax warns on 1 channel
+    config = dict(
+        filters=filters,
+        kernel_size=_int_or_tuple(r, kernel),
+        strides=_int_or_tuple(r, strides),
+        padding=str(r.choice(["valid", "same", "SAME", "Valid"])),
+        data_format=str(r.choice(["channels_last", "channels_first"])),
+        dilation_rate=_int_or_tuple(r, dilation),
+        groups=groups,
+        activation=activation,
+        use_bias=bool(r.random() < 0.75),
+    )
+    if activation in LAST_AXIS_ACTIVATIONS_ND:
+        config["data_format"] = "channels_last"
+    channels = groups * int(r.integers(1, 6 // groups + 1))
+    high = 9 if rank == 2 else 5
+    spatial = []
+    for k_eff in k_eff_of(kernel, dilation):
+        low = k_eff if config["padding"].lower() == "valid" else 1
+        spatial.append(int(r.integers(low, max(low, high) + 1)))
+    batch = (
+        [(2,), (3,), (2, 2)][int(r.integers(3))]
+        if rank == 2
+        else [(2,), (1, 2)][int(r.integers(2))]
+    )
+    return config, batch, tuple(spatial), channels
+
+
+def _conv_nd_transpose_case(rank, seed):
+    """A random Conv2DTranspose/Conv3DTranspose config (no groups: Keras has
+    none), its batch shape, spatial lengths and channel count."""
+    r = np.random.default_rng(50_000 + 1000 * rank + seed)
+    kernel = per_axis(r, rank, 1, 4 if rank == 2 else 3)
+    if r.random() < 0.3:
+        kernel = (kernel[0],) * rank
+    strides, dilation = _strides_and_dilation(r, rank, 3 if rank == 2 else 2, 2)
+    output_padding = None
+    if r.random() < 0.5:
+        output_padding = tuple(int(r.integers(0, s)) for s in strides)
+        if len(set(strides)) == 1:
+            output_padding = _int_or_tuple(r, (output_padding[0],) * rank)
+    activation = ACTIVATIONS_ND[int(r.integers(len(ACTIVATIONS_ND)))]
+    filters = int(r.integers(1, 6))
+    if activation in LAST_AXIS_ACTIVATIONS_ND and filters % 2:
+        filters += 1
+    config = dict(
+        filters=filters,
+        kernel_size=_int_or_tuple(r, kernel),
+        strides=_int_or_tuple(r, strides),
+        padding=str(r.choice(["valid", "same", "Same", "VALID"])),
+        output_padding=output_padding,
+        data_format=str(r.choice(["channels_last", "channels_first"])),
+        dilation_rate=_int_or_tuple(r, dilation),
+        activation=activation,
+        use_bias=bool(r.random() < 0.75),
+    )
+    if activation in LAST_AXIS_ACTIVATIONS_ND:
+        config["data_format"] = "channels_last"
+    channels = int(r.integers(1, 7))
+    spatial = list(per_axis(r, rank, 1, 6 if rank == 2 else 4))
+    if output_padding is not None and config["padding"].lower() == "same":
+        # Keras's length is then (L - 1) * s + k_eff % 2 + output_padding:
+        # empty for L = 1, an even k_eff and output_padding 0.
+        ops = (
+            (output_padding,) * rank
+            if isinstance(output_padding, int)
+            else output_padding
+        )
+        for i, (k_eff, op) in enumerate(
+            zip(k_eff_of(kernel, dilation), ops, strict=True)
+        ):
+            if spatial[i] == 1 and k_eff % 2 == 0 and op == 0:
+                spatial[i] = 2
+    batch = (
+        [(2,), (3,), (2, 2)][int(r.integers(3))]
+        if rank == 2
+        else [(2,), (1, 2)][int(r.integers(2))]
+    )
+    return config, batch, tuple(spatial), channels
+
+
+def _at_least_one_above_one(r, values):
+    if max(values) > 1:
+        return values
+    values = list(values)
+    values[int(r.integers(len(values)))] = 2
+    return tuple(values)
+
+
+def _strides_and_dilation_dw(r, rank):
+    """Strides only, dilation only, both > 1 (Keras allows it for the
+    depthwise and separable layers), or neither."""
+    mode = r.random()
+    ones = (1,) * rank
+    if mode < 0.3:
+        return per_axis(r, rank, 1, 3), ones
+    if mode < 0.6:
+        return ones, per_axis(r, rank, 1, 3)
+    if mode < 0.88:
+        strides = _at_least_one_above_one(r, per_axis(r, rank, 1, 3))
+        return strides, _at_least_one_above_one(r, per_axis(r, rank, 1, 3))
+    return ones, ones
+
+
+def _depthwise_case(cls, seed):
+    """A random config of ``cls``, its batch shape, spatial lengths and
+    channel count."""
+    rank = cls.rank
+    r = np.random.default_rng(_DW_SEED_BASE[cls.__name__] + seed)
+    kernel = per_axis(r, rank, 1, 4 if rank == 2 else 5)
+    if rank > 1 and r.random() < 0.3:
+        kernel = (kernel[0],) * rank
+    strides, dilation = _strides_and_dilation_dw(r, rank)
+    activation = ACTIVATIONS_DW[seed % len(ACTIVATIONS_DW)]  # each one, every layer
+    config = dict(
+        kernel_size=_int_or_tuple(r, kernel),
+        strides=_int_or_tuple(r, strides),
+        padding=str(r.choice(["valid", "same", "SAME", "Valid"])),
+        depth_multiplier=int(r.integers(1, 4)),
+        data_format=str(r.choice(["channels_last", "channels_first"])),
+        dilation_rate=_int_or_tuple(r, dilation),
+        activation=activation,
+        use_bias=bool(r.random() < 0.75),
+    )
+    channels = int(r.integers(1, 5))
+    if _separable(cls):
+        config["filters"] = int(r.integers(1, 6))
+    if activation in LAST_AXIS_ACTIVATIONS_DW:
+        config["data_format"] = "channels_last"
+        # softmax over one channel is constant (and Keras warns)
+        if _separable(cls):
+            config["filters"] = max(config["filters"], 2)
+        elif channels * config["depth_multiplier"] < 2:
+            channels = 2
+    high = 9 if rank == 2 else 14
+    spatial = []
+    for k_eff in k_eff_of(kernel, dilation):
+        low = k_eff if config["padding"].lower() == "valid" else 1
+        spatial.append(int(r.integers(low, max(low, high) + 1)))
+    batch = [(2,), (3,), (2, 2)][int(r.integers(3))]
+    return config, batch, tuple(spatial), channels
+
+
+def sweep_case(cls, seed):
+    """The sweep's case ``seed`` of ``cls``: ``(config, batch, spatial,
+    channels)``."""
+    name = cls.__name__
+    if name == "Conv1D":
+        config, batch, steps, channels = _conv1d_case(seed)
+        return config, batch, (steps,), channels
+    if name == "Conv1DTranspose":
+        config, batch, steps, channels = _conv1d_transpose_case(seed)
+        return config, batch, (steps,), channels
+    if name in _DW_SEED_BASE:
+        return _depthwise_case(cls, seed)
+    make = _conv_nd_transpose_case if cls.transposed else _conv_nd_case
+    return make(cls.rank, seed)
+
+
+# cases per class
+SWEEP_SIZES = {
+    "Conv1D": 240,
+    "Conv1DTranspose": 160,
+    "Conv2D": 60,
+    "Conv3D": 24,
+    "Conv2DTranspose": 48,
+    "Conv3DTranspose": 20,
+    "DepthwiseConv1D": 30,
+    "DepthwiseConv2D": 40,
+    "SeparableConv1D": 30,
+    "SeparableConv2D": 30,
+}
+
+
+def sweep(classes):
+    """``pytest.param((cls, seed), id="Cls-seed")`` for every case of each
+    class."""
+    return [
+        pytest.param((cls, seed), id=f"{cls.__name__}-{seed}")
+        for cls in classes
+        for seed in range(SWEEP_SIZES[cls.__name__])
+    ]
 
 
 def keras_parameter_free(klayer, shape, num_batch):

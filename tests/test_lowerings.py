@@ -3,7 +3,10 @@
 ``impl="reference"`` is one ``lax.conv_general_dilated`` (checked against
 Keras in test_keras_oracle.py); the CPU lowerings (space-to-depth, polyphase,
 channels-last layout, and the "direct", "blockdiag", "split", "shift" and "fft"
-cores) are forced one by one on random configs and compared with it.
+cores) are forced one by one on random configs and compared with it: the 1-D
+convolutions first, then the 2-D and 3-D ones (which share the 1-D core:
+the rewrites, the layout and the "direct", "blockdiag" and "shift" cores),
+then the depthwise and separable layers.
 """
 
 import dataclasses
@@ -13,11 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 from jax.test_util import check_grads
 
 import conv1djax as cj
 from conftest import assert_close, normal, random_params, specs_values_and_vjps
-from conv1djax.lowering import choose, fft, rewrites, shift
+from conv1djax.lowering import choose, fft, im2col, layout, reference, rewrites, shift
 
 CORES = choose.CORES
 
@@ -388,3 +392,642 @@ def test_fft_block_lengths_are_5_smooth_and_hold_the_kernel():
             block = fft.block_length(extent, steps)
             assert block >= 2 * extent - 1
             assert fft.good_size(block) == block
+
+
+# ---- 2-D and 3-D ------------------------------------------------------------------
+
+# The cores of a convolution over more than one axis ("fft" and "ncw" are 1-D).
+ND_IMPLS = ("auto", *(c for c in choose.CORES if c not in choose.ONE_D_CORES))
+N_ND_CASES = 24
+
+_CLASSES = {
+    (2, False): cj.Conv2D,
+    (3, False): cj.Conv3D,
+    (2, True): cj.Conv2DTranspose,
+    (3, True): cj.Conv3DTranspose,
+}
+
+
+def _nd_case(seed):
+    """A random N-d spec and input shape: both layers, ranks 2 and 3, every
+    per-axis argument drawn per axis."""
+    r = np.random.default_rng(2000 + seed)
+    transposed = seed % 2 == 1
+    rank = 3 if seed % 3 == 2 else 2
+    groups = int(r.choice([1, 2, 3, 4, 8]))
+    per_group = int(r.integers(1, 3))
+    if groups == 8 or r.random() < 0.3:  # depthwise: one channel per group
+        per_group = 1
+    channels = groups * per_group
+    filters = groups * int(r.integers(1, 3))
+    max_k = 4 if rank == 2 else 3
+    kernel_size = tuple(int(k) for k in r.integers(1, max_k + 1, size=rank))
+    if r.random() < 0.6:
+        strides = tuple(int(s) for s in r.integers(1, 4, size=rank))
+        dilation = (1,) * rank
+    else:
+        strides = (1,) * rank
+        dilation = tuple(int(d) for d in r.integers(1, 3, size=rank))
+    padding = str(r.choice(["valid", "same"]))
+    data_format = str(r.choice(["channels_last", "channels_first"]))
+    batch = [(2,), (1,), (2, 1)][int(r.integers(3))]
+    kwargs = dict(
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation,
+        groups=groups,
+    )
+    if transposed:
+        if max(strides) > 1 and r.random() < 0.6:
+            kwargs["output_padding"] = tuple(int(r.integers(0, s)) for s in strides)
+        # >= 2 steps: "same" with an output_padding of 0 and an even kernel
+        # extent gives (steps - 1) * strides steps.
+        spatial = tuple(int(n) for n in r.integers(2, 5, size=rank))
+    else:
+        extents = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation, strict=True)]
+        spatial = tuple(
+            int(r.integers(e if padding == "valid" else 1, e + 4)) for e in extents
+        )
+    spec = _CLASSES[rank, transposed](filters, kernel_size, **kwargs)
+    if data_format == "channels_last":
+        shape = (*batch, *spatial, channels)
+    else:
+        shape = (*batch, channels, *spatial)
+    return spec, shape
+
+
+def test_the_random_cases_cover_every_argument():
+    """The seeds below draw every kind of config at least once."""
+    cases = [_nd_case(seed) for seed in range(N_ND_CASES)]
+    specs = [spec for spec, _ in cases]
+
+    def some(predicate):
+        return any(predicate(spec, shape) for spec, shape in cases)
+
+    for cls in _CLASSES.values():
+        assert some(lambda s, _, cls=cls: type(s) is cls), cls
+    assert some(lambda s, _: s.groups > 1 and not s.transposed)
+    assert some(lambda s, _: s.groups > 1 and s.transposed)
+    # depthwise: as many groups as input channels, more than one
+    assert some(lambda s, x: s.groups > 1 and s._split(x)[2] == s.groups)
+    assert some(lambda s, _: len(set(s.kernel_size)) > 1)
+    assert some(lambda s, _: len(set(s.strides)) > 1 and not s.transposed)
+    assert some(lambda s, _: len(set(s.strides)) > 1 and s.transposed)
+    assert some(lambda s, _: len(set(s.dilation_rate)) > 1 and not s.transposed)
+    assert some(lambda s, _: len(set(s.dilation_rate)) > 1 and s.transposed)
+    assert some(lambda s, _: s.transposed and s.output_padding is not None)
+    assert some(lambda s, _: s.rank == 3 and max(s.strides) > 1)
+    assert {s.padding for s in specs} == {"valid", "same"}
+    assert {s.data_format for s in specs} == {"channels_last", "channels_first"}
+    assert some(lambda s, x: len(x) == s.rank + 3)  # two batch axes
+    assert some(lambda s, x: len(x) == s.rank + 2)
+    # "auto" picks each N-d core somewhere
+    picked = {
+        choose.choose_impl(
+            transposed=s.transposed,
+            kernel_size=s.kernel_size,
+            strides=s.strides,
+            groups=s.groups,
+            channels=s._split(x)[2],
+            dtype=jnp.float32,
+            backend="cpu",
+            channels_first=s.data_format == "channels_first",
+            filters=s.filters,
+        )
+        for s, x in cases
+    }
+    # (the random channel counts are too small for "split": its own cases
+    # are in the decision rule's test; forced, it runs on every case above)
+    assert picked == {"im2col", "blockdiag", "shift"}, picked
+
+
+@pytest.mark.parametrize("seed", range(N_ND_CASES))
+def test_every_lowering_matches_the_reference_nd(seed):
+    spec, shape = _nd_case(seed)
+    shapes = spec.param_shapes(shape)
+    params = {n: normal(seed + i, s) for i, (n, s) in enumerate(sorted(shapes.items()))}
+    x = normal(100 + seed, shape)
+    impls = ("reference", *ND_IMPLS)
+    specs = tuple(dataclasses.replace(spec, impl=impl) for impl in impls)
+    y_shape = spec.compute_output_shape(shape)
+    ct = normal(200 + seed, y_shape)
+    (y_ref, g_ref), *others = specs_values_and_vjps(specs, params, x, ct)
+    assert y_ref.shape == y_shape
+    for impl, (y, g) in zip(impls[1:], others, strict=True):
+        assert_close(y, y_ref, err_msg=f"{impl} values, {spec}, {shape}")
+        (gx, gp), (gx_ref, gp_ref) = g, g_ref
+        assert_close(gx, gx_ref, err_msg=f"{impl} VJP w.r.t. x, {spec}")
+        assert sorted(gp) == sorted(gp_ref) == ["bias", "kernel"]
+        for name in gp:
+            assert_close(gp[name], gp_ref[name], err_msg=f"{impl} VJP w.r.t. {name}")
+
+
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (
+            cj.Conv2D(4, (2, 2), groups=2, dilation_rate=(2, 1), padding="same",
+                      impl="shift"),
+            (1, 4, 3, 4),
+        ),
+        (
+            cj.Conv2D(3, (3, 2), groups=3, dilation_rate=(1, 2),
+                      data_format="channels_first", impl="shift"),
+            (1, 3, 4, 5),
+        ),
+        (
+            cj.Conv2DTranspose(2, (2, 3), strides=(2, 3), padding="same",
+                               output_padding=(1, 0), groups=2, impl="shift"),
+            (1, 2, 2, 2),
+        ),
+        (
+            cj.Conv3D(4, (2, 1, 2), strides=(1, 2, 1), groups=2, padding="same",
+                      impl="shift"),
+            (1, 3, 3, 3, 2),
+        ),
+        pytest.param(
+            cj.Conv2D(3, (3, 2), strides=(2, 1), padding="same", impl="im2col"),
+            (1, 5, 4, 2),
+        ),
+        pytest.param(cj.Conv2D(3, 1, strides=(2, 3), impl="im2col"), (2, 5, 4, 2)),
+        pytest.param(
+            cj.Conv3D(2, (2, 2, 1), dilation_rate=(1, 2, 1), padding="same",
+                      impl="im2col"),
+            (1, 3, 4, 2, 2),
+        ),
+        pytest.param(
+            cj.Conv2DTranspose(2, 3, strides=2, padding="same", impl="im2col"),
+            (1, 3, 2, 2),
+        ),
+    ],
+    ids=["shift-grouped", "shift-depthwise", "polyphase-shift", "shift-3d",
+         "im2col-strided", "im2col-1x1-strided", "im2col-3d-dilated",
+         "polyphase-im2col"],
+)  # fmt: skip
+def test_check_grads_second_order_nd(spec, shape):
+    """The custom JVPs of the N-d "shift" core (grouped, depthwise, under the
+    2-D polyphase rewrite and space-to-depth) and of the "im2col" core
+    (strided, 1x1, dilated 3-D, polyphase) and autodiff of the polyphase
+    path, against finite differences in float64, forward and reverse mode, to
+    second order."""
+    with jax.enable_x64(True):
+        params = spec.param_shapes(shape)
+        kernel = normal(1, params["kernel"], np.float64)
+        x = normal(2, shape, np.float64)
+
+        @jax.jit
+        def f(x_, kernel_):
+            return spec.apply({"kernel": kernel_, "bias": jnp.zeros(spec.filters)}, x_)
+
+        y = f(x, kernel)
+        assert y.dtype == jnp.float64
+        ref = dataclasses.replace(spec, impl="reference")
+        y_ref = ref.apply({"kernel": kernel, "bias": jnp.zeros(spec.filters)}, x)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+        check_grads(f, (x, kernel), order=2, modes=("fwd", "rev"))
+
+
+def test_jvp_and_vmap_over_params_of_the_2d_shift_core_match_the_reference():
+    groups = 3
+    spec = cj.Conv2D(6, (3, 2), groups=groups, padding="same", impl="shift")
+    ref = dataclasses.replace(spec, impl="reference")
+    x = normal(0, (2, 5, 4, 6))
+    kernels = normal(1, (3, 3, 2, 6 // groups, 6))
+    tangent = (normal(2, x.shape), normal(3, kernels.shape[1:]))
+
+    def f(s, x_, k_):
+        return s.apply({"kernel": k_, "bias": jnp.zeros(6)}, x_)
+
+    ours = jax.jvp(functools.partial(f, spec), (x, kernels[0]), tangent)
+    theirs = jax.jvp(functools.partial(f, ref), (x, kernels[0]), tangent)
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, b)
+    batched = jax.vmap(functools.partial(f, spec, x))(kernels)
+    assert_close(batched, jax.vmap(functools.partial(f, ref, x))(kernels))
+    grads = jax.vmap(jax.grad(lambda k_: jnp.sum(f(spec, x, k_) ** 2)))(kernels)
+    grads_ref = jax.vmap(jax.grad(lambda k_: jnp.sum(f(ref, x, k_) ** 2)))(kernels)
+    assert_close(grads, grads_ref)
+    # vmap over inputs, with the batch axis in the middle
+    xs = jnp.stack([x, 2 * x], axis=1)
+    y = jax.vmap(functools.partial(f, spec, k_=kernels[0]), in_axes=1)(xs)
+    assert_close(y, jax.vmap(functools.partial(f, ref, k_=kernels[0]), in_axes=1)(xs))
+
+
+def test_the_decision_rule_in_2d_and_3d():
+    rule = functools.partial(
+        choose.choose_impl, transposed=False, strides=(1, 1), dtype=jnp.float32
+    )
+    cpu = functools.partial(rule, backend="cpu")
+    depthwise = functools.partial(cpu, kernel_size=(3, 3), groups=64, channels=64)
+    assert depthwise() == "shift"
+    assert depthwise(transposed=True) == "shift"
+    assert depthwise(channels_first=True) == "shift"
+    assert cpu(kernel_size=(3, 3), groups=4, channels=64) == "split"
+    assert cpu(kernel_size=(3, 3), groups=4, channels=16, filters=16) == "blockdiag"
+    # 9 taps * 4 channels per group = 36 terms; 9 * 8 = 72 is past SHIFT_MAX_TERMS
+    assert cpu(kernel_size=(3, 3), groups=16, channels=64) == "shift"
+    assert cpu(kernel_size=(3, 3), groups=8, channels=64) == "split"
+    assert cpu(kernel_size=(3, 3), groups=1, channels=64) == "im2col"
+    assert cpu(kernel_size=(3, 3), groups=2, channels=256) == "split"
+    assert cpu(kernel_size=(3, 3), groups=32, channels=256) == "direct"
+    # space-to-depth multiplies the channels per group by prod(strides):
+    # 4 taps * 4 * 8 channels = 128 terms, past SHIFT_MAX_TERMS; 8 channels
+    # per group are enough for a dense convolution each
+    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=8, channels=64) == ("split")
+    assert cpu(kernel_size=(3, 3), strides=(2, 2), groups=64, channels=64) == "shift"
+    # polyphase keeps the channels: ceil(3 / 2) * ceil(3 / 1) taps * 1
+    assert cpu(
+        kernel_size=(3, 3), strides=(2, 1), groups=64, channels=64, transposed=True
+    ) == ("shift")
+    in_3d = functools.partial(cpu, strides=(1, 1, 1), groups=16, channels=16)
+    assert in_3d(kernel_size=(3, 3, 3)) == "shift"  # 27 terms
+    assert in_3d(kernel_size=(5, 5, 5)) == "direct"  # 125 terms, 16 groups
+    # the 1-D cores never run over several axes, whatever the kernel or layout
+    for kernel_size in ((64, 64), (511, 1), (1, 511), (9, 9, 9)):
+        for groups, channels in ((1, 16), (16, 16), (4, 64)):
+            for channels_first in (False, True):
+                for transposed in (False, True):
+                    got = cpu(
+                        kernel_size=kernel_size,
+                        strides=(1,) * len(kernel_size),
+                        groups=groups,
+                        channels=channels,
+                        channels_first=channels_first,
+                        transposed=transposed,
+                    )
+                    assert got in (
+                        "reference",
+                        "direct",
+                        "im2col",
+                        "blockdiag",
+                        "split",
+                        "shift",
+                    ), got
+    assert cpu(kernel_size=(511, 511), groups=1, channels=4) == "im2col"
+    # dense channels_first forward: XLA's own path; 3-D: the depth-as-channels rewrite
+    assert cpu(kernel_size=(3, 3), groups=1, channels=64, channels_first=True) == (
+        "reference"
+    )
+    assert cpu(kernel_size=(1, 1), groups=1, channels=64, channels_first=True) == (
+        "reference"
+    )
+    assert cpu(
+        kernel_size=(3, 3, 3), strides=(1, 1, 1), groups=1, channels=8,
+        channels_first=True,
+    ) == "im2col"  # fmt: skip
+    for backend in ("gpu", "tpu"):
+        assert depthwise(backend=backend) == "reference"
+        dense_3d = rule(
+            kernel_size=(3, 3, 3), strides=(2, 1, 1), groups=1, channels=8,
+            backend=backend,
+        )  # fmt: skip
+        assert dense_3d == "reference"
+    # low-precision types keep exact-product cores
+    assert depthwise(dtype=jnp.bfloat16) == "direct"
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float64])
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (cj.Conv2D(5, (3, 2), padding="same", dilation_rate=(1, 2)), (2, 7, 6, 3)),
+        (cj.Conv2D(4, 3, strides=2, data_format="channels_first"), (3, 3, 9, 7)),
+        (cj.Conv2D(6, 1, strides=(1, 2)), (2, 5, 5, 7)),
+        (cj.Conv3D(3, (2, 3, 1), padding="same"), (2, 3, 5, 4, 2)),
+        (cj.Conv2DTranspose(3, 3, strides=(2, 1), padding="same"), (2, 4, 3, 5)),
+    ],
+    ids=["dilated", "strided-ncw", "1x1-strided", "3d", "transposed"],
+)
+def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
+    """The "im2col" core's values and gradients (its own kernel gradient,
+    accumulated in float32 for bfloat16) against the reference path in the
+    same dtype."""
+    with jax.enable_x64(dtype == jnp.float64):
+        params = {
+            n: normal(i, s).astype(dtype)
+            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
+        }
+        x = normal(10, shape).astype(dtype)
+        ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
+        specs = tuple(
+            dataclasses.replace(spec, impl=i) for i in ("reference", "im2col")
+        )
+        (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+            specs, params, x, ct
+        )
+        assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
+        tol = 2e-2 if dtype == jnp.bfloat16 else 1e-12
+
+        def close(a, b, what):
+            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            scale = np.abs(b).max()
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * scale, err_msg=what)
+
+        close(y, y_ref, "values")
+        close(gx, gx_ref, "VJP w.r.t. x")
+        close(gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")
+
+
+@pytest.mark.parametrize("block_bytes", [1, 400, 0])
+def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch):
+    """Blocks of one and of two examples (a scan over blocks) sum to the
+    reference path's kernel gradient; an example too large for a block
+    (EXAMPLE_MAX_BYTES, here 0) gets XLA's."""
+    monkeypatch.setattr(im2col, "BLOCK_BYTES", block_bytes or 400)
+    if not block_bytes:
+        monkeypatch.setattr(im2col, "EXAMPLE_MAX_BYTES", 0)
+    spec = cj.Conv2D(3, 2, strides=(1, 2), padding="same")
+    shape = (4, 3, 4, 2)  # an example's im2col: 4 taps, 2 channels, 6 outputs
+    assert im2col.block_size(4, 4 * 2 * 6 * 4) == (1 if block_bytes == 1 else 2)
+    params = random_params(spec, shape, 0)
+    x, ct = normal(1, shape), normal(2, spec.compute_output_shape(shape))
+    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+    (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+        specs, params, x, ct
+    )
+    jaxpr = jax.make_jaxpr(jax.grad(lambda p: jnp.sum(specs[1].apply(p, x))))(params)
+    loops = [e for e in _all_eqns(jaxpr.jaxpr) if e.primitive.name == "scan"]
+    assert bool(loops) == (block_bytes != 0)
+    assert_close(gp["kernel"], gp_ref["kernel"])
+    assert_close(gx, gx_ref)
+
+
+def test_the_im2col_kernel_gradient_rule(monkeypatch):
+    """By default the GEMMs run where they were measured faster: a kernel
+    larger than 1x1 over at least GEMM_MIN_ROWS output positions of at most
+    GEMM_MAX_CHANNELS channels, and any 1x1 kernel; XLA's own elsewhere."""
+    monkeypatch.undo()
+
+    def primitives(spec, shape):
+        x = jax.ShapeDtypeStruct(shape, jnp.float32)
+        params = jax.eval_shape(lambda k: spec.init(k, shape), jax.random.key(0))
+
+        def loss(p, x_):
+            return jnp.sum(dataclasses.replace(spec, impl="im2col").apply(p, x_))
+
+        jaxpr = jax.make_jaxpr(jax.grad(loss))(params, x)
+        return {e.primitive.name for e in _all_eqns(jaxpr.jaxpr)}
+
+    dense = cj.Conv2D(64, 3, padding="same")
+    assert im2col.GEMM_MIN_ROWS == 32 * 32 * 32
+    assert "dot_general" in primitives(dense, (32, 32, 32, 64))
+    assert "dot_general" not in primitives(dense, (31, 32, 32, 64))
+    assert "dot_general" not in primitives(dense, (32, 32, 32, 128))
+    # at most FEW_TAPS_MAX_POSITIONS kernel positions and at least
+    # FEW_TAPS_MIN_FILTERS filters: the GEMMs from any number of rows
+    assert im2col.FEW_TAPS_MIN_FILTERS == 128
+    assert "dot_general" in primitives(cj.Conv2D(128, 2), (1, 5, 5, 32))
+    assert "dot_general" not in primitives(cj.Conv2D(127, 2), (1, 5, 5, 32))
+    assert "dot_general" not in primitives(cj.Conv2D(128, (2, 3)), (1, 5, 5, 32))
+    # a 4x4 stride-2 transposed convolution: a 2x2 kernel of 4 * 32 phases
+    transposed = cj.Conv2DTranspose(32, 4, strides=2, padding="same")
+    assert "dot_general" in primitives(transposed, (1, 5, 5, 32))
+    # a 1x1 kernel: forward, input and kernel gradients all matrix products
+    assert "conv_general_dilated" not in primitives(cj.Conv2D(8, 1), (1, 4, 4, 128))
+
+
+def _all_eqns(jaxpr):
+    """The equations of ``jaxpr`` and of every jaxpr nested in them (custom
+    derivative rules' primal functions, scans, calls)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                yield from _all_eqns(inner)
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("cls", [cj.Conv2D, cj.Conv3D])
+def test_the_1d_cores_are_never_picked_by_auto_in_nd(cls, fmt, monkeypatch):
+    """A long dense kernel in 2-D/3-D runs XLA's convolution on CPU (in 3-D,
+    one 2-D convolution of the depth taps stacked along the channels: the
+    depth-as-channels rewrite), inside the "im2col" core's custom
+    derivative."""
+    spec = cls(2, 9 if cls is cj.Conv2D else 5, data_format=fmt, use_bias=False)
+    rank = spec.rank
+    shape = (1, 2, *(10,) * rank) if fmt == "channels_first" else (1, *(10,) * rank, 2)
+    params = spec.init(jax.random.key(0), shape)
+    eqns = list(_all_eqns(jax.make_jaxpr(spec.apply)(params, jnp.ones(shape)).jaxpr))
+    names = [e.primitive.name for e in eqns]
+    convs = [e for e in eqns if e.primitive.name == "conv_general_dilated"]
+    assert len(convs) == 1
+    assert all(c.invars[0].aval.ndim == 4 for c in convs)  # 2-D convolutions
+    assert "fft" not in names and "dot_general" not in names
+
+
+def _valid_conv(x, kernel, groups, strides=(1, 1), padding="VALID"):
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        strides,
+        padding,
+        dimension_numbers=layout.dimension_numbers(2, False),
+        feature_group_count=groups,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _space_to_depth_and_strided(x, kernel, strides, padding, groups):
+    x2, kernel2 = rewrites.space_to_depth(
+        x, kernel, strides=strides, padding=padding, groups=groups
+    )
+    rewritten = _valid_conv(x2, kernel2, groups)
+    return rewritten, kernel2.shape, _valid_conv(x, kernel, groups, strides, padding)
+
+
+@pytest.mark.parametrize(
+    "strides,taps,padding,groups",
+    [
+        ((2, 3), (3, 2), ((1, 2), (0, 1)), 2),
+        ((3, 1), (4, 3), ((0, 0), (1, 1)), 1),
+        ((1, 2), (1, 5), ((2, 0), (2, 2)), 3),
+        ((2, 2), (2, 2), ((0, 1), (1, 0)), 6),
+    ],
+)
+def test_space_to_depth_in_2d_with_strides_per_axis(strides, taps, padding, groups):
+    """The rewrite's stride-1 valid convolution equals the strided one, for
+    strides that differ per axis, taps not a multiple of them, and groups."""
+    x = normal(0, (2, 9, 8, 6))
+    kernel = normal(1, (*taps, 6 // groups, 6))
+    got, kernel_shape, expected = _space_to_depth_and_strided(
+        x, kernel, strides, padding, groups
+    )
+    blocks = tuple(-(-k // s) for k, s in zip(taps, strides, strict=True))
+    assert kernel_shape == (*blocks, strides[0] * strides[1] * 6 // groups, 6)
+    assert_close(got, expected)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _polyphase_and_reference(x, kernel, strides, padding, groups):
+    shapes = []
+
+    def run_conv(x_, phased):
+        shapes.append(phased.shape)
+        return _valid_conv(x_, phased, groups)
+
+    got = rewrites.polyphase_transpose(
+        x, kernel, strides=strides, padding=padding, groups=groups, run_conv=run_conv
+    )
+    expected = reference.conv_transpose(
+        x, kernel, strides=strides, padding=padding, dilation_rate=(1, 1),
+        groups=groups, channels_first=False,
+    )  # fmt: skip
+    return got, shapes, expected
+
+
+@pytest.mark.parametrize(
+    "strides,taps,output_padding,padding",
+    [
+        ((2, 3), (3, 2), (1, 0), "same"),
+        ((3, 1), (4, 3), None, "valid"),
+        ((1, 2), (2, 5), (0, 1), "valid"),
+        ((3, 2), (2, 4), None, "same"),
+    ],
+)
+def test_polyphase_in_2d_with_strides_per_axis(strides, taps, output_padding, padding):
+    """Polyphase equals the reference's stride-dilated convolution; its one
+    stride-1 convolution has ceil(taps / strides) taps per axis and
+    prod(strides) * filters output channels."""
+    groups = 2
+    x = normal(0, (2, 3, 4, 4))
+    kernel = normal(1, (*taps, 6 // groups, 4))
+    spec = cj.Conv2DTranspose(
+        6, taps, strides=strides, padding=padding, output_padding=output_padding
+    )
+    pads = spec.paddings(None)
+    got, shapes, expected = _polyphase_and_reference(x, kernel, strides, pads, groups)
+    assert got.shape == spec.compute_output_shape(x.shape)
+    blocks = tuple(-(-k // s) for k, s in zip(taps, strides, strict=True))
+    assert shapes == [(*blocks, 4 // groups, strides[0] * strides[1] * 6)]
+    assert_close(got, expected)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_auto_is_the_reference_path_off_cpu_nd(monkeypatch, transposed):
+    """Off CPU, "auto" emits the single convolution of the reference path
+    (cuDNN's on GPU) for a 2-D grouped strided channels-first spec: no
+    rewrite, and no move of the input or output to channels-last."""
+    cls = cj.Conv2DTranspose if transposed else cj.Conv2D
+    spec = cls(8, (3, 2), groups=8, strides=(2, 3), data_format="channels_first")
+    x = normal(0, (2, 8, 7, 9))
+    params = spec.init(jax.random.key(0), x.shape)
+
+    def eqns(backend):
+        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        return jax.make_jaxpr(spec.apply)(params, x).eqns
+
+    gpu = eqns("gpu")
+    names = [e.primitive.name for e in gpu]
+    assert names.count("conv_general_dilated") == 1
+    if transposed:  # only the kernel is regrouped (reference.transpose_kernel)
+        kernel_size = params["kernel"].size
+        for e in gpu:
+            if e.primitive.name == "transpose":
+                assert e.invars[0].aval.size == kernel_size
+    else:
+        assert "transpose" not in names
+    cpu = [e.primitive.name for e in eqns("cpu")]  # shift, channels-last
+    assert "transpose" in cpu
+    assert "conv_general_dilated" not in cpu
+
+
+# ---- the depthwise and separable layers ---------------------------------------------
+
+DW_CLASSES = [
+    cj.DepthwiseConv1D, cj.DepthwiseConv2D, cj.SeparableConv1D, cj.SeparableConv2D,
+]  # fmt: skip
+
+ND_IMPLS = ("auto", "direct", "blockdiag", "shift")
+# (spec, input shape)
+LOWERING_CASES = [
+    (cj.DepthwiseConv2D((3, 2), strides=(2, 1), dilation_rate=(1, 2),
+                        padding="same", depth_multiplier=2), (2, 7, 6, 3)),
+    (cj.DepthwiseConv2D(3, dilation_rate=2, data_format="channels_first"),
+     (1, 4, 7, 7)),
+    (cj.DepthwiseConv2D((2, 3), strides=2, depth_multiplier=3, padding="same",
+                        use_bias=False), (2, 1, 5, 6, 2)),
+    (cj.DepthwiseConv1D(5, strides=2, dilation_rate=2, padding="causal",
+                        depth_multiplier=2), (2, 11, 3)),
+    (cj.DepthwiseConv1D(3, strides=3, padding="same",
+                        data_format="channels_first"), (2, 4, 10)),
+    (cj.DepthwiseConv1D(4, dilation_rate=3, depth_multiplier=3), (2, 1, 12, 2)),
+    (cj.SeparableConv2D(4, (3, 2), strides=(1, 2), dilation_rate=(2, 1),
+                        padding="same", depth_multiplier=2), (2, 6, 7, 3)),
+    (cj.SeparableConv2D(3, 2, strides=2, data_format="channels_first",
+                        use_bias=False), (2, 2, 5, 5)),
+    (cj.SeparableConv1D(5, 3, strides=2, dilation_rate=2, padding="causal",
+                        depth_multiplier=2), (2, 12, 3)),
+    (cj.SeparableConv1D(2, 4, dilation_rate=3, padding="same",
+                        data_format="channels_first", depth_multiplier=3),
+     (1, 2, 2, 11)),
+]  # fmt: skip
+LOWERING_IDS = [f"{type(s).__name__}-{i}" for i, (s, _) in enumerate(LOWERING_CASES)]
+
+
+@pytest.mark.parametrize("spec, shape", LOWERING_CASES, ids=LOWERING_IDS)
+def test_every_lowering_matches_the_reference_depthwise(spec, shape):
+    impls = ("reference", *ND_IMPLS)
+    if spec.rank == 1:
+        impls += ("fft", "ncw")
+    specs = tuple(dataclasses.replace(spec, impl=impl) for impl in impls)
+    params = random_params(spec, shape, 11)
+    x = normal(12, shape)
+    y_shape = spec.compute_output_shape(shape)
+    ct = normal(13, y_shape)
+    (y_ref, g_ref), *others = specs_values_and_vjps(specs, params, x, ct)
+    assert y_ref.shape == y_shape
+    for impl, (y, g) in zip(impls[1:], others, strict=True):
+        assert_close(y, y_ref, err_msg=f"{impl} values, {spec}, {shape}")
+        (gx, gp), (gx_ref, gp_ref) = g, g_ref
+        assert_close(gx, gx_ref, err_msg=f"{impl} VJP w.r.t. x, {spec}")
+        assert sorted(gp) == sorted(gp_ref) == sorted(params)
+        for name in gp:
+            assert_close(gp[name], gp_ref[name], err_msg=f"{impl} VJP w.r.t. {name}")
+
+
+def test_the_lowering_cases_cover_the_options():
+    specs = [s for s, _ in LOWERING_CASES]
+    assert {type(s) for s in specs} == set(DW_CLASSES)
+    for cls in DW_CLASSES:
+        mine = [s for s in specs if type(s) is cls]
+        assert any(max(s.strides) > 1 and max(s.dilation_rate) > 1 for s in mine)
+        assert {s.data_format for s in mine} == {"channels_last", "channels_first"}
+    assert {s.padding for s in specs} == {"valid", "same", "causal"}
+    assert {s.depth_multiplier for s in specs} == {1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        # the shift core's custom JVP, under the strides-with-dilation path
+        (cj.DepthwiseConv2D(2, strides=(2, 1), dilation_rate=(1, 2),
+                            depth_multiplier=2, padding="same", activation="tanh",
+                            impl="shift"), (1, 4, 5, 2)),
+        (cj.SeparableConv1D(3, 3, strides=2, dilation_rate=2, padding="causal",
+                            depth_multiplier=2, activation="tanh"), (2, 7, 2)),
+    ],
+    ids=["DepthwiseConv2D-shift", "SeparableConv1D-causal"],
+)  # fmt: skip
+def test_check_grads_second_order_depthwise(spec, shape):
+    """Forward and reverse mode, to second order, against finite differences
+    in float64, w.r.t. the input and every param."""
+    with jax.enable_x64(True):
+        params = {
+            n: normal(i, s, np.float64)
+            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
+        }
+        names = sorted(params)
+        x = normal(20, shape, np.float64)
+
+        @jax.jit
+        def f(x_, *ws):
+            return spec.apply(dict(zip(names, ws, strict=True)), x_)
+
+        args = (x, *(params[n] for n in names))
+        y = f(*args)
+        assert y.dtype == jnp.float64
+        ref = dataclasses.replace(spec, impl="reference")
+        np.testing.assert_allclose(y, ref.apply(params, x), rtol=1e-12, atol=1e-12)
+        check_grads(f, args, order=2, modes=("fwd", "rev"))

@@ -20,7 +20,7 @@ import optax
 import pytest
 
 import conv1djax as cj
-from conftest import FAST_COMPILE, normal
+from conftest import normal, values_and_vjps
 
 BF16, F16 = "mixed_bfloat16", "mixed_float16"
 
@@ -66,17 +66,6 @@ def assert_within(actual, expected, tol, what=""):
     scale = max(1.0, float(np.max(np.abs(expected))))
     err = float(np.max(np.abs(actual - expected)))
     assert err <= tol * scale, f"{what}: error {err:.3g} > {tol:.3g} * {scale:.3g}"
-
-
-@functools.partial(jax.jit, static_argnums=(0,), compiler_options=FAST_COMPILE)
-def _values_and_vjps(fns, args, ct):
-    """Each function's output and VJP w.r.t. every argument, one program
-    (the cotangent cast to each output's dtype)."""
-    results = []
-    for fn in fns:
-        y, vjp = jax.vjp(fn, *args)
-        results.append((y, vjp(ct.astype(y.dtype))))
-    return results
 
 
 def _keras_model(cls, kwargs, shape, policy):
@@ -125,7 +114,7 @@ def test_family_computes_in_the_policy_dtype_like_keras(case):
     x = normal(99, shape)
     ct = normal(7, spec.compute_output_shape(shape))
     fns = (ours, functools.partial(ours, layer=ref), theirs)
-    (y, g), (y32, g32), (yk, gk) = _values_and_vjps(fns, [x, *params], ct)
+    (y, g), (y32, g32), (yk, gk) = values_and_vjps(fns, [x, *params], ct)
 
     assert y.dtype == compute and yk.dtype == compute and y32.dtype == jnp.float32
     assert_within(y, y32, 2 * eps, "output vs float32")

@@ -53,6 +53,9 @@ def test_check_grads(cls, config):
         spec, params, x = _setup(cls, config)
         args = [a.astype(jnp.float64) for a in (x, params["kernel"], params["bias"])]
 
+        # jitted: check_grads's JVPs and VJPs compile as one program each,
+        # not op by op (test_jit_matches_eager checks jit against eager)
+        @jax.jit
         def f(x, kernel, bias):
             return spec.apply({"kernel": kernel, "bias": bias}, x)
 

@@ -245,7 +245,9 @@ def kernel_grad(
     f = gy.shape[-1]
     positions = math.prod(out)
     offsets = list(itertools.product(*(range(k) for k in taps)))
-    wide = jnp.promote_types(x.dtype, jnp.float32)
+    # at least float32 (spelled out: strict dtype promotion refuses
+    # promote_types of two floating dtypes)
+    wide = x.dtype if jnp.finfo(x.dtype).bits >= 32 else jnp.dtype(jnp.float32)
     if len(offsets) == 1:
         # A 1x1 kernel: one product contracting the examples and positions,
         # which XLA runs as it is laid out (the blocked transposes below
