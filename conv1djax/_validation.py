@@ -10,7 +10,7 @@ argument, echoes the value and says what is allowed. Per-axis arguments
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -316,129 +316,8 @@ def strides_and_dilation(
         )
 
 
-# ---- dtypes and dtype policies ------------------------------------------------
-
-# Keras's mixed-precision policies: (compute dtype, variable dtype).
-MIXED_POLICIES = {
-    "mixed_bfloat16": ("bfloat16", "float32"),
-    "mixed_float16": ("float16", "float32"),
-}
-# The class names of the Keras policies a spec can take (Keras's
-# ``FloatDTypePolicy`` is an alias of ``DTypePolicy``).
-_KERAS_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
-_POLICY_FORMS = (
-    "None, 'mixed_bfloat16', 'mixed_float16', a floating dtype name "
-    "('bfloat16', 'float16', 'float32', 'float64'), a floating dtype, or Keras's "
-    "DTypePolicy config {'class_name': 'DTypePolicy', 'config': {'name': ...}}"
-)
-
-
-def _float_dtype_name(value: Any, name: str, forms: str) -> str:
-    """The canonical name of a floating dtype given by name (exactly as
-    NumPy/JAX name it, any case) or as a dtype object."""
-    if isinstance(value, str):
-        try:
-            dtype = jnp.dtype(value.lower())
-        except TypeError:
-            dtype = None
-        if dtype is None or dtype.name != value.lower():
-            raise ValueError(f"`{name}` must be {forms}; received {name}={value!r}.")
-    elif isinstance(value, bool | int | float | complex | bytes) or value is None:
-        raise TypeError(
-            f"`{name}` must be {forms}; received {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    else:
-        try:
-            dtype = jnp.dtype(value)
-        except TypeError:
-            raise TypeError(
-                f"`{name}` must be {forms}; received {value!r} of type "
-                f"{type(value).__name__}."
-            ) from None
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(
-            f"`{name}` must name a floating dtype; received {name}={value!r} "
-            f"({dtype.name})."
-        )
-    return dtype.name
-
-
-def keras_policy_name(value: Any) -> str | None:
-    """The policy name in a Keras ``DTypePolicy`` config dict or object, or
-    None when ``value`` is neither.
-
-    Raises:
-      ValueError: for a Keras policy this library does not implement (a
-        quantized policy, a ``DTypePolicyMap``) or a malformed dict.
-    """
-    if isinstance(value, Mapping):
-        cls = value.get("class_name")
-        config = value.get("config")
-        name = config.get("name") if isinstance(config, Mapping) else None
-        if cls in _KERAS_POLICY_CLASSES and isinstance(name, str):
-            return name
-        raise ValueError(
-            f"`dtype` as a dict must be Keras's DTypePolicy config, "
-            f"{{'class_name': 'DTypePolicy', 'config': {{'name': ...}}}} (quantized "
-            f"policies and DTypePolicyMap are not supported); received dtype={value!r}."
-        )
-    cls = type(value).__name__
-    if cls in _KERAS_POLICY_CLASSES and isinstance(getattr(value, "name", None), str):
-        return value.name
-    if cls.endswith("DTypePolicy") or cls == "DTypePolicyMap":
-        raise ValueError(
-            f"`dtype` must be a float or mixed-precision policy; Keras's {cls} "
-            f"({value!r}) is not supported."
-        )
-    return None
-
-
-def dtype_policy(value: Any) -> str | None:
-    """Canonicalises a spec's ``dtype``, Keras's dtype policy, to its name:
-    None (no policy), ``"mixed_bfloat16"``, ``"mixed_float16"`` or a floating
-    dtype's name. A Keras ``DTypePolicy`` (object or config dict) gives its
-    name, a dtype object its name, so equal policies make equal specs.
-
-    Raises:
-      ValueError: for an unknown name, a non-floating dtype or an
-        unsupported Keras policy.
-      TypeError: for a value of another type.
-    """
-    if value is None:
-        return None
-    policy = keras_policy_name(value)
-    if policy is not None:
-        value = policy
-    if isinstance(value, str) and value.lower() in MIXED_POLICIES:
-        return value.lower()
-    return _float_dtype_name(value, "dtype", _POLICY_FORMS)
-
-
-def param_dtype(value: Any) -> str | None:
-    """Canonicalises a spec's ``param_dtype`` (None, or a floating dtype or
-    its name) to the dtype's name.
-
-    Raises:
-      ValueError: for a policy name, an unknown name or a non-floating dtype.
-      TypeError: for a value of another type.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str) and value.lower() in MIXED_POLICIES:
-        raise ValueError(
-            f"`param_dtype` is the params' dtype, not a policy; received "
-            f"param_dtype={value!r}. Pass the policy as `dtype` (the params are "
-            f"then {MIXED_POLICIES[value.lower()][1]})."
-        )
-    return _float_dtype_name(
-        value,
-        "param_dtype",
-        "None, a floating dtype name ('bfloat16', 'float16', 'float32', "
-        "'float64') or a floating dtype",
-    )
-
-
-def policy_dtypes(policy: str) -> tuple[str, str]:
-    """``(compute dtype, variable dtype)`` of a canonical policy name."""
-    return MIXED_POLICIES.get(policy, (policy, policy))
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters, for echoing
+    a value in an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -38,18 +38,25 @@ the flipped kernel, so ``out = (L - 1) * s + left + right - k_eff + 2``:
 
 A padding argument here is a name, or (explicit) one ``(left, right)`` pair
 per axis, as :mod:`conv1djax._validation` makes them.
+
+A layer's input, before any of this: :func:`check_input` refuses what is not
+an array of numbers, :func:`split_input_shape` splits a full shape into
+``(batch_shape, spatial, channels)`` by the data format and
+:func:`join_shape` puts it back together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import _validation
-from conv1djax._typing import Padding, Pads, Shape, ShapeLike
+from conv1djax._typing import Padding, Pads, Params, Shape, ShapeLike
 
 # One axis's padding: a canonical name, or an explicit (left, right) pair.
 AxisPadding: TypeAlias = str | tuple[int, int]
@@ -451,3 +458,154 @@ def eval_output_shape(fn: Callable[..., Any], input_shape: ShapeLike) -> Shape:
     if None not in shape:
         return tuple(low)
     return tuple(a if a == b else None for a, b in zip(low, high, strict=True))
+
+
+# ---- a layer's inputs: the array, and its shape's parts ---------------------------
+
+
+def check_input(
+    x: Any, name: str, params: Params = None, *, call: str | None = None,
+    arg: str = "x",
+) -> jax.Array:  # fmt: skip
+    """``x`` as an array, refusing what is not numeric data (a str, None, a
+    dict: most often ``apply(x, params)`` swapped; an array or a list of
+    strings or objects), before any shape is read from it.
+
+    Args:
+      x: the input.
+      name: the layer's class name.
+      params: the params passed with it, to spot a swapped call.
+      call: what was called, for the message (default ``"{name}.apply"``).
+      arg: the input's argument name (``"x"``; ``"x_chunk"`` when streaming).
+
+    Raises:
+      TypeError: naming the call, the argument, the type and (for arrays
+        and lists) the dtype received and, when ``params`` looks like the
+        input, the swap.
+    """
+    array: Any = None
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        array = x
+    elif not (x is None or isinstance(x, str | bytes | Mapping)):
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):
+            array = None
+    if array is not None and (
+        array.dtype == bool or jnp.issubdtype(array.dtype, jnp.number)
+    ):
+        return jnp.asarray(array)
+    swap = (
+        " It looks like the arguments are swapped: the call is apply(params, x)."
+        if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
+        else ""
+    )
+    shown = (
+        f"with the keys {list(x)}"
+        if isinstance(x, Mapping)
+        else f"({_validation.short_repr(x)})"
+    )
+    dtype = "" if array is None else f" of dtype {array.dtype}"
+    raise TypeError(
+        f"{call or name + '.apply'} takes an array `{arg}` of numbers; received "
+        f"{type(x).__name__} {shown}{dtype}.{swap}"
+    )
+
+
+def as_input(x: ArrayLike, compute_dtype: DTypeLike, name: str) -> jax.Array:
+    """The input as an array of the compute dtype (the kernel's, or the
+    policy's), as Keras casts it (integers included); complex inputs are
+    refused."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} takes real inputs; received dtype {x.dtype}.")
+    return x.astype(compute_dtype)
+
+
+def check_shape_entries(input_shape: Any) -> Shape:
+    """``input_shape`` as a tuple of ints (>= 0) and Nones.
+
+    Raises:
+      TypeError: for anything else, echoing it.
+      ValueError: for a negative entry.
+    """
+    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
+        raise TypeError(
+            f"`input_shape` must be a tuple of ints (or None for unknown "
+            f"entries); received {input_shape!r}."
+        )
+    for dim in input_shape:
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
+            try:
+                int(dim.__index__())
+            except (AttributeError, TypeError):
+                raise TypeError(
+                    f"`input_shape` entries must be ints or None; received "
+                    f"{tuple(input_shape)!r}."
+                ) from None
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if any(d is not None and d < 0 for d in shape):
+        raise ValueError(
+            f"`input_shape` entries must be >= 0 (or None for unknown entries); "
+            f"received input_shape={shape}."
+        )
+    return shape
+
+
+# The names of the spatial axes, by rank (Keras's), for the messages.
+SPATIAL_AXES = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
+
+
+def split_input_shape(
+    input_shape: Any, data_format: str, rank: int, layer_name: str
+) -> tuple[Shape, Shape, int]:
+    """Returns ``(batch_shape, spatial, channels)`` of a full input shape.
+
+    Raises:
+      ValueError: for a rank below ``rank + 2`` or an unknown (None) channel
+        count.
+      TypeError: when ``input_shape`` is not a sequence of ints and Nones.
+    """
+    shape = check_shape_entries(input_shape)
+    if len(shape) < rank + 2:
+        axes = ", ".join(SPATIAL_AXES[rank])
+        layout = (
+            f"({axes}, channels)"
+            if data_format == "channels_last"
+            else f"(channels, {axes})"
+        )
+        raise ValueError(
+            f"{layer_name} expects inputs of rank >= {rank + 2}, batch_shape + "
+            f"{layout}; received an input of shape {shape} (rank {len(shape)})."
+        )
+    if data_format == "channels_last":
+        batch_shape, spatial, channels = (
+            shape[: -rank - 1],
+            shape[-rank - 1 : -1],
+            shape[-1],
+        )
+    else:
+        batch_shape, channels, spatial = (
+            shape[: -rank - 1],
+            shape[-rank - 1],
+            shape[-rank:],
+        )
+    if channels is None:
+        raise ValueError(
+            f"The channel axis of the input to {layer_name} must be known "
+            f"(data_format={data_format!r}); received input_shape={shape}."
+        )
+    return batch_shape, spatial, channels
+
+
+def join_shape(
+    batch_shape: Sequence[int | None],
+    spatial: Sequence[int | None],
+    channels: int | None,
+    data_format: str,
+) -> Shape:
+    """Assembles a full shape from its parts, in ``data_format``'s order (the
+    inverse of :func:`split_input_shape`)."""
+    if data_format == "channels_last":
+        return (*batch_shape, *spatial, channels)
+    return (*batch_shape, channels, *spatial)

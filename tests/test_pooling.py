@@ -37,7 +37,7 @@ from conftest import (
     normal,
     pairs_values_and_input_vjps,
 )
-from conv1djax.layers.base import KERAS_ONLY_KEYS
+from conv1djax.keras_config import KERAS_ONLY_KEYS
 
 WINDOWED = [
     pooling.MaxPooling1D, pooling.MaxPooling2D, pooling.MaxPooling3D,

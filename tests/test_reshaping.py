@@ -36,7 +36,7 @@ from conftest import (
     normal,
     pairs_values_and_input_vjps,
 )
-from conv1djax.layers.base import KERAS_ONLY_KEYS
+from conv1djax.keras_config import KERAS_ONLY_KEYS
 from conv1djax.layers.reshaping import (
     Cropping1D,
     Cropping2D,

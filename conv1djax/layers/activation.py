@@ -12,12 +12,9 @@ from jax.typing import ArrayLike
 
 from conv1djax import activations, regularizers, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.layers.base import (
-    ParameterFree,
-    check_input,
-    check_no_params,
-    check_shape_entries,
-)
+from conv1djax.layers.base import ParameterFree
+from conv1djax.layers.params import check_no_params
+from conv1djax.shapes import check_input, check_shape_entries
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""What every layer spec shares: input shapes, params, Keras configs, and the
-N-d convolution base that ``Conv*D`` and ``Conv*DTranspose`` build on.
+"""What every layer spec shares: the spec base (:class:`Configurable`: its
+Keras config and dtype policy), the parameter-free layers' base, and the N-d
+convolution base that ``Conv*D``, ``Conv*DTranspose`` and the depthwise and
+separable layers build on.
 
 A spec holds only static configuration, canonicalised and validated once, when
 it is built (``kernel_size=3`` and ``(3,)`` give equal specs; padding and
@@ -7,6 +9,12 @@ data_format are lower-cased; names of activations, initializers, regularizers
 and constraints are resolved to objects, and the identity activation is
 ``None``), so equal layers are equal specs. Being hashable, a spec can be a
 static argument of ``jax.jit``.
+
+The rules a spec follows live in their own modules: the Keras config in
+:mod:`conv1djax.keras_config`, the dtype policy in
+:mod:`conv1djax.dtype_policy`, input shapes and arrays in
+:mod:`conv1djax.shapes`, the params' creation and checks in
+:mod:`conv1djax.layers.params`.
 """
 
 from __future__ import annotations
@@ -19,279 +27,32 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import (
     _validation,
     activations,
     constraints,
+    dtype_policy,
     initializers,
+    keras_config,
     lowering,
     regularizers,
     shapes,
     stream_contract,
 )
 from conv1djax._typing import Params, Shape, ShapeLike
+from conv1djax.layers.params import check_no_params, check_param_shapes, init_params
 from conv1djax.lowering import choose, layout
-from conv1djax.protocol import Layer, weight_attribute
+from conv1djax.protocol import Layer
 
-# Keys Keras writes in every layer config that our configs leave out by
-# default: "trainable" and "autocast" describe the Keras object and
-# ``from_config`` drops them; "dtype" (Keras's dtype policy) is read, and
-# written by ``get_config`` only when set. So a config exported by
-# ``keras.layers.Conv1D.get_config()`` loads directly. (``name`` is kept.)
-KERAS_ONLY_KEYS = frozenset({"trainable", "dtype", "autocast"})
-# The config dict of Keras's default policy, which every Keras config holds:
-# read as ``dtype=None`` (see ``Configurable.from_config``).
-_KERAS_DEFAULT_POLICY = "float32"
-_LORA_KEYS = frozenset({"lora_rank", "lora_alpha"})
+# Re-exported for the code that still reads them here: conv1djax.streaming and
+# conv1djax.models (check_input, whose home is conv1djax.shapes) and the tests
+# (weight_attribute, conv1djax.protocol's).
+from conv1djax.protocol import weight_attribute as weight_attribute  # noqa: I001
+from conv1djax.shapes import check_input as check_input
+
 _T = TypeVar("_T")
-
-
-def check_shape_entries(input_shape: Any) -> Shape:
-    """``input_shape`` as a tuple of ints (>= 0) and Nones.
-
-    Raises:
-      TypeError: for anything else, echoing it.
-      ValueError: for a negative entry.
-    """
-    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
-        raise TypeError(
-            f"`input_shape` must be a tuple of ints (or None for unknown "
-            f"entries); received {input_shape!r}."
-        )
-    for dim in input_shape:
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
-            try:
-                int(dim.__index__())
-            except (AttributeError, TypeError):
-                raise TypeError(
-                    f"`input_shape` entries must be ints or None; received "
-                    f"{tuple(input_shape)!r}."
-                ) from None
-    shape = tuple(None if d is None else int(d) for d in input_shape)
-    if any(d is not None and d < 0 for d in shape):
-        raise ValueError(
-            f"`input_shape` entries must be >= 0 (or None for unknown entries); "
-            f"received input_shape={shape}."
-        )
-    return shape
-
-
-def split_input_shape(
-    input_shape: Any, data_format: str, rank: int, layer_name: str
-) -> tuple[Shape, Shape, int]:
-    """Returns ``(batch_shape, spatial, channels)`` of a full input shape.
-
-    Raises:
-      ValueError: for a rank below ``rank + 2`` or an unknown (None) channel
-        count.
-      TypeError: when ``input_shape`` is not a sequence of ints and Nones.
-    """
-    shape = check_shape_entries(input_shape)
-    if len(shape) < rank + 2:
-        axes = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}[rank]
-        layout = (
-            f"({axes}, channels)"
-            if data_format == "channels_last"
-            else f"(channels, {axes})"
-        )
-        raise ValueError(
-            f"{layer_name} expects inputs of rank >= {rank + 2}, batch_shape + "
-            f"{layout}; received an input of shape {shape} (rank {len(shape)})."
-        )
-    if data_format == "channels_last":
-        batch_shape, spatial, channels = (
-            shape[: -rank - 1],
-            shape[-rank - 1 : -1],
-            shape[-1],
-        )
-    else:
-        batch_shape, channels, spatial = (
-            shape[: -rank - 1],
-            shape[-rank - 1],
-            shape[-rank:],
-        )
-    if channels is None:
-        raise ValueError(
-            f"The channel axis of the input to {layer_name} must be known "
-            f"(data_format={data_format!r}); received input_shape={shape}."
-        )
-    return batch_shape, spatial, channels
-
-
-def output_shape(
-    batch_shape: Sequence[int | None],
-    spatial: Sequence[int | None],
-    channels: int | None,
-    data_format: str,
-) -> Shape:
-    """Assembles a full shape from its parts, in ``data_format``'s order."""
-    if data_format == "channels_last":
-        return (*batch_shape, *spatial, channels)
-    return (*batch_shape, channels, *spatial)
-
-
-def init_params(
-    layer: Any,
-    key: jax.Array,
-    param_shapes: Mapping[str, tuple[int, ...]],
-    dtype: DTypeLike,
-) -> dict[str, jax.Array]:
-    """Creates each param with its initializer (``<name>_initializer`` of the
-    layer, Keras's attribute names), in ``dtype``, checking the shapes.
-
-    Raises:
-      TypeError: for a non-floating ``dtype``.
-      ValueError: when an initializer returns an array of the wrong shape.
-    """
-    name = type(layer).__name__
-    dtype = jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"`dtype` must be a floating dtype; received dtype={dtype}.")
-    keys = jax.random.split(key, max(len(param_shapes), 1))
-    params = {}
-    for k, (pname, shape) in zip(keys, param_shapes.items(), strict=False):
-        initializer = getattr(layer, weight_attribute(layer, pname, "initializer"))
-        value = initializer(k, shape, dtype)
-        got = getattr(value, "shape", None)
-        if got != shape:
-            raise ValueError(
-                f"The {pname} initializer of {name} ({initializer!r}) returned "
-                f"an array of shape {got}; expected {shape}."
-            )
-        params[pname] = jnp.asarray(value, dtype)
-    return params
-
-
-def check_params(
-    layer: Any,
-    params: Params,
-    expected: Mapping[str, tuple[int, ...]],
-    context: str,
-    path: str = "params",
-) -> None:
-    """Checks that ``params`` has exactly the keys and shapes ``expected``.
-
-    ``path`` says where the params are (``"params[2]['inner']"`` in a model).
-
-    Raises:
-      ValueError: naming the missing or extra keys, or the param whose shape
-        does not fit (``context`` says what it should fit).
-    """
-    name = type(layer).__name__
-    where = "" if path == "params" else f"{path}: "
-    if not isinstance(params, Mapping):
-        raise ValueError(
-            f"{where}{name} params must be a dict with the keys {sorted(expected)}; "
-            f"received {type(params).__name__}."
-        )
-    if set(params) != set(expected):
-        raise ValueError(
-            f"{where}{name}(use_bias={layer.use_bias}) params must have exactly the "
-            f"keys {sorted(expected)}; received {sorted(params)}."
-        )
-    for pname, want in expected.items():
-        got = tuple(jnp.shape(params[pname]))
-        if got != want:
-            raise ValueError(
-                f"{path}[{pname!r}] of shape {got} does not fit {context}: "
-                f"expected a {pname} of shape {want}."
-            )
-
-
-def check_input(
-    x: Any, name: str, params: Params = None, *, call: str | None = None,
-    arg: str = "x",
-) -> jax.Array:  # fmt: skip
-    """``x`` as an array, refusing what is not numeric data (a str, None, a
-    dict: most often ``apply(x, params)`` swapped; an array or a list of
-    strings or objects), before any shape is read from it.
-
-    Args:
-      x: the input.
-      name: the layer's class name.
-      params: the params passed with it, to spot a swapped call.
-      call: what was called, for the message (default ``"{name}.apply"``).
-      arg: the input's argument name (``"x"``; ``"x_chunk"`` when streaming).
-
-    Raises:
-      TypeError: naming the call, the argument, the type and (for arrays
-        and lists) the dtype received and, when ``params`` looks like the
-        input, the swap.
-    """
-    array: Any = None
-    if isinstance(x, jax.Array | np.ndarray | np.generic):
-        array = x
-    elif not (x is None or isinstance(x, str | bytes | Mapping)):
-        try:
-            array = np.asarray(x)
-        except (TypeError, ValueError):
-            array = None
-    if array is not None and (
-        array.dtype == bool or jnp.issubdtype(array.dtype, jnp.number)
-    ):
-        return jnp.asarray(array)
-    swap = (
-        " It looks like the arguments are swapped: the call is apply(params, x)."
-        if isinstance(params, jax.Array | np.ndarray) or isinstance(x, Mapping)
-        else ""
-    )
-    shown = (
-        f"with the keys {list(x)}" if isinstance(x, Mapping) else f"({_short_repr(x)})"
-    )
-    dtype = "" if array is None else f" of dtype {array.dtype}"
-    raise TypeError(
-        f"{call or name + '.apply'} takes an array `{arg}` of numbers; received "
-        f"{type(x).__name__} {shown}{dtype}.{swap}"
-    )
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_no_params(layer: Any, params: Params, path: str = "params") -> None:
-    """Raises ``ValueError`` unless ``params`` (at ``path``) is ``{}`` (what
-    a parameter-free layer's ``init`` returns)."""
-    if isinstance(params, Mapping) and not params:
-        return
-    got = (
-        f"a dict with the keys {list(params)}"
-        if isinstance(params, Mapping)
-        else f"{_short_repr(params)} of type {type(params).__name__}"
-    )
-    raise ValueError(
-        f"{type(layer).__name__} has no params: `{path}` must be {{}} (what init "
-        f"returns); received {got}."
-    )
-
-
-def as_input(x: ArrayLike, compute_dtype: DTypeLike, name: str) -> jax.Array:
-    """The input as an array of the compute dtype (the kernel's, or the
-    policy's), as Keras casts it (integers included); complex inputs are
-    refused."""
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} takes real inputs; received dtype {x.dtype}.")
-    return x.astype(compute_dtype)
-
-
-def keras_policy_config(policy: str) -> str | dict[str, Any]:
-    """A canonical policy name as ``get_config`` writes it: Keras's
-    ``DTypePolicy`` config dict (what ``keras.dtype_policies.serialize``
-    writes), but ``"float32"`` as the plain name, since Keras's float32 dict
-    is its default and is read back as ``dtype=None``."""
-    if policy == _KERAS_DEFAULT_POLICY:
-        return policy
-    return {
-        "module": "keras",
-        "class_name": "DTypePolicy",
-        "config": {"name": policy},
-        "registered_name": None,
-    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,8 +86,8 @@ class Configurable(Layer):
     def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
-        put("dtype", _validation.dtype_policy(self.dtype))
-        put("param_dtype", _validation.param_dtype(self.param_dtype))
+        put("dtype", dtype_policy.canonical_policy(self.dtype))
+        put("param_dtype", dtype_policy.canonical_param_dtype(self.param_dtype))
 
     @property
     def compute_dtype(self) -> str | None:
@@ -334,32 +95,20 @@ class Configurable(Layer):
         ``"bfloat16"`` for ``"mixed_bfloat16"``), or None without a policy
         (a convolution's kernel dtype, a parameter-free layer's input
         dtype)."""
-        if self.dtype is None:
-            return None
-        return _validation.policy_dtypes(self.dtype)[0]
+        return dtype_policy.compute_dtype(self.dtype)
 
     @property
     def variable_dtype(self) -> str:
         """The dtype ``init`` creates params in when it is given none:
         ``param_dtype`` if set, else the policy's variable dtype (float32 for
         the mixed policies), else float32."""
-        if self.param_dtype is not None:
-            return self.param_dtype
-        if self.dtype is None:
-            return "float32"
-        return _validation.policy_dtypes(self.dtype)[1]
+        return dtype_policy.variable_dtype(self.dtype, self.param_dtype)
 
     def cast_input(self, x: _T) -> _T | jax.Array:
         """A floating ``x`` cast to the policy's compute dtype (Keras's
         autocast of a layer's inputs); anything else, or any ``x`` without a
         policy, as it is."""
-        compute = self.compute_dtype
-        if compute is None:
-            return x
-        dtype = getattr(x, "dtype", None)
-        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-            return x
-        return jnp.asarray(x, compute)
+        return dtype_policy.cast_input(x, self.dtype)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-serialisable for built-in objects.
@@ -368,23 +117,10 @@ class Configurable(Layer):
         constraints as ``{"class_name": ..., "config": ...}`` dicts (Keras's
         format, so Keras's ``from_config`` reads them too). User callables
         are returned as they are, and then the config is only
-        round-trippable in-process.
+        round-trippable in-process. The arguments Keras's layers do not take
+        are left out at their defaults (:mod:`conv1djax.keras_config`).
         """
-        config = {}
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
-            if field.name in self._REGISTRIES:
-                value = self._REGISTRIES[field.name].serialize(value)
-            config[field.name] = value
-        # Not Keras arguments (param_dtype neither): their defaults are left
-        # out, keeping our configs loadable by Keras; so is no policy.
-        for name, default in (("impl", "auto"), ("padding_mode", "zeros"),
-                              ("dtype", None), ("param_dtype", None)):  # fmt: skip
-            if name in config and config[name] == default:
-                del config[name]
-        if "dtype" in config:
-            config["dtype"] = keras_policy_config(config["dtype"])
-        return config
+        return keras_config.get_config(self)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
@@ -398,26 +134,7 @@ class Configurable(Layer):
         Raises:
           ValueError: for keys that are not arguments of this spec.
         """
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(config) - names - KERAS_ONLY_KEYS - _LORA_KEYS)
-        if unknown:
-            raise ValueError(
-                f"Unknown keys in the config of {cls.__name__}: {unknown}. "
-                f"Expected keys among {sorted(names)}."
-            )
-        if config.get("lora_rank"):
-            raise ValueError(
-                f"{cls.__name__} has no LoRA; received lora_rank="
-                f"{config['lora_rank']!r} in the config."
-            )
-        kwargs = {k: v for k, v in config.items() if k in names}
-        policy = kwargs.get("dtype")
-        if (
-            isinstance(policy, Mapping)
-            and _validation.keras_policy_name(policy) == _KERAS_DEFAULT_POLICY
-        ):
-            kwargs["dtype"] = None
-        return cls(**kwargs)
+        return keras_config.from_config(cls, config)
 
 
 class ParameterFree(Configurable):
@@ -501,10 +218,10 @@ class SpatialParameterFree(ParameterFree):
     def _split(self, input_shape: ShapeLike) -> tuple[Shape, Shape, int | None]:
         """``(batch_shape, spatial, channels)``; the channel count may be
         unknown (None), unlike a convolution's."""
-        shape = check_shape_entries(input_shape)
+        shape = shapes.check_shape_entries(input_shape)
         rank = self.rank
         if len(shape) < rank + 2:  # the shared, layout-naming error
-            split_input_shape(shape, self._format, rank, type(self).__name__)
+            shapes.split_input_shape(shape, self._format, rank, type(self).__name__)
         nb = len(shape) - rank - 1
         if self._format == "channels_last":
             return shape[:nb], shape[nb:-1], shape[-1]
@@ -668,7 +385,7 @@ class ConvBase(Configurable):
         )  # fmt: skip
 
     def _split(self, input_shape: ShapeLike) -> tuple[Shape, Shape, int]:
-        return split_input_shape(
+        return shapes.split_input_shape(
             input_shape, self.data_format, self.rank, type(self).__name__
         )
 
@@ -697,7 +414,7 @@ class ConvBase(Configurable):
         """
         batch_shape, spatial, channels = self._split(input_shape)
         self.param_shapes(input_shape)
-        shape = output_shape(
+        shape = shapes.join_shape(
             batch_shape,
             self.output_lengths(spatial),
             self._out_channels(channels),
@@ -767,14 +484,14 @@ class ConvBase(Configurable):
         batch_shape, spatial, channels = self._split(x_shape)
         self._check_channels(channels, x_shape, at_apply=True)
         context = f"{self._describe()} on an input with {channels} channels"
-        check_params(self, params, self._param_shapes(channels), context)
+        check_param_shapes(self, params, self._param_shapes(channels), context)
         dtype = jnp.result_type(params[self._COMPUTE_PARAM])
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
                 f"params[{self._COMPUTE_PARAM!r}] must be floating; received {dtype}."
             )
         compute: DTypeLike = self.compute_dtype or dtype
-        x = as_input(x, compute, name)
+        x = shapes.as_input(x, compute, name)
         params = {k: jnp.asarray(v, compute) for k, v in params.items()}
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
@@ -799,7 +516,8 @@ class ConvBase(Configurable):
         """Checks that ``params`` fit this spec without an input: exactly its
         keys, and the shapes ``init`` gives for the input channel count the
         compute kernel implies (:meth:`input_channels`). The rule is
-        ``apply``'s (``_param_shapes``, then :func:`check_params`), which
+        ``apply``'s (``_param_shapes``, then
+        :func:`~conv1djax.layers.params.check_param_shapes`), which
         takes the channel count from the input instead; ``cj.save``,
         ``cj.load``, ``stream_init`` and ``cj.interop`` check a model's
         params with it (through :func:`conv1djax.protocol.check_params`).
@@ -821,7 +539,7 @@ class ConvBase(Configurable):
         # the keys do not depend on the channel count
         keys = self._param_shapes(getattr(self, "groups", 1))
         if not isinstance(params, Mapping) or set(params) != set(keys):
-            check_params(self, params, keys, "", path)  # raises, naming the keys
+            check_param_shapes(self, params, keys, "", path)  # raises, naming the keys
         shape = tuple(jnp.shape(params[self._COMPUTE_PARAM]))
         if len(shape) != self.rank + 2:
             raise ValueError(
@@ -830,7 +548,7 @@ class ConvBase(Configurable):
             )
         channels = self.input_channels(params)
         context = f"{self._describe()} on an input with {channels} channels"
-        check_params(self, params, self._param_shapes(channels), context, path)
+        check_param_shapes(self, params, self._param_shapes(channels), context, path)
 
     def input_channels(self, params: Params) -> int:
         """The input channel count ``params`` were made for, read from the

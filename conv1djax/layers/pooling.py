@@ -53,17 +53,12 @@ from jax.typing import ArrayLike
 
 from conv1djax import _validation, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.layers.base import (
-    SpatialParameterFree,
-    check_input,
-    check_no_params,
-    output_shape,
-)
+from conv1djax.layers.base import SpatialParameterFree
+from conv1djax.layers.params import check_no_params
+from conv1djax.shapes import check_input
 
 # Keras's pooling paddings (``ops.max_pool``/``ops.average_pool`` take these).
 POOLING_PADDINGS = ("valid", "same")
-
-_AXES = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
 
 
 # ---- the shared machinery ---------------------------------------------------------
@@ -99,7 +94,7 @@ class _PoolingBase(SpatialParameterFree):
         lengths = self._spatial_out(spatial, input_shape)
         if lengths is None:
             return (*batch_shape, channels)
-        return output_shape(batch_shape, lengths, channels, self._format)
+        return shapes.join_shape(batch_shape, lengths, channels, self._format)
 
     def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """The pooled input (dtypes as the module docstring says).
@@ -204,7 +199,7 @@ class _Pooling(_PoolingBase):
                     f"{type(self).__name__}(pool_size={_validation.shown(self.pool_size)}, "
                     f"strides={_validation.shown(self.strides)}, padding={self.padding!r}) "
                     f"would give an empty output for an input of length {n} along "
-                    f"its {_AXES[self.rank][axis]} axis (the pool spans {k}); "
+                    f"its {shapes.SPATIAL_AXES[self.rank][axis]} axis (the pool spans {k}); "
                     f"received input_shape={tuple(input_shape)}. Use {hint}."
                 ) from err
             lengths.append(out)

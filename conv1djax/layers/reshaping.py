@@ -29,21 +29,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
-from conv1djax import _validation, stream_contract
+from conv1djax import _validation, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.layers.base import (
-    Configurable,
-    SpatialParameterFree,
-    check_input,
-    check_no_params,
-    output_shape,
-)
+from conv1djax.layers.base import Configurable, SpatialParameterFree
+from conv1djax.layers.params import check_no_params
+from conv1djax.shapes import check_input
 
 # What ``ops.image.resize`` offers on Keras's JAX backend, in Keras's order;
 # "nearest" is a repeat in UpSampling2D, as Keras computes it.
 INTERPOLATIONS = ("bicubic", "bilinear", "lanczos3", "lanczos5", "nearest")
-
-_AXES = {1: ("steps",), 2: ("rows", "cols"), 3: ("dim1", "dim2", "dim3")}
 
 
 # ---- argument canonicalisation ----------------------------------------------------
@@ -132,7 +126,7 @@ def side_pairs(value: Any, name: str, rank: int) -> tuple[tuple[int, int], ...]:
                 listed.append((n, n))
             elif len(sides) != 2 or any(_as_sequence(s) is not None for s in sides):
                 raise ValueError(
-                    f"`{name}[{axis}]` (the {_AXES[rank][axis]} axis) must be an "
+                    f"`{name}[{axis}]` (the {shapes.SPATIAL_AXES[rank][axis]} axis) must be an "
                     f"int or a (left, right) pair of ints; received {entry!r} in "
                     f"{name}={value!r}."
                 )
@@ -188,7 +182,7 @@ class _Reshaping(SpatialParameterFree):
         """
         batch_shape, spatial, channels = self._split(input_shape)
         lengths = self._lengths(spatial, input_shape)
-        return output_shape(batch_shape, lengths, channels, self._format)
+        return shapes.join_shape(batch_shape, lengths, channels, self._format)
 
     def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """The padded, cropped or upsampled input, in the input's dtype (a
@@ -420,7 +414,7 @@ class _Cropping(_DelayLine):
                 shown = self.cropping[0] if self.rank == 1 else self.cropping
                 raise ValueError(
                     f"{type(self).__name__}(cropping={shown}) leaves nothing of "
-                    f"the input's {_AXES[self.rank][axis]} axis: it has length {n} "
+                    f"the input's {shapes.SPATIAL_AXES[self.rank][axis]} axis: it has length {n} "
                     f"and the cropping removes {left} + {right} = {left + right}; "
                     f"received input_shape={tuple(input_shape)}."
                 )
