@@ -53,7 +53,7 @@ from conv1djax import activations, models, protocol
 from conv1djax import layers as _layers
 from conv1djax import saving as _saving
 from conv1djax._typing import LayerLike, Pads, Params, ShapeLike
-from conv1djax.layers.base import ConvBase
+from conv1djax.layers.base import ConvBase, FilteredConv
 
 # PyTorch modules and tensors are typed Any: conv1djax never imports torch,
 # it reads their attributes by name (and tensors through ``.detach()``).
@@ -70,17 +70,21 @@ def _array(value: Any, what: str) -> np.ndarray:  # any array, or a torch tensor
 
 
 def weight_names(layer: LayerLike) -> list[str]:
-    """The layer's param names in Keras's ``get_weights()`` order (``[]``
-    for a parameter-free layer)."""
+    """The layer's param names in Keras's ``get_weights()`` order: its
+    ``weight_names()`` (``[]`` for a parameter-free layer, or a layer
+    without that method).
+
+    Raises:
+      TypeError: for something that is not a layer, or a composite.
+    """
     protocol.check_layer(layer, "`layer`")
     if protocol.sublayers(layer):
         raise TypeError(
             f"{type(layer).__name__} is a composite; its weights are its "
             "sub-layers': convert those (or use from_keras_config for a Sequential)."
         )
-    if not hasattr(layer, "_param_shapes"):
-        return []
-    return list(layer._param_shapes(getattr(layer, "groups", 1)))
+    names = getattr(layer, "weight_names", None)
+    return list(names()) if callable(names) else []
 
 
 def _checked(layer: LayerLike, params: dict[str, np.ndarray]) -> dict[str, jax.Array]:
@@ -135,17 +139,27 @@ def to_keras(layer: LayerLike, params: Params) -> list[np.ndarray]:
 
 
 def _torch_kind(layer: LayerLike) -> str:
+    """Which PyTorch convolution the layer is: ``"conv"``, ``"transposed"``
+    (a ``Conv*D`` / ``Conv*DTranspose``, whose one ``kernel`` has
+    ``filters`` and ``groups``) or ``"depthwise"`` (the other convolutions
+    with one ``kernel``: ``(*k, in, depth_multiplier)``, PyTorch's
+    ``groups=in``).
+
+    Raises:
+      TypeError: for a layer without a kernel, or with several (a separable
+        convolution is two PyTorch modules).
+    """
     name = type(layer).__name__
-    if name.startswith("SeparableConv"):
+    if not isinstance(layer, ConvBase):
+        raise TypeError(f"{name} has no weights to exchange with PyTorch.")
+    if "kernel" not in layer.weight_names():
         raise TypeError(
             f"{name} has no single PyTorch module: convert its depthwise and "
             "pointwise convolutions separately (DepthwiseConv and a 1x1 Conv)."
         )
-    if not hasattr(layer, "_param_shapes"):
-        raise TypeError(f"{name} has no weights to exchange with PyTorch.")
-    if name.startswith("DepthwiseConv"):
-        return "depthwise"
-    return "transposed" if layer.transposed else "conv"
+    if isinstance(layer, FilteredConv):
+        return "transposed" if layer.transposed else "conv"
+    return "depthwise"
 
 
 def from_torch(
@@ -202,7 +216,7 @@ def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
     """A PyTorch ``state_dict`` (NumPy arrays) for the layer's params:
     ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
     kind = _torch_kind(layer)
-    names = weight_names(layer)
+    names = list(layer.weight_names())
     if not isinstance(params, Mapping) or sorted(params) != sorted(names):
         raise ValueError(
             f"params for {type(layer).__name__} must have the keys {names}."

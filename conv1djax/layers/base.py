@@ -110,6 +110,13 @@ class Configurable(Layer):
         policy, as it is."""
         return dtype_policy.cast_input(x, self.dtype)
 
+    def weight_names(self) -> tuple[str, ...]:
+        """The names of the layer's params, in Keras's ``get_weights()``
+        order (``()`` for a layer without params): the keys of ``init``'s
+        dict, and the order :func:`conv1djax.interop.from_keras` reads
+        Keras's weights in."""
+        return ()
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-serialisable for built-in objects.
 
@@ -334,6 +341,22 @@ class ConvBase(Configurable):
         """The params' shapes for an input of ``channels`` channels."""
         raise NotImplementedError
 
+    def weight_names(self) -> tuple[str, ...]:
+        """The names of the layer's params, in Keras's ``get_weights()``
+        order: ``("kernel", "bias")`` for a convolution (no ``"bias"`` when
+        ``use_bias=False``); ``("depthwise_kernel", "pointwise_kernel",
+        "bias")`` for a separable one. The keys of ``init``'s dict, in its
+        order (each family's ``_param_shapes`` says them; they do not depend
+        on the input's channel count).
+
+        >>> import conv1djax as cj
+        >>> cj.SeparableConv1D(8, 3).weight_names()
+        ('depthwise_kernel', 'pointwise_kernel', 'bias')
+        >>> cj.Conv1D(4, 3, use_bias=False).weight_names(), cj.MaxPooling1D().weight_names()
+        (('kernel',), ())
+        """
+        return tuple(self._param_shapes(getattr(self, "groups", 1)))
+
     def _out_channels(self, channels: int) -> int:
         raise NotImplementedError
 
@@ -536,10 +559,10 @@ class ConvBase(Configurable):
         Traceback (most recent call last):
         ValueError: params['bias'] of shape (5,) does not fit Conv2D(...) on an input with 2 channels: expected a bias of shape (16,).
         """
-        # the keys do not depend on the channel count
-        keys = self._param_shapes(getattr(self, "groups", 1))
-        if not isinstance(params, Mapping) or set(params) != set(keys):
-            check_param_shapes(self, params, keys, "", path)  # raises, naming the keys
+        names = self.weight_names()
+        if not isinstance(params, Mapping) or set(params) != set(names):
+            # raises, naming the keys
+            check_param_shapes(self, params, dict.fromkeys(names, ()), "", path)
         shape = tuple(jnp.shape(params[self._COMPUTE_PARAM]))
         if len(shape) != self.rank + 2:
             raise ValueError(
