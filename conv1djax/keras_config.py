@@ -94,3 +94,20 @@ def from_config(cls: type[_S], config: Mapping[str, Any]) -> _S:
     if "dtype" in kwargs:
         kwargs["dtype"] = dtype_policy.from_keras_config(kwargs["dtype"])
     return cls(**kwargs)
+
+
+def check_keras_readable(config: Mapping[str, Any], spec: Any, where: str) -> None:
+    """Raises ``TypeError`` when Keras's layer cannot read the spec's
+    ``config`` (``get_config()``'s): a PyTorch-style padding (explicit, or a
+    ``padding_mode``) or a ``param_dtype``. ``where`` names the layer
+    (``"Layer 2 (Conv1D)"``)."""
+    if not isinstance(config.get("padding", ""), str) or "padding_mode" in config:
+        raise TypeError(
+            f"{where} has PyTorch-style padding (padding={spec.padding!r}, "
+            f"padding_mode={spec.padding_mode!r}), which Keras's layers do not take."
+        )
+    if config.get("param_dtype") is not None:
+        raise TypeError(
+            f"{where} sets param_dtype={spec.param_dtype!r}, which Keras's layers "
+            "do not take; its dtype policy carries over."
+        )

@@ -72,6 +72,18 @@ _BUILTIN_CLASSES: dict[str, type] = {
 _registered: dict[str, Any] = {}
 
 
+def builtin_class(name: str) -> type | None:
+    """The built-in layer class of a config's ``class_name`` (Keras's class
+    names: ``"Conv1D"``; and ``"Sequential"``, ``"Residual"``,
+    ``"Parallel"``), or None.
+
+    >>> import conv1djax as cj
+    >>> cj.saving.builtin_class("Conv1D") is cj.Conv1D
+    True
+    """
+    return _BUILTIN_CLASSES.get(name)
+
+
 def register(obj: Any = None, *, name: str | None = None) -> Any:
     """Registers a custom callable or layer class by name, so that configs
     holding it can be saved and loaded; usable as a decorator.

@@ -1,0 +1,113 @@
+"""PyTorch weights: a convolution's params from and to the ``state_dict``
+(``{"weight", "bias"}``) of ``torch.nn.Conv{1,2,3}d`` /
+``ConvTranspose{1,2,3}d``; a depthwise layer is PyTorch's convolution with
+``groups=in_channels``. Tensors are read through ``.detach().cpu().numpy()``:
+torch is never imported."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from conv1djax._typing import LayerLike, Params
+from conv1djax.interop._arrays import as_array, checked_params
+from conv1djax.layers.base import ConvBase, FilteredConv
+
+
+def _torch_kind(layer: LayerLike) -> str:
+    """Which PyTorch convolution the layer is: ``"conv"``, ``"transposed"``
+    (a ``Conv*D`` / ``Conv*DTranspose``, whose one ``kernel`` has
+    ``filters`` and ``groups``) or ``"depthwise"`` (the other convolutions
+    with one ``kernel``: ``(*k, in, depth_multiplier)``, PyTorch's
+    ``groups=in``).
+
+    Raises:
+      TypeError: for a layer without a kernel, or with several (a separable
+        convolution is two PyTorch modules).
+    """
+    name = type(layer).__name__
+    if not isinstance(layer, ConvBase):
+        raise TypeError(f"{name} has no weights to exchange with PyTorch.")
+    if "kernel" not in layer.weight_names():
+        raise TypeError(
+            f"{name} has no single PyTorch module: convert its depthwise and "
+            "pointwise convolutions separately (DepthwiseConv and a 1x1 Conv)."
+        )
+    if isinstance(layer, FilteredConv):
+        return "transposed" if layer.transposed else "conv"
+    return "depthwise"
+
+
+def from_torch(
+    layer: LayerLike, state_dict: Mapping[str, Any]
+) -> dict[str, jax.Array]:  # state_dict values: torch tensors or arrays
+    """The layer's params from a PyTorch convolution's ``state_dict()``.
+
+    ``torch.nn.Conv{1,2,3}d``'s weight ``(out, in // groups, *k)`` becomes
+    Keras's ``(*k, in // groups, out)``; ``ConvTranspose{1,2,3}d``'s ``(in,
+    out // groups, *k)`` becomes ``(*k, out // groups, in)``; a depthwise
+    layer's weight ``(in * depth_multiplier, 1, *k)`` (PyTorch's ``groups=in``)
+    becomes ``(*k, in, depth_multiplier)``.
+
+    Raises:
+      ValueError: for missing or extra keys (a bias where ``use_bias`` is
+        False, say), or shapes that do not fit the layer.
+      TypeError: for a layer PyTorch has no module for.
+    """
+    kind = _torch_kind(layer)
+    want = {"weight", "bias"} if layer.use_bias else {"weight"}
+    if not isinstance(state_dict, Mapping) or set(state_dict) != want:
+        got = sorted(state_dict) if isinstance(state_dict, Mapping) else state_dict
+        raise ValueError(
+            f"{type(layer).__name__}(use_bias={layer.use_bias}) takes a state dict "
+            f"with the keys {sorted(want)}; received {got!r}."
+        )
+    w = as_array(state_dict["weight"], "state_dict['weight']")
+    rank = layer.rank
+    if w.ndim != rank + 2:
+        raise ValueError(
+            f"state_dict['weight'] of a {rank}-D convolution must have {rank + 2} "
+            f"axes; received shape {w.shape}."
+        )
+    if kind == "depthwise":
+        if w.shape[1] != 1 or w.shape[0] % layer.depth_multiplier:
+            raise ValueError(
+                f"A depthwise weight is (in * depth_multiplier, 1, *kernel_size) "
+                f"with depth_multiplier={layer.depth_multiplier}; received shape "
+                f"{w.shape}."
+            )
+        # (in * dm, 1, *k) -> (in, dm, *k) -> (*k, in, dm)
+        w = w.reshape(w.shape[0] // layer.depth_multiplier, layer.depth_multiplier,
+                      *w.shape[2:])  # fmt: skip
+        kernel = np.transpose(w, (*range(2, rank + 2), 0, 1))
+    else:
+        kernel = np.transpose(w, (*range(2, rank + 2), 1, 0))
+    params = {"kernel": kernel}
+    if layer.use_bias:
+        params["bias"] = as_array(state_dict["bias"], "state_dict['bias']")
+    return checked_params(layer, params)
+
+
+def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
+    """A PyTorch ``state_dict`` (NumPy arrays) for the layer's params:
+    ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
+    kind = _torch_kind(layer)
+    names = list(layer.weight_names())
+    if not isinstance(params, Mapping) or sorted(params) != sorted(names):
+        raise ValueError(
+            f"params for {type(layer).__name__} must have the keys {names}."
+        )
+    kernel = np.asarray(params["kernel"])
+    rank = layer.rank
+    w = np.transpose(kernel, (rank + 1, rank, *range(rank)))
+    if kind == "depthwise":  # (in, dm, *k) -> (in * dm, 1, *k)
+        w = w.transpose(1, 0, *range(2, rank + 2)).reshape(-1, 1, *w.shape[2:])
+    # Copies: writable arrays (a view of a JAX array is read-only, and
+    # torch.from_numpy warns on those).
+    state = {"weight": np.array(w, order="C")}
+    if "bias" in params:
+        state["bias"] = np.array(params["bias"])
+    return state
