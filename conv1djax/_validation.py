@@ -106,6 +106,12 @@ def _string_paddings(rank: int, transposed: bool) -> tuple[str, ...]:
     return TRANSPOSE_PADDINGS if transposed or rank > 1 else CONV_PADDINGS
 
 
+def _either(names: Sequence[str]) -> str:
+    """``"'valid' or 'same'"``: the names quoted, the last after "or"."""
+    quoted = [repr(name) for name in names]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if quoted[:-1] else quoted)
+
+
 def _side(value: Any, whole: Any) -> int:
     """One side's explicit padding as an int (bools and floats refused)."""
     if isinstance(value, bool) or not hasattr(value, "__index__"):
@@ -178,9 +184,11 @@ def explicit_padding(
     return tuple(pairs)
 
 
-def conv_padding(value: Any, rank: int, *, transposed: bool, layer: str) -> Padding:
-    """The padding of a convolution of ``rank`` spatial axes: a lower-cased
-    name, or an explicit padding as ``rank`` ``(left, right)`` pairs.
+def layer_padding(value: Any, rank: int, *, transposed: bool, layer: str) -> Padding:
+    """The ``padding`` argument of a convolution layer of ``rank`` spatial
+    axes, canonical: a lower-cased name, or an explicit padding as ``rank``
+    ``(left, right)`` pairs (what :func:`conv1djax.shapes.conv_padding` then
+    turns into one axis's amounts).
 
     "causal" is a 1-D, forward-only padding: a transposed convolution and a
     convolution over several axes get an error that says so.
@@ -192,12 +200,12 @@ def conv_padding(value: Any, rank: int, *, transposed: bool, layer: str) -> Padd
         if transposed:
             raise ValueError(
                 f"{layer} does not support padding='causal' (a transposed "
-                "convolution has no causal form in Keras); use 'valid' or 'same'."
+                f"convolution has no causal form in Keras); use {_either(allowed)}."
             )
         if rank > 1:
             raise ValueError(
                 f"{layer} does not support padding='causal': causal padding is "
-                "only defined for 1-D convolutions; use 'valid' or 'same'."
+                f"only defined for 1-D convolutions; use {_either(allowed)}."
             )
     return padding_name(value, allowed)
 

@@ -179,6 +179,10 @@ class L1L2(Serializable):
         return penalty
 
 
+# OrthogonalRegularizer's modes: which vectors it pushes apart (Keras's).
+_ORTHOGONAL_MODES = ("rows", "columns")
+
+
 @dataclasses.dataclass(frozen=True)
 class OrthogonalRegularizer(Serializable):
     """Penalty on non-orthogonal rows or columns, Keras's OrthogonalRegularizer.
@@ -227,10 +231,11 @@ class OrthogonalRegularizer(Serializable):
             "factor",
             _validate_factor(self.factor, "factor", "OrthogonalRegularizer"),
         )
-        if not isinstance(self.mode, str) or self.mode not in ("rows", "columns"):
+        if not isinstance(self.mode, str) or self.mode not in _ORTHOGONAL_MODES:
+            modes = ", ".join(f'"{m}"' for m in _ORTHOGONAL_MODES)
             raise ValueError(
                 "Invalid value for argument `mode` of OrthogonalRegularizer. "
-                'Expected one of {"rows", "columns"}. '
+                f"Expected one of {{{modes}}}. "
                 f"Received: mode={self.mode!r}"
             )
 

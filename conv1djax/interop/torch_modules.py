@@ -51,9 +51,13 @@ _TORCH_DROPOUTS = frozenset(
     {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
      "FeatureAlphaDropout"}
 )  # fmt: skip
-# Paddings that convert into the padding_mode of the convolution after them.
-_TORCH_PAD_MODES = {"ReflectionPad": "reflect", "ReplicationPad": "replicate",
-                    "CircularPad": "circular"}  # fmt: skip
+# Paddings that convert into the padding_mode of the convolution after them:
+# ``<Name>Pad{1,2,3}d`` -> ``padding_mode``.
+_TORCH_PAD_MODES = {"Reflection": "reflect", "Replication": "replicate",
+                    "Circular": "circular"}  # fmt: skip
+_TORCH_PAD = re.compile(rf"({'|'.join(_TORCH_PAD_MODES)})Pad([123])d")
+# The upsampling modes that are UpSampling's repeat (for integer factors).
+_TORCH_NEAREST = ("nearest", "nearest-exact")
 
 
 @functools.cache
@@ -215,10 +219,11 @@ def _torch_upsample(module: Any, name: str, rank: int | None) -> LayerLike:
             f"size={module.size!r}: only a scale_factor converts (an output size "
             "is not a repeat factor)."
         )
-    if module.mode not in ("nearest", "nearest-exact"):
+    if module.mode not in _TORCH_NEAREST:
         raise ValueError(
-            f"mode={module.mode!r}: only 'nearest' (and 'nearest-exact', the same "
-            "for integer factors) converts, into UpSampling's repeat."
+            f"mode={module.mode!r}: only {_TORCH_NEAREST[0]!r} (and "
+            f"{_TORCH_NEAREST[1]!r}, the same for integer factors) converts, into "
+            "UpSampling's repeat."
         )
     factors = module.scale_factor
     if name == "UpsamplingNearest2d":
@@ -321,7 +326,7 @@ def _unsupported_hint(name: str) -> str:
             "Flatten() right after an AdaptiveAvgPool/AdaptiveMaxPool of output "
             "size 1 converts, into a global pooling with keepdims=False"
         )
-    if re.fullmatch(r"(?:Reflection|Replication|Circular)Pad[123]d", name):
+    if _TORCH_PAD.fullmatch(name):
         return (
             " of its own: in a Sequential, right before a Conv of its rank with "
             "padding=0 it converts, into that convolution's padding and "
@@ -492,7 +497,7 @@ def _torch_sequential(
         child = children[i][1]
         name = _torch_name(child)
         after = children[i + 1][1] if i + 1 < len(children) else None
-        pad = re.fullmatch(r"(Reflection|Replication|Circular)Pad([123])d", name)
+        pad = _TORCH_PAD.fullmatch(name)
         if name == "Sequential":
             layer, p = _torch_sequential(
                 child, f"{where}{i}.", _nearest_rank(ranks, i, rank)
@@ -509,7 +514,7 @@ def _torch_sequential(
                     after,
                     conv_rank,
                     pads=_torch_pairs(child.padding, conv_rank),
-                    mode=_TORCH_PAD_MODES[f"{pad[1]}Pad"],
+                    mode=_TORCH_PAD_MODES[pad[1]],
                 )
                 p = from_torch(layer, _torch_state(after))
             except (TypeError, ValueError) as err:

@@ -317,7 +317,7 @@ class ConvBase(Configurable):
             put(field, _validation.int_tuple(getattr(self, field), field, rank))
         put(
             "padding",
-            _validation.conv_padding(
+            _validation.layer_padding(
                 self.padding, rank, transposed=self.transposed, layer=name
             ),
         )
