@@ -47,10 +47,11 @@ from conv1djax.lowering import choose, layout
 from conv1djax.protocol import Layer
 
 # Re-exported for the code that still reads them here: conv1djax.streaming and
-# conv1djax.models (check_input, whose home is conv1djax.shapes) and the tests
-# (weight_attribute, conv1djax.protocol's).
+# conv1djax.models (check_input), benchmarks/bench.py (split_input_shape), whose
+# home is conv1djax.shapes, and the tests (weight_attribute, protocol's).
 from conv1djax.protocol import weight_attribute as weight_attribute  # noqa: I001
 from conv1djax.shapes import check_input as check_input
+from conv1djax.shapes import split_input_shape as split_input_shape
 
 _T = TypeVar("_T")
 

@@ -37,13 +37,9 @@ from jax.typing import ArrayLike
 
 from conv1djax import _validation, protocol, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.layers.base import (
-    ParameterFree,
-    check_input,
-    check_no_params,
-    check_shape_entries,
-    split_input_shape,
-)
+from conv1djax.layers.base import ParameterFree
+from conv1djax.layers.params import check_no_params
+from conv1djax.shapes import check_input, check_shape_entries, split_input_shape
 
 
 def _fraction(value: Any, name: str, cls: str) -> float:
