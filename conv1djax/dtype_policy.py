@@ -211,3 +211,19 @@ def from_keras_config(value: Any) -> Any:
     if isinstance(value, Mapping) and keras_policy_name(value) == KERAS_DEFAULT_POLICY:
         return None
     return value
+
+
+def at_least_float32(dtype: Any) -> jnp.dtype:
+    """The dtype a reduction or a product is computed in for an input of
+    ``dtype``: a floating dtype of 32 bits or more as it is, anything else
+    (bfloat16, float16, integers, bool) float32. Written out, not
+    ``jnp.promote_types(dtype, jnp.float32)``, which strict dtype promotion
+    refuses.
+
+    >>> at_least_float32("bfloat16"), at_least_float32("float64"), at_least_float32("int8")
+    (dtype('float32'), dtype('float64'), dtype('float32'))
+    """
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
+        return dtype
+    return jnp.dtype(jnp.float32)

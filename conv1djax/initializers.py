@@ -45,6 +45,7 @@ import numpy as np
 from jax.typing import DTypeLike
 
 from conv1djax._registry import Registry, Serializable
+from conv1djax.dtype_policy import at_least_float32
 
 __all__ = [
     "Constant",
@@ -927,7 +928,7 @@ class Orthogonal(_Initializer):
         num_rows = math.prod(shape[:-1])
         num_cols = shape[-1]
         flat_shape = (max(num_cols, num_rows), min(num_cols, num_rows))
-        work_dtype = jnp.promote_types(dtype, jnp.float32)
+        work_dtype = at_least_float32(dtype)
         a = jax.random.normal(key, flat_shape, work_dtype)
         q, r = jnp.linalg.qr(a)
         q = q * jnp.sign(jnp.diag(r))

@@ -33,6 +33,27 @@ methods it has, never by its type):
    (1) to stream it otherwise.
 
 A layer with none of these cannot stream: ``TypeError`` naming it.
+
+A user's leaf, pointwise in time, streams with two methods:
+
+>>> import dataclasses, jax, jax.numpy as jnp, conv1djax as cj
+>>> @dataclasses.dataclass(frozen=True)
+... class Square(cj.Layer):
+...     def init(self, key, input_shape, *, dtype=jnp.float32):
+...         return {}
+...     def apply(self, params, x):
+...         return x * x
+...     def compute_output_shape(self, input_shape):
+...         return tuple(input_shape)
+...     def stream_timing(self):
+...         return cj.stream_contract.Timing()  # no latency, no history
+...     def stream_run(self, params, z):
+...         return self.apply(params, z)
+>>> model = cj.Sequential([cj.Conv1D(2, 3, padding="same"), Square()])
+>>> params = model.init(0, (None, 12, 1))
+>>> cj.streaming.check_stream(model, params, jnp.ones((1, 12, 1)))
+>>> cj.stream_latency(model)
+1
 """
 
 from __future__ import annotations

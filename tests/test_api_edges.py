@@ -239,6 +239,7 @@ def test_too_short_advice_fits_the_padding():
 # ---- inside an Equinox model ------------------------------------------------------
 
 
+@pytest.mark.loose_promotion  # optax's Adam promotes a float and its int32 step
 def test_a_conv1djax_layer_inside_an_equinox_model():
     eqx = pytest.importorskip("equinox")
 

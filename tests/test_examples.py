@@ -17,6 +17,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
+# The examples train with optax's Adam, which promotes a float and its int32
+# step count: standard promotion for them.
+pytestmark = pytest.mark.loose_promotion
+
 
 def _example(name: str):
     """Yields ``examples/<name>.py`` as a module (examples/ is not a

@@ -162,6 +162,7 @@ def test_a_random_layer_without_a_key_is_refused_clearly():
         cj.apply_training(_model(), _model().init(0, (None, 16, 2)), _data()[0])
 
 
+@pytest.mark.loose_promotion  # optax's Adam promotes a float and its int32 step
 def test_train_step_updates_state_not_through_the_optimizer():
     model = _model()
     params = model.init(0, (None, 16, 2))
@@ -216,6 +217,7 @@ def test_train_step_objective_is_the_training_mode_loss():
     )
 
 
+@pytest.mark.loose_promotion  # optax's Adam promotes a float and its int32 step
 def test_frozen_layer_keeps_its_weights_and_its_regularizer_counts_nothing():
     model = cj.Sequential([Frozen(trainable=False), cj.Conv1D(1, 1), Frozen()])
     params = model.init(0, (None, 8, 1))

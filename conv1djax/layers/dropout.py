@@ -160,6 +160,12 @@ class Dropout(_Noise):
         ``noise_shape`` that is not a tuple of positive ints and Nones, or a
         ``seed`` that is not an int; (in training) a ``noise_shape`` that
         does not broadcast to the input.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Dropout(0.5, noise_shape=(None, 1, None))  # one mask per sequence
+    >>> y, _ = cj.apply_training(layer, {}, jnp.ones((2, 6, 3)), key=jax.random.key(0))
+    >>> bool(jnp.all(y == y[:, :1]))  # the same for every step
+    True
     """
 
     rate: float
@@ -279,6 +285,12 @@ class SpatialDropout1D(_SpatialDropout):
       rate: the fraction of channels dropped, in [0, 1].
       seed: an int folded into the layer's key, or None.
       name, dtype: as every spec.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> y, _ = cj.apply_training(cj.SpatialDropout1D(0.5), {}, jnp.ones((2, 6, 3)),
+    ...                          key=jax.random.key(0))
+    >>> bool(jnp.all(y == y[:, :1]))  # whole channels dropped or kept
+    True
     """
 
     rate: float
@@ -298,6 +310,12 @@ class SpatialDropout2D(_SpatialDropout):
         "channels_first".
       seed: an int folded into the layer's key, or None.
       name, dtype: as every spec.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.SpatialDropout2D(0.5, data_format="channels_first")
+    >>> y, _ = cj.apply_training(layer, {}, jnp.ones((2, 3, 4, 4)), key=jax.random.key(0))
+    >>> bool(jnp.all(y == y[:, :, :1, :1]))  # whole feature maps
+    True
     """
 
     rate: float
@@ -318,6 +336,12 @@ class SpatialDropout3D(_SpatialDropout):
         "channels_first".
       seed: an int folded into the layer's key, or None.
       name, dtype: as every spec.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> y, _ = cj.apply_training(cj.SpatialDropout3D(0.5), {}, jnp.ones((2, 3, 3, 3, 4)),
+    ...                          key=jax.random.key(0))
+    >>> bool(jnp.all(y == y[:, :1, :1, :1]))  # whole feature volumes
+    True
     """
 
     rate: float
@@ -336,6 +360,12 @@ class GaussianNoise(_Noise):
       stddev: the noise's standard deviation, in [0, 1] (Keras's bound).
       seed: an int folded into the layer's key, or None.
       name, dtype: as every spec.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> y, _ = cj.apply_training(cj.GaussianNoise(0.1), {}, jnp.zeros((4, 1000, 2)),
+    ...                          key=jax.random.key(0))
+    >>> round(float(y.std()), 2)
+    0.1
     """
 
     stddev: float
@@ -365,6 +395,12 @@ class GaussianDropout(_Noise):
       rate: the drop probability the noise stands for, in [0, 1].
       seed: an int folded into the layer's key, or None.
       name, dtype: as every spec.
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> y, _ = cj.apply_training(cj.GaussianDropout(0.5), {}, jnp.ones((4, 1000, 2)),
+    ...                          key=jax.random.key(0))
+    >>> round(float(y.mean()), 1), round(float(y.std()), 1)  # sqrt(0.5 / 0.5)
+    (1.0, 1.0)
     """
 
     rate: float

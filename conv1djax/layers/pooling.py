@@ -53,6 +53,7 @@ from jax.typing import ArrayLike
 
 from conv1djax import _validation, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
+from conv1djax.dtype_policy import at_least_float32
 from conv1djax.layers.base import SpatialParameterFree
 from conv1djax.layers.params import check_no_params
 from conv1djax.shapes import check_input
@@ -547,7 +548,7 @@ class _GlobalPooling(_PoolingBase):
             return jnp.max(x, axis=axes, keepdims=self.keepdims)
         # Keras's ``ops.mean``: computed in at least float32, then cast back
         # to a floating input's dtype (integers and bools give float32).
-        compute = jnp.promote_types(x.dtype, jnp.float32)
+        compute = at_least_float32(x.dtype)
         result = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else compute
         y = jnp.mean(x, axis=axes, keepdims=self.keepdims, dtype=compute)
         return y.astype(result)

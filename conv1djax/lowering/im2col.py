@@ -43,6 +43,7 @@ from jax import lax
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
 import conv1djax.lowering.reference as reference
+from conv1djax.dtype_policy import at_least_float32
 from conv1djax.lowering.rewrites import space_to_depth
 
 # A block's im2col matrix is kept at most this many bytes (when one
@@ -245,9 +246,7 @@ def kernel_grad(
     f = gy.shape[-1]
     positions = math.prod(out)
     offsets = list(itertools.product(*(range(k) for k in taps)))
-    # at least float32 (spelled out: strict dtype promotion refuses
-    # promote_types of two floating dtypes)
-    wide = x.dtype if jnp.finfo(x.dtype).bits >= 32 else jnp.dtype(jnp.float32)
+    wide = at_least_float32(x.dtype)
     if len(offsets) == 1:
         # A 1x1 kernel: one product contracting the examples and positions,
         # which XLA runs as it is laid out (the blocked transposes below

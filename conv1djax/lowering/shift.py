@@ -20,7 +20,7 @@ makes reverse mode run two ordinary convolutions instead,
 - with respect to the kernel, a correlation of the input with the
   cotangent: per-position reductions for depthwise kernels and few kernel
   positions, else one dense XLA convolution per group (up to
-  :data:`GROUP_CONV_GRAD_MAX_GROUPS` groups).
+  ``GROUP_CONV_GRAD_MAX_GROUPS`` groups).
 
 The results equal ``lax.conv_general_dilated``'s up to float32 summation
 order, in any number of spatial axes.
@@ -401,10 +401,8 @@ def _kernel_grad(
         def one_pair(pair: jax.Array) -> jax.Array:
             start = (0, *(pair[:rank] * np.array(dilation)), 0, pair[rank])
             window = lax.dynamic_slice(x, start, (x.shape[0], *out, groups, 1))
-            if f == groups:  # no trailing axis of 1: XLA vectorises over C
-                term = window[..., 0] * gy
-            else:
-                term = window * g
+            # no trailing axis of 1 where f == groups: XLA vectorises over C
+            term = window[..., 0] * gy if f == groups else window * g
             if out[0] < LOOPED_PARTIAL_STEPS:  # no whole block of steps
                 return jnp.sum(term, axis=tuple(range(rank + 1)))
             return _sum_over_examples_and_steps([term], rank, LOOPED_PARTIAL_STEPS)[0]
