@@ -61,8 +61,8 @@ import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
 import conv1djax as cj  # noqa: E402
-from conv1djax.layers.base import split_input_shape  # noqa: E402
 from conv1djax.lowering import reference  # noqa: E402
+from conv1djax.shapes import split_input_shape  # noqa: E402
 
 PEERS = ("ours", "lax", "keras", "flax", "torch")
 

@@ -21,8 +21,8 @@ from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import _validation, protocol, stream_contract
 from conv1djax._typing import CallFn, Params, Shape, ShapeLike
-from conv1djax.layers.base import check_input
 from conv1djax.protocol import call_layer
+from conv1djax.shapes import check_input
 from conv1djax.stream_contract import Stream
 
 

@@ -66,7 +66,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import protocol, stream_contract
 from conv1djax._typing import LayerLike, Params
-from conv1djax.layers.base import check_input
+from conv1djax.shapes import check_input
 from conv1djax.stream_contract import Stream, take
 
 

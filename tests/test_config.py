@@ -373,7 +373,7 @@ def test_configs_exchanged_with_keras_give_equal_layers_computing_the_same(spec,
     assert_close(_jit_apply(loaded, params, x), y_keras)
     # the constraints Keras loaded project as ours do
     for weight in params:
-        attr = cj.layers.base.weight_attribute(spec, weight, "constraint")
+        attr = cj.protocol.weight_attribute(spec, weight, "constraint")
         ours, theirs = getattr(spec, attr), getattr(klayer, attr)
         assert (ours is None) == (theirs is None), attr
         if ours is not None:
@@ -381,7 +381,7 @@ def test_configs_exchanged_with_keras_give_equal_layers_computing_the_same(spec,
             assert_close(ours(w), theirs(w), rtol=1e-6, err_msg=attr)
     # and the regularizers penalise as ours do
     for weight in params:
-        attr = cj.layers.base.weight_attribute(spec, weight, "regularizer")
+        attr = cj.protocol.weight_attribute(spec, weight, "regularizer")
         ours, theirs = getattr(spec, attr), getattr(klayer, attr)
         assert (ours is None) == (theirs is None), attr
         if ours is not None:
@@ -509,7 +509,7 @@ def test_the_depthwise_kernel_uses_kerass_attribute_names():
     """The depthwise layers' param "kernel" is governed by ``depthwise_*``
     (there is no ``kernel_*`` field); the separable layers' params by their
     own names."""
-    weight_attribute = cj.layers.base.weight_attribute
+    weight_attribute = cj.protocol.weight_attribute
     for cls in DEPTHWISE:
         spec = _default(cls)
         assert weight_attribute(spec, "kernel", "regularizer") == (

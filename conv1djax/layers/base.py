@@ -46,13 +46,6 @@ from conv1djax.layers.params import check_no_params, check_param_shapes, init_pa
 from conv1djax.lowering import choose, layout
 from conv1djax.protocol import Layer
 
-# Re-exported for the code that still reads them here: conv1djax.streaming and
-# conv1djax.models (check_input), benchmarks/bench.py (split_input_shape), whose
-# home is conv1djax.shapes, and the tests (weight_attribute, protocol's).
-from conv1djax.protocol import weight_attribute as weight_attribute  # noqa: I001
-from conv1djax.shapes import check_input as check_input
-from conv1djax.shapes import split_input_shape as split_input_shape
-
 _T = TypeVar("_T")
 
 
@@ -503,7 +496,7 @@ class ConvBase(Configurable):
           TypeError: for complex inputs or a non-floating kernel.
         """
         name = type(self).__name__
-        x = check_input(x, name, params)
+        x = shapes.check_input(x, name, params)
         x_shape = tuple(jnp.shape(x))
         batch_shape, spatial, channels = self._split(x_shape)
         self._check_channels(channels, x_shape, at_apply=True)
