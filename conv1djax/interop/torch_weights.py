@@ -14,31 +14,32 @@ import numpy as np
 
 from conv1djax._typing import LayerLike, Params
 from conv1djax.interop._arrays import as_array, checked_params
-from conv1djax.layers.base import ConvBase, FilteredConv
 
 
 def _torch_kind(layer: LayerLike) -> str:
-    """Which PyTorch convolution the layer is: ``"conv"``, ``"transposed"``
-    (a ``Conv*D`` / ``Conv*DTranspose``, whose one ``kernel`` has
-    ``filters`` and ``groups``) or ``"depthwise"`` (the other convolutions
-    with one ``kernel``: ``(*k, in, depth_multiplier)``, PyTorch's
+    """Which PyTorch convolution the layer is, as its family declares it
+    (``torch_module``): ``"conv"``, ``"transposed"`` (a ``Conv*D`` /
+    ``Conv*DTranspose``, whose one ``kernel`` has ``filters`` and ``groups``)
+    or ``"depthwise"`` (``(*k, in, depth_multiplier)``, PyTorch's
     ``groups=in``).
 
     Raises:
-      TypeError: for a layer without a kernel, or with several (a separable
-        convolution is two PyTorch modules).
+      TypeError: for a layer without weights, or with several kernels (a
+        separable convolution is two PyTorch modules).
     """
+    kind = getattr(layer, "torch_module", None)
+    if kind is not None:
+        return str(kind)
     name = type(layer).__name__
-    if not isinstance(layer, ConvBase):
-        raise TypeError(f"{name} has no weights to exchange with PyTorch.")
-    if "kernel" not in layer.weight_names():
+    names = (
+        layer.weight_names() if callable(getattr(layer, "weight_names", None)) else ()
+    )
+    if names:
         raise TypeError(
             f"{name} has no single PyTorch module: convert its depthwise and "
             "pointwise convolutions separately (DepthwiseConv and a 1x1 Conv)."
         )
-    if isinstance(layer, FilteredConv):
-        return "transposed" if layer.transposed else "conv"
-    return "depthwise"
+    raise TypeError(f"{name} has no weights to exchange with PyTorch.")
 
 
 def from_torch(

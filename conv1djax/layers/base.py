@@ -273,6 +273,9 @@ class ConvBase(Configurable):
 
     rank: ClassVar[int]
     transposed: ClassVar[bool] = False
+    # The PyTorch module of the same weights, for conv1djax.interop: "conv",
+    # "transposed", "depthwise", or None (none: a separable layer is two).
+    torch_module: ClassVar[str | None] = None
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
         "kernel_initializer": initializers,
         "bias_initializer": initializers,

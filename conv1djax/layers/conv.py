@@ -41,6 +41,8 @@ class _Conv(FilteredConv):
     padding_mode: str = "zeros"
 
     transposed: ClassVar[bool] = False
+    # The PyTorch module of the same weights (conv1djax.interop).
+    torch_module: ClassVar[str | None] = "conv"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,6 +45,8 @@ class _ConvTranspose(FilteredConv):
     padding_mode: str = "zeros"
 
     transposed: ClassVar[bool] = True
+    # The PyTorch module of the same weights (conv1djax.interop).
+    torch_module: ClassVar[str | None] = "transposed"
 
     # ---- streaming: as the stride-1 convolution of the zero-stuffed input --
 

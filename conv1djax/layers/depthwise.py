@@ -63,6 +63,10 @@ def depthwise_conv(
 class _DepthwiseConv(ConvBase):
     """Keras's depthwise-convolution arguments, shared by every rank."""
 
+    # The PyTorch module of the same weights (conv1djax.interop): a Conv with
+    # groups=in.
+    torch_module: ClassVar[str | None] = "depthwise"
+
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1
     padding: str | int | tuple = "valid"
