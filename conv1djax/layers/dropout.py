@@ -75,8 +75,19 @@ class _Noise(ParameterFree):
     if TYPE_CHECKING:  # a field of every subclass
         seed: int | None
 
+    # The field that says how much the layer draws (Keras's name), checked to
+    # lie in [0, 1]; 0 draws nothing.
+    _AMOUNT: ClassVar[str] = "rate"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        cls = type(self).__name__
+        put(self._AMOUNT, _fraction(getattr(self, self._AMOUNT), self._AMOUNT, cls))
+        put("seed", _seed(self.seed, cls))
+
     def _active(self) -> bool:
-        raise NotImplementedError
+        return bool(getattr(self, self._AMOUNT) > 0)
 
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         raise NotImplementedError
@@ -174,13 +185,7 @@ class Dropout(_Noise):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        put = object.__setattr__.__get__(self)
-        put("rate", _fraction(self.rate, "rate", "Dropout"))
-        put("seed", _seed(self.seed, "Dropout"))
-        put("noise_shape", _noise_shape(self.noise_shape))
-
-    def _active(self) -> bool:
-        return self.rate > 0
+        object.__setattr__(self, "noise_shape", _noise_shape(self.noise_shape))
 
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         return _dropped(x, self.rate, self._mask_shape(x.shape), key)
@@ -236,11 +241,9 @@ class _SpatialDropout(_Noise):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        put = object.__setattr__.__get__(self)
-        put("rate", _fraction(self.rate, "rate", type(self).__name__))
-        put("seed", _seed(self.seed, type(self).__name__))
         if hasattr(self, "data_format"):
-            put("data_format", _validation.data_format(self.data_format))
+            fmt = _validation.data_format(self.data_format)
+            object.__setattr__(self, "data_format", fmt)
 
     @property
     def _format(self) -> str:
@@ -261,9 +264,6 @@ class _SpatialDropout(_Noise):
         if len(shape) < self.rank + 2:
             split_input_shape(shape, self._format, self.rank, type(self).__name__)
         return shape
-
-    def _active(self) -> bool:
-        return self.rate > 0
 
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         self.compute_output_shape(x.shape)
@@ -371,14 +371,7 @@ class GaussianNoise(_Noise):
     stddev: float
     seed: int | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        put = object.__setattr__.__get__(self)
-        put("stddev", _fraction(self.stddev, "stddev", "GaussianNoise"))
-        put("seed", _seed(self.seed, "GaussianNoise"))
-
-    def _active(self) -> bool:
-        return self.stddev > 0
+    _AMOUNT: ClassVar[str] = "stddev"
 
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         noise = jax.random.normal(key, x.shape, x.dtype)
@@ -405,15 +398,6 @@ class GaussianDropout(_Noise):
 
     rate: float
     seed: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        put = object.__setattr__.__get__(self)
-        put("rate", _fraction(self.rate, "rate", "GaussianDropout"))
-        put("seed", _seed(self.seed, "GaussianDropout"))
-
-    def _active(self) -> bool:
-        return self.rate > 0
 
     def _draw(self, x: jax.Array, key: jax.Array) -> jax.Array:
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
