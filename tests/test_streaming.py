@@ -159,7 +159,9 @@ def _params(model, shape, seed):
     return jax.tree.map(lambda p: p + 0.3 * normal(seed, p.shape), params)
 
 
-@pytest.mark.parametrize("seed", range(16))
+# Every layer kind is also checked on its own by the contract test below;
+# these random models check their compositions.
+@pytest.mark.parametrize("seed", range(10))
 def test_random_models_and_chunkings_equal_apply(seed):
     model, channels, fmt = _model(seed)
     length = 40
@@ -512,7 +514,7 @@ def test_every_streamable_layer_keeps_the_contract(name):
     layer, fmt = STREAMABLE[name]
     shape = (2, 21, 2) if fmt == CL else (2, 2, 21)
     params = _params(layer, shape, 0)
-    chunkings = [[1, 2, 1, 3, 5, 1, 8], [21], [4] * 5 + [1]]
+    chunkings = [[1, 2, 1, 3, 5, 1, 8], [21]]
     cj.streaming.check_stream(layer, params, normal(1, shape), chunkings=chunkings)
 
 
