@@ -68,7 +68,7 @@ import inspect
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -497,6 +497,13 @@ def _count_from_init(layer: LayerLike, input_shape: ShapeLike) -> int:
     return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
 
 
+def called_key(subs: Mapping[Any, Any], sub: LayerLike, taken: Collection[Any]) -> Any:
+    """The key of ``sub`` as a composite's ``apply`` runs it through ``call``:
+    the first key of ``subs`` holding that very layer and not in ``taken``
+    (None when there is none)."""
+    return next((k for k, s in subs.items() if s is sub and k not in taken), None)
+
+
 def sublayer_input_shapes(
     layer: LayerLike, input_shape: ShapeLike, *, strict: bool = False
 ) -> dict[Any, Shape]:
@@ -517,7 +524,7 @@ def sublayer_input_shapes(
         seen: dict[Any, tuple[int, ...]] = {}
 
         def call(sub: LayerLike, params: Params, x: jax.Array) -> jax.Array:
-            key = next((k for k, s in subs.items() if s is sub and k not in seen), None)
+            key = called_key(subs, sub, seen)
             if key is not None:
                 seen[key] = tuple(jax.numpy.shape(x))
             return sub.apply(params, x)

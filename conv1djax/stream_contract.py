@@ -121,10 +121,6 @@ class Stream:
     latency: int = 0
     data_format: str = "channels_last"
 
-    @property
-    def time_axis(self) -> int:
-        return -1 if self.data_format == "channels_first" else -2
-
     def after(self, layer: LayerLike | None) -> Stream:
         """The stream ``layer`` emits when it receives this one."""
         return dataclasses.replace(self, latency=latency(layer, self.latency))
@@ -359,10 +355,7 @@ def _one_step_window(
 
 def _leaf_axis(layer: LayerLike, stream: Stream) -> int:
     """A leaf's time axis: by its own data format, else the stream's."""
-    fmt = getattr(layer, "data_format", None)
-    if fmt is None:
-        return stream.time_axis
-    return -1 if fmt == "channels_first" else -2
+    return time_axis(layer, stream.data_format)
 
 
 def _leaf_init(
@@ -715,10 +708,10 @@ class _Caller:
         self.called: list[Any] = []
 
     def key(self, sub: LayerLike) -> Any:
-        for k, s in self.subs.items():
-            if s is sub and k not in self.called:
-                self.called.append(k)
-                return k
+        key = protocol.called_key(self.subs, sub, self.called)
+        if key is not None:
+            self.called.append(key)
+            return key
         raise cannot_stream(
             self.layer,
             f"its apply ran {type(sub).__name__} through `call` more often than "

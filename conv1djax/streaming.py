@@ -61,6 +61,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
@@ -469,8 +470,6 @@ def check_stream(
     >>> cj.streaming.check_stream(model, params, jax.random.normal(
     ...     jax.random.key(0), (2, 20, 2)))
     """
-    import numpy as np
-
     x = check_input(x, "check_stream", call="check_stream")
     fmt = stream_contract.data_format(model)
     axis = x.ndim - 1 if fmt == "channels_first" else x.ndim - 2

@@ -218,12 +218,9 @@ class _DelayLine(_Reshaping):
         stream_contract.require_1d(self)
         return self._delay_timing()
 
-    def _time_axis(self) -> int:
-        return -1 if getattr(self, "data_format", None) == "channels_first" else -2
-
     def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
         """The window's steps less the history: the oldest first."""
-        axis = self._time_axis() % z.ndim
+        axis = stream_contract.time_axis(self) % z.ndim
         kept = z.shape[axis] - self.stream_timing().history
         return jax.lax.slice_in_dim(z, 0, kept, axis=axis)
 
@@ -231,7 +228,7 @@ class _DelayLine(_Reshaping):
         self, params: Params
     ) -> tuple[list[int], Callable[[jax.Array], jax.Array]]:
         """A one-step chunk reads only the oldest step kept."""
-        axis = self._time_axis()
+        axis = stream_contract.time_axis(self)
         return [0], lambda w: jax.lax.slice_in_dim(w, 0, 1, axis=axis % w.ndim)
 
 
