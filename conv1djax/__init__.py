@@ -80,6 +80,9 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.graph import Graph as Graph
+from conv1djax.graph import Node as Node
+from conv1djax.graph import Ref as Ref
 from conv1djax.models import Parallel as Parallel
 from conv1djax.models import Residual as Residual
 from conv1djax.models import Sequential as Sequential
@@ -142,7 +145,10 @@ __all__ = [
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
+    "Graph",
+    "Node",
     "Parallel",
+    "Ref",
     "Residual",
     "SeparableConv1D",
     "SeparableConv2D",

@@ -362,7 +362,11 @@ def _check_module(module: Any) -> str:
 
 
 def from_torch_module(
-    module: Any, *, rank: int | None = None
+    module: Any,
+    *,
+    rank: int | None = None,
+    data_format: str = "channels_first",
+    fold_batchnorm: bool = False,
 ) -> tuple[LayerLike, Params]:  # module: a torch.nn.Module
     """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
     what it computes, on the same channels-first (``(N, C, *spatial)``)
@@ -421,10 +425,34 @@ def from_torch_module(
     ``custom_objects={name: functools.partial(...)}`` to
     :func:`conv1djax.load`.
     """
+    from conv1djax.interop import torch_fx  # noqa: PLC0415 (it imports this module)
+
     name = _check_module(module)
-    if name == "Sequential":
-        return from_torch_sequential(module, rank=rank)
-    return _converted(module, rank, name)
+    if data_format not in ("channels_first", "channels_last"):
+        raise ValueError(
+            "`data_format` must be 'channels_first' or 'channels_last'; received "
+            f"data_format={data_format!r}."
+        )
+    plain = data_format == "channels_first" and not fold_batchnorm
+    if name == "Sequential" and plain:
+        try:
+            return from_torch_sequential(module, rank=rank)
+        except (TypeError, ValueError) as err:
+            try:  # a module only the graph's operations compute
+                return torch_fx.from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise err from None
+    if plain and _torch_rank(module) is not None or name in _TORCH_ACTIVATIONS:
+        try:
+            return _converted(module, rank, name)
+        except (TypeError, ValueError) as err:
+            try:
+                return torch_fx.from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise err from None
+    return torch_fx.from_torch_graph(
+        module, data_format=data_format, fold_batchnorm=fold_batchnorm
+    )
 
 
 def _nearest_rank(ranks: list[int | None], i: int, default: int | None) -> int | None:
