@@ -246,11 +246,13 @@ def _adaptive_pool(x: Any, kind: str, output_size: Sequence[int | None],
 
 
 def _source_index(out: int, length: int, scale: float | None, align: bool) -> np.ndarray:
-    dst = np.arange(out, dtype=np.float64)
+    """PyTorch's source coordinates, computed in float32 as it does."""
+    f32 = np.float32
+    dst = np.arange(out, dtype=f32)
     if align:
-        return dst * ((length - 1) / (out - 1)) if out > 1 else dst * 0.0
-    ratio = (1.0 / scale) if scale else length / out
-    return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+        return dst * f32((length - 1) / (out - 1)) if out > 1 else dst * f32(0)
+    ratio = f32(1.0 / scale) if scale else f32(length / out)
+    return np.maximum(ratio * (dst + f32(0.5)) - f32(0.5), f32(0))
 
 
 def _interpolate(x: Any, size: Sequence[int] | None = None,

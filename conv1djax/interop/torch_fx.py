@@ -449,11 +449,15 @@ def from_torch_graph(
     :func:`conv1djax.interop.from_torch_module`."""
     import torch  # noqa: PLC0415
 
-    if module.training:
-        raise ValueError(
-            f"{type(module).__name__} is in training mode: call module.eval() first "
-            "(dropout becomes the identity, BatchNorm uses its running statistics)."
-        )
+    name = _tm._torch_name(module)
+    if _tm._torch_rank(module) is not None and name != "Sequential":
+        # a module of its own: one node (the root of a trace is never a leaf)
+        converted = _convert_module(module, name, data_format == "channels_last")
+        if converted is not None:
+            node = Node("y", converted[1], (Ref("x"),), converted[2])
+            if converted[0] == "layer":  # the spec itself, channels-last if asked
+                return converted[1], converted[2]
+            return Graph([], [node], ["x"], Ref("y"), data_format=data_format), {}
     g = trace(module)
     functions, methods = _tables(torch)
     modules = dict(module.named_modules())

@@ -157,12 +157,14 @@ def _torch_conv(
     if transposed:  # an explicit padding crops the output, PyTorch's meaning
         output_padding = _ints(module.output_padding, rank, "output_padding")
         fits_keras = all(map(int.__lt__, output_padding, strides))
-        if _all_zero(padding) and fits_keras:  # Keras's formula is PyTorch's then
+        strided_dilated = max(strides) > 1 and max(kwargs["dilation_rate"]) > 1
+        if _all_zero(padding) and fits_keras and not strided_dilated:
             padding = "valid"
         cls = getattr(_layers, f"Conv{rank}DTranspose")
         return cls(padding=padding, output_padding=output_padding, **kwargs)
     mode = str(module.padding_mode) if mode is None else mode
-    if _all_zero(padding):
+    strided_dilated = max(strides) > 1 and max(kwargs["dilation_rate"]) > 1
+    if _all_zero(padding) and not strided_dilated:
         padding, mode = "valid", "zeros"
     cls = getattr(_layers, f"Conv{rank}D")
     return cls(padding=padding, padding_mode=mode, **kwargs)
