@@ -596,6 +596,42 @@ class Graph(_Composite):
             object.__setattr__(self, field, value)
         self.__post_init__()
 
+    # ---- config ------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON data for :func:`conv1djax.save`: the layers, the nodes (a
+        :class:`Ref` as ``{"ref": name}``, a :class:`Slice` as ``{"slice":
+        [start, stop, step]}``), inputs, output, weights, data_format."""
+        return {
+            "layers": [[k, layer] for k, layer in self.layers],
+            "nodes": [
+                {"name": n.name, "op": n.op, "args": _encode_arg(n.args),
+                 "kwargs": [[k, _encode_arg(v)] for k, v in n.kwargs],
+                 "source": n.source}  # fmt: skip
+                for n in self.nodes
+            ],
+            "inputs": list(self.inputs),
+            "output": _encode_arg(self.output),
+            "weights": [[n, list(s)] for n, s in self.weights],
+            "data_format": self.data_format,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Graph:
+        """The graph :meth:`get_config` describes."""
+        nodes = [
+            Node(n["name"], n["op"], _decode_arg(n["args"]),
+                 tuple((k, _decode_arg(v)) for k, v in n["kwargs"]), n.get("source", ""))
+            for n in config["nodes"]
+        ]  # fmt: skip
+        return cls(
+            [(k, layer) for k, layer in config["layers"]], nodes, config["inputs"],
+            _decode_arg(config["output"]), weights=config.get("weights", ()),
+            data_format=config.get("data_format", "channels_first"),
+            name=config.get("name"),
+        )  # fmt: skip
+
     # ---- protocol ----------------------------------------------------------------
 
     def sublayers(self) -> dict[str, Any]:
@@ -737,6 +773,31 @@ class Graph(_Composite):
         """The number of scalars in the params for ``input_shape``."""
         own = sum(math.prod(s) for _, s in self.weights)
         return super().count_params(input_shape) + own
+
+
+def _encode_arg(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return {"ref": value.name}
+    if isinstance(value, Slice):
+        return {"slice": [value.start, value.stop, value.step]}
+    if value is Ellipsis:
+        return {"ellipsis": True}
+    if isinstance(value, tuple | list):
+        return [_encode_arg(v) for v in value]
+    return value
+
+
+def _decode_arg(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if "ref" in value:
+            return Ref(value["ref"])
+        if "slice" in value:
+            return Slice(*value["slice"])
+        if "ellipsis" in value:
+            return Ellipsis
+    if isinstance(value, tuple | list):
+        return tuple(_decode_arg(v) for v in value)
+    return value
 
 
 def _wants_cl(layer: Any) -> bool | None:

@@ -1,0 +1,294 @@
+"""cj.interop.from_torch_module on whole PyTorch models (torch.fx traces
+their ``forward``): real architectures, defined here from their papers'
+descriptions with random weights (no downloads), converted and compared
+with PyTorch in float32, eval mode: outputs, and the gradients of a scalar
+loss with respect to the input and every parameter, to a max relative
+difference (max |a - b| / max |b|, per array) of 1e-5.
+
+The models are SMALL to keep the suite fast (few channels, tiny inputs,
+fewer blocks where the architecture allows; each says what it keeps); each
+is compiled once."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import conv1djax as cj
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+RTOL = 1e-5
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def check_model(net, shape, *, seed=0, **convert):
+    """Converts ``net`` and compares outputs and gradients with PyTorch;
+    returns ``(model, params, report)``."""
+    torch.manual_seed(seed)
+    net = net.eval()
+    start = time.perf_counter()
+    model, params = cj.interop.from_torch_module(net, **convert)
+    seconds = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = net(xt)
+    w = rng.normal(size=tuple(yt.shape)).astype(np.float32)
+    (yt * torch.from_numpy(w)).sum().backward()
+
+    channels_last = convert.get("data_format") == "channels_last"
+    to_cl = (lambda a: np.moveaxis(a, 1, -1)) if channels_last else (lambda a: a)
+
+    @jax.jit
+    def run(params, x):
+        def loss(params, x):
+            y = model.apply(params, x)
+            return jnp.sum(y * jnp.asarray(to_cl(w))), y
+
+        return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, x)
+
+    (_, y), (gp, gx) = run(params, jnp.asarray(to_cl(x)))
+    report = {
+        "output": _rel(to_cl(yt.detach().numpy()), y),
+        "input grad": _rel(to_cl(xt.grad.numpy()), gx),
+    }
+    grads = cj.interop.to_torch(model, gp)
+    named = dict(net.named_parameters())
+    assert named, "a model with parameters"
+    for name, p in named.items():
+        want = np.zeros(p.shape) if p.grad is None else p.grad.numpy()  # unused: 0
+        if p.grad is None:
+            assert not np.asarray(grads[name]).any(), name
+            continue
+        report[name] = _rel(want, grads[name])
+    worst = max(report, key=report.get)
+    assert report[worst] <= RTOL, (worst, report[worst])
+    report["conversion seconds"] = seconds
+    return model, params, report
+
+
+# ---- WaveNet / TCN --------------------------------------------------------------
+
+
+class GatedBlock(nn.Module):
+    """WaveNet's residual block: a causal dilated convolution (padded on
+    the left by F.pad) into a tanh x sigmoid gate, a 1x1 residual and a 1x1
+    skip output."""
+
+    def __init__(self, channels, dilation):
+        super().__init__()
+        self.dilation = dilation
+        self.filt = nn.Conv1d(channels, 2 * channels, 2, dilation=dilation)
+        self.res = nn.Conv1d(channels, channels, 1)
+        self.skip = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x):
+        h = self.filt(F.pad(x, (self.dilation, 0)))
+        a, b = h.chunk(2, dim=1)
+        z = torch.tanh(a) * torch.sigmoid(b)
+        return x + self.res(z), self.skip(z)
+
+
+class WaveNet(nn.Module):
+    """WaveNet (van den Oord et al. 2016): causal input convolution, a
+    stack of gated dilated blocks (dilations 1, 2, 4, 8: one cycle of the
+    paper's 1..512), skip sums, ReLU 1x1 head; a learned skip gain read
+    directly as a Parameter. 4 channels."""
+
+    def __init__(self, channels=4):
+        super().__init__()
+        self.inp = nn.Conv1d(1, channels, 2)
+        self.blocks = nn.ModuleList(GatedBlock(channels, d) for d in (1, 2, 4, 8))
+        self.gain = nn.Parameter(torch.randn(1, channels, 1))
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv1d(channels, 1, 1))
+
+    def forward(self, x):
+        x = self.inp(F.pad(x, (1, 0)))
+        skips = 0
+        for block in self.blocks:
+            x, s = block(x)
+            skips = skips + s
+        return self.out(skips * self.gain)
+
+
+def test_wavenet():
+    model, params, report = check_model(WaveNet(), (2, 1, 32))
+    assert isinstance(model, cj.Graph)
+    assert "blocks.3.filt" in params and "gain" in params
+
+
+# ---- U-Net ------------------------------------------------------------------------
+
+
+def double_conv(i, o):
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(o, o, 3, padding=1), nn.ReLU(inplace=True))  # fmt: skip
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015): double 3x3 convolutions, 2x2 max
+    pooling down, 2x2 ConvTranspose2d up, torch.cat skips, 1x1 head. Two
+    levels (the paper has four), 4 and 8 channels."""
+
+    def __init__(self, c=4):
+        super().__init__()
+        self.down1 = double_conv(3, c)
+        self.down2 = double_conv(c, 2 * c)
+        self.bottom = double_conv(2 * c, 4 * c)
+        self.pool = nn.MaxPool2d(2)
+        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2)
+        self.dec2 = double_conv(4 * c, 2 * c)
+        self.up1 = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.dec1 = double_conv(2 * c, c)
+        self.head = nn.Conv2d(c, 2, 1)
+
+    def forward(self, x):
+        a = self.down1(x)
+        b = self.down2(self.pool(a))
+        m = self.bottom(self.pool(b))
+        b = self.dec2(torch.cat([self.up2(m), b], dim=1))
+        return self.head(self.dec1(torch.cat([self.up1(b), a], dim=1)))
+
+
+def test_unet_channels_last():
+    """The U-Net converted to channels-last: NHWC in and out, PyTorch's
+    numbers."""
+    model, params, _ = check_model(UNet(), (1, 3, 16, 16), data_format="channels_last")
+    assert model.data_format == "channels_last"
+    assert model.compute_output_shape((None, 16, 16, 3)) == (None, 16, 16, 2)
+
+
+# ---- modules and functions one at a time ----------------------------------------------
+
+
+class Functional(nn.Module):
+    """Functional forms and tensor methods in one forward."""
+
+    def forward(self, x):
+        y = F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True)
+        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        z = F.adaptive_avg_pool2d(x, 3)
+        z = F.interpolate(z, size=y.shape[-2:], mode="nearest")
+        y = F.leaky_relu(y, 0.1) + F.relu6(z) * 0.5 - F.avg_pool2d(y, 3, 1, 1)
+        y = F.pad(y, (1, 2, 1, 1), mode="reflect")
+        b, c, h, w = y.shape
+        y = y.view(b, c * 2, h // 2, w).transpose(2, 3).reshape(b, -1)
+        return torch.flatten(y.unsqueeze(1), 1).mean(dim=1, keepdim=True) + y[:, :3]
+
+
+def test_modules_and_functions():
+    """Modules beyond Keras's arguments (as graph ops) and a forward of
+    functions, each against PyTorch, with the rank or layout of each."""
+    modules = [
+        (nn.Conv1d(3, 4, 3, stride=2, dilation=2), (2, 3, 13)),
+        (nn.Conv2d(3, 4, 3, stride=2, dilation=(2, 3), padding=(1, 2)), (2, 3, 10, 13)),
+        (nn.ConvTranspose1d(3, 4, 3, stride=2, dilation=2, padding=1, output_padding=1),
+         (2, 3, 7)),
+        (nn.MaxPool2d(3, 2, padding=1), (2, 3, 10, 13)),
+        (nn.MaxPool1d(3, 2, ceil_mode=True), (2, 3, 10)),
+        (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
+         (2, 3, 10, 13)),
+        (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True), (2, 3, 10, 13)),
+        (nn.AdaptiveAvgPool2d(3), (2, 3, 10, 13)),
+        (nn.AdaptiveMaxPool1d(4), (2, 3, 10)),
+        (nn.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 5, 6)),
+        (nn.Upsample(scale_factor=1.7, mode="bilinear", align_corners=True), (2, 3, 5, 6)),
+        (nn.Upsample(size=(7, 9), mode="bilinear"), (2, 3, 5, 6)),
+        (nn.Upsample(scale_factor=3, mode="linear"), (2, 3, 5)),
+        (nn.Upsample(scale_factor=2.5, mode="nearest"), (2, 3, 5, 6)),
+        (nn.ReflectionPad2d((1, 2, 0, 3)), (2, 3, 5, 6)),
+        (nn.ReplicationPad1d(2), (2, 3, 5)),
+        (nn.CircularPad2d(1), (2, 3, 5, 6)),
+        (nn.ZeroPad2d((-1, 2, 1, -2)), (2, 3, 5, 6)),
+        (nn.Flatten(), (2, 3, 5, 6)),
+        (Functional(), (2, 3, 10, 13)),
+    ]  # fmt: skip
+    rng = np.random.default_rng(1)
+    torch.manual_seed(1)
+    for module, shape in modules:
+        module.eval()
+        x = rng.normal(size=shape).astype(np.float32)
+        want = module(torch.from_numpy(x)).detach().numpy()
+        formats = ["channels_first"]
+        if isinstance(module, Functional | nn.MaxPool2d | nn.AdaptiveAvgPool2d):
+            formats.append("channels_last")
+        for fmt in formats:
+            model, params = cj.interop.from_torch_module(module, data_format=fmt)
+            xin = x if fmt == "channels_first" else np.moveaxis(x, 1, -1)
+            got = np.asarray(model.apply(params, jnp.asarray(xin)))
+            if fmt == "channels_last" and got.ndim >= 3:
+                got = np.moveaxis(got, -1, 1)
+            assert _rel(got, want) <= RTOL, (module, fmt)
+            shape_in = (None, *xin.shape[1:])
+            assert model.compute_output_shape(shape_in)[1:] == tuple(
+                (got if fmt == "channels_first" else np.asarray(
+                    model.apply(params, jnp.asarray(xin)))).shape[1:])  # fmt: skip
+
+
+# ---- state dicts, saving, errors ---------------------------------------------------
+
+
+def test_state_dict_both_ways_and_save(tmp_path):
+    net = WaveNet().eval()
+    model, params = cj.interop.from_torch_module(net)
+    state = cj.interop.to_torch(model, params)
+    assert sorted(state) == sorted(net.state_dict())
+    other = WaveNet().eval()
+    other.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    x = np.random.default_rng(2).normal(size=(1, 1, 16)).astype(np.float32)
+    np.testing.assert_array_equal(
+        other(torch.from_numpy(x)).detach().numpy(), net(torch.from_numpy(x)).detach().numpy()
+    )
+    back = cj.interop.from_torch(model, other.state_dict())
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), back, params))
+    with pytest.raises(ValueError, match=r"keys no layer of the graph takes: \['extra'\]"):
+        cj.interop.from_torch(model, {**net.state_dict(), "extra": torch.zeros(1)})
+    cj.save(tmp_path / "wavenet.safetensors", model, params)
+    loaded, loaded_params = cj.load(tmp_path / "wavenet.safetensors")
+    assert loaded == model
+    np.testing.assert_array_equal(
+        loaded.apply(loaded_params, x), model.apply(params, x))
+
+
+class Unsupported(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 2, 3)
+
+    def forward(self, x):
+        return torch.fft.rfft(self.conv(x)).real
+
+
+class Branchy(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+def test_refusals_name_node_and_line():
+    with pytest.raises(ValueError, match=r"node 'fft_rfft' .*test_torch_fx\.py\", line \d+"
+                       r".*torch\.fft\.rfft.*no conv1djax equivalent"):  # fmt: skip
+        cj.interop.from_torch_module(Unsupported().eval())
+    with pytest.raises(ValueError, match="torch.fx cannot trace Branchy.forward"):
+        cj.interop.from_torch_module(Branchy().eval())
+    lstm = nn.Sequential(nn.Conv1d(2, 2, 1), nn.LSTM(2, 2)).eval()
+    with pytest.raises(TypeError, match=r"module 1 \(LSTM\) has no conv1djax"):
+        cj.interop.from_torch_module(lstm)
+    with pytest.warns(FutureWarning):  # the old API, deprecated
+        old = torch.nn.utils.weight_norm(nn.Conv1d(2, 3, 3))
+    with pytest.raises(ValueError, match=r"torch\.nn\.utils\.weight_norm.*remove_weight_norm"):
+        cj.interop.from_torch(cj.Conv1D(3, 3, data_format="channels_first"), old.state_dict())
+    with pytest.raises(ValueError, match="strides > 1"):  # Keras's paddings still refuse
+        cj.Conv1D(2, 3, strides=2, dilation_rate=2)
+    cj.Conv1D(2, 3, strides=2, dilation_rate=2, padding=((1, 1),))  # PyTorch's allow
