@@ -17,6 +17,9 @@ from conv1djax import regularizers as regularizers
 from conv1djax import saving as saving
 from conv1djax import stream_contract as stream_contract
 from conv1djax import streaming as streaming
+from conv1djax.graph import Graph as Graph
+from conv1djax.graph import Node as Node
+from conv1djax.graph import Ref as Ref
 from conv1djax.layers.activation import Activation as Activation
 from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
@@ -80,9 +83,6 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
-from conv1djax.graph import Graph as Graph
-from conv1djax.graph import Node as Node
-from conv1djax.graph import Ref as Ref
 from conv1djax.models import Parallel as Parallel
 from conv1djax.models import Residual as Residual
 from conv1djax.models import Sequential as Sequential

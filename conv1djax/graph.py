@@ -165,7 +165,9 @@ def _pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0,
     return jnp.pad(x, widths, mode=modes[mode])
 
 
-def _pool_sizes(length: int, k: int, s: int, p: int, d: int, ceil: bool) -> tuple[int, int]:
+def _pool_sizes(
+    length: int, k: int, s: int, p: int, d: int, ceil: bool
+) -> tuple[int, int]:
     """PyTorch's pooling output length and the extra right padding
     ``ceil_mode`` reads."""
     span = d * (k - 1) + 1
@@ -202,7 +204,11 @@ def _pool(x: Any, kind: str, kernel_size: Sequence[int], stride: Sequence[int],
         inside = np.minimum(end, length) - np.maximum(start, 0)
         divisors.append(size if count_include_pad else inside)
     if kind == "max":
-        init = -jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
+        init = (
+            -jnp.inf
+            if jnp.issubdtype(x.dtype, jnp.floating)
+            else jnp.iinfo(x.dtype).min
+        )
         return lax.reduce_window(x, jnp.asarray(init, x.dtype), lax.max, window,
                                  strides, pads, window_dilation=dil)  # fmt: skip
     total = lax.reduce_window(x, jnp.asarray(0, x.dtype), lax.add, window, strides,
@@ -245,7 +251,9 @@ def _adaptive_pool(x: Any, kind: str, output_size: Sequence[int | None],
     return x
 
 
-def _source_index(out: int, length: int, scale: float | None, align: bool) -> np.ndarray:
+def _source_index(
+    out: int, length: int, scale: float | None, align: bool
+) -> np.ndarray:
     """PyTorch's source coordinates, computed in float32 as it does."""
     f32 = np.float32
     dst = np.arange(out, dtype=f32)
@@ -432,13 +440,17 @@ def _cl_ok(x: Any) -> bool:
     return _is_array(x) and len(x.shape) >= 3
 
 
-def _run_op(node: Node, env: dict[str, Any], cl_of: dict[str, bool], cl_mode: bool) -> Any:
+def _run_op(
+    node: Node, env: dict[str, Any], cl_of: dict[str, bool], cl_mode: bool
+) -> Any:
     fn, kind = OPS[node.op]
     args = _resolve(node.args, env)
     kwargs = dict(_resolve(node.kwargs, env))
     if node.op == "getitem" and not _is_array(args[0]):  # a tuple's entry
         src = node.args[0]
-        return operator.getitem(*args), isinstance(src, Ref) and cl_of.get(src.name, False)
+        return operator.getitem(*args), isinstance(src, Ref) and cl_of.get(
+            src.name, False
+        )
     if not cl_mode:
         return fn(*args, **kwargs), False
     refs = [n for n in _refs(node.args) + _refs(node.kwargs) if _is_array(env[n])]
@@ -453,7 +465,11 @@ def _run_op(node: Node, env: dict[str, Any], cl_of: dict[str, bool], cl_mode: bo
 
     def as_layout(want_cl: bool) -> tuple[Any, Any]:
         def one(arg: Any, ref: Any) -> Any:
-            if isinstance(ref, Ref) and _is_array(arg) and cl_of.get(ref.name, False) != want_cl:
+            if (
+                isinstance(ref, Ref)
+                and _is_array(arg)
+                and cl_of.get(ref.name, False) != want_cl
+            ):
                 return to_channels_last(arg) if want_cl else to_channels_first(arg)
             if isinstance(ref, tuple) and isinstance(arg, tuple | list):
                 return type(arg)(one(a, r) for a, r in zip(arg, ref, strict=True))
@@ -542,7 +558,7 @@ class Graph(_Composite):
         data_format: str = "channels_first",
         name: str | None = None,
     ) -> None:
-        pairs = tuple((layers.items() if isinstance(layers, Mapping) else layers))
+        pairs = tuple(layers.items() if isinstance(layers, Mapping) else layers)
         for key, layer in pairs:
             if not isinstance(key, str):
                 raise TypeError(f"Graph layer keys must be str; received {key!r}.")
@@ -562,7 +578,9 @@ class Graph(_Composite):
         for node in nodes:
             if not isinstance(node, Node):
                 raise TypeError(f"Graph nodes must be Node; received {node!r}.")
-            missing = [n for n in _refs(node.args) + _refs(node.kwargs) if n not in defined]
+            missing = [
+                n for n in _refs(node.args) + _refs(node.kwargs) if n not in defined
+            ]
             if missing:
                 raise ValueError(
                     f"Graph node {node.name!r} reads {missing}, not defined before it."
@@ -605,9 +623,13 @@ class Graph(_Composite):
         return {
             "layers": [[k, layer] for k, layer in self.layers],
             "nodes": [
-                {"name": n.name, "op": n.op, "args": _encode_arg(n.args),
-                 "kwargs": [[k, _encode_arg(v)] for k, v in n.kwargs],
-                 "source": n.source}  # fmt: skip
+                {
+                    "name": n.name,
+                    "op": n.op,
+                    "args": _encode_arg(n.args),
+                    "kwargs": [[k, _encode_arg(v)] for k, v in n.kwargs],
+                    "source": n.source,
+                }  # fmt: skip
                 for n in self.nodes
             ],
             "inputs": list(self.inputs),
@@ -660,14 +682,23 @@ class Graph(_Composite):
                     want = _wants_cl(layer) if cl_mode else False
                     have = cl_of.get(src.name, False) if isinstance(src, Ref) else False
                     if want is not None and _cl_ok(value) and have != want:
-                        value = to_channels_last(value) if want else to_channels_first(value)
+                        value = (
+                            to_channels_last(value)
+                            if want
+                            else to_channels_first(value)
+                        )
                         have = want
                     env[node.name] = call(layer, key, params, value)
                     cl_of[node.name] = have and _cl_ok(env[node.name])
                 elif node.op == "weight":
                     name = dict(node.kwargs)["weight"]
-                    env[node.name] = params[name] if params is not None else (
-                        jax.ShapeDtypeStruct(dict(self.weights)[name], jnp.float32))
+                    env[node.name] = (
+                        params[name]
+                        if params is not None
+                        else (
+                            jax.ShapeDtypeStruct(dict(self.weights)[name], jnp.float32)
+                        )
+                    )
                     cl_of[node.name] = False
                 else:
                     env[node.name], cl_of[node.name] = op(node, env, cl_of)
@@ -714,7 +745,9 @@ class Graph(_Composite):
                 shape = (None, *shape[1:])
             seen.setdefault(key, shape)
             out = layer.compute_output_shape(shape)
-            return jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in out), v.dtype)
+            return jax.ShapeDtypeStruct(
+                tuple(1 if d is None else d for d in out), v.dtype
+            )
 
         def op(node: Node, env: dict[str, Any], cl_of: dict[str, bool]) -> Any:
             if OPS[node.op][1] in ("python", "shape"):
@@ -728,12 +761,18 @@ class Graph(_Composite):
 
             def run(arrays: list[Any]) -> Any:
                 it = iter(arrays)
-                values = [next(it) if a else v for a, v in zip(abstract, leaves, strict=True)]
-                value, cl = _run_op(node, jax.tree.unflatten(tree, values), cl_of, cl_mode)
+                values = [
+                    next(it) if a else v for a, v in zip(abstract, leaves, strict=True)
+                ]
+                value, cl = _run_op(
+                    node, jax.tree.unflatten(tree, values), cl_of, cl_mode
+                )
                 flags.append(cl)
                 return value
 
-            out = jax.eval_shape(run, [v for a, v in zip(abstract, leaves, strict=True) if a])
+            out = jax.eval_shape(
+                run, [v for a, v in zip(abstract, leaves, strict=True) if a]
+            )
             return out, flags[-1]
 
         out = self._run(None, structs[0] if single else structs, call, op)

@@ -247,17 +247,23 @@ def test_state_dict_both_ways_and_save(tmp_path):
     other.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     x = np.random.default_rng(2).normal(size=(1, 1, 16)).astype(np.float32)
     np.testing.assert_array_equal(
-        other(torch.from_numpy(x)).detach().numpy(), net(torch.from_numpy(x)).detach().numpy()
+        other(torch.from_numpy(x)).detach().numpy(),
+        net(torch.from_numpy(x)).detach().numpy(),
     )
     back = cj.interop.from_torch(model, other.state_dict())
-    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), back, params))
-    with pytest.raises(ValueError, match=r"keys no layer of the graph takes: \['extra'\]"):
+    assert jax.tree.all(
+        jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), back, params)
+    )
+    with pytest.raises(
+        ValueError, match=r"keys no layer of the graph takes: \['extra'\]"
+    ):
         cj.interop.from_torch(model, {**net.state_dict(), "extra": torch.zeros(1)})
     cj.save(tmp_path / "wavenet.safetensors", model, params)
     loaded, loaded_params = cj.load(tmp_path / "wavenet.safetensors")
     assert loaded == model
     np.testing.assert_array_equal(
-        loaded.apply(loaded_params, x), model.apply(params, x))
+        loaded.apply(loaded_params, x), model.apply(params, x)
+    )
 
 
 class Unsupported(nn.Module):
@@ -287,8 +293,124 @@ def test_refusals_name_node_and_line():
         cj.interop.from_torch_module(lstm)
     with pytest.warns(FutureWarning):  # the old API, deprecated
         old = torch.nn.utils.weight_norm(nn.Conv1d(2, 3, 3))
-    with pytest.raises(ValueError, match=r"torch\.nn\.utils\.weight_norm.*remove_weight_norm"):
-        cj.interop.from_torch(cj.Conv1D(3, 3, data_format="channels_first"), old.state_dict())
-    with pytest.raises(ValueError, match="strides > 1"):  # Keras's paddings still refuse
+    with pytest.raises(
+        ValueError, match=r"torch\.nn\.utils\.weight_norm.*remove_weight_norm"
+    ):
+        cj.interop.from_torch(
+            cj.Conv1D(3, 3, data_format="channels_first"), old.state_dict()
+        )
+    with pytest.raises(
+        ValueError, match="strides > 1"
+    ):  # Keras's paddings still refuse
         cj.Conv1D(2, 3, strides=2, dilation_rate=2)
     cj.Conv1D(2, 3, strides=2, dilation_rate=2, padding=((1, 1),))  # PyTorch's allow
+
+
+# ---- HiFi-GAN -------------------------------------------------------------------------
+
+LRELU_SLOPE = 0.1
+weight_norm = torch.nn.utils.parametrizations.weight_norm
+
+
+class ResBlock1(nn.Module):
+    """HiFi-GAN's ResBlock1: per dilation, x + conv(lrelu(conv_d(lrelu(x))))."""
+
+    def __init__(self, channels, kernel_size, dilations):
+        super().__init__()
+        pad = lambda d: (kernel_size * d - d) // 2  # noqa: E731
+        self.convs1 = nn.ModuleList(
+            weight_norm(
+                nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=pad(d))
+            )  # fmt: skip
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=pad(1)))
+            for _ in dilations
+        )
+
+    def forward(self, x):
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
+            xt = c1(F.leaky_relu(x, LRELU_SLOPE))
+            xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
+            x = xt + x
+        return x
+
+
+class Generator(nn.Module):
+    """HiFi-GAN V1's generator (Kong et al. 2020): weight-normed conv_pre,
+    ConvTranspose1d upsampling (kernel 2u, padding (k - u) / 2), each
+    followed by the multi-receptive-field fusion (the mean of ResBlock1s
+    with kernels 3, 7, 11 and dilations 1, 3, 5), leaky ReLU 0.1, the final
+    leaky ReLU (PyTorch's default slope, as the reference code), conv_post
+    and tanh. Small: 8 mel bins, 16 channels, upsampling 4 x 2 (V1: 8, 8, 2,
+    2 from 512 channels)."""
+
+    def __init__(self, mels=8, ch=16, rates=(4, 2), kernels=(3, 7, 11),
+                 dilations=(1, 3, 5)):  # fmt: skip
+        super().__init__()
+        self.num_kernels = len(kernels)
+        self.conv_pre = weight_norm(nn.Conv1d(mels, ch, 7, padding=3))
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        for i, u in enumerate(rates):
+            c_in, c_out = ch // 2**i, ch // 2 ** (i + 1)
+            self.ups.append(weight_norm(nn.ConvTranspose1d(
+                c_in, c_out, 2 * u, stride=u, padding=u // 2)))  # fmt: skip
+            for k in kernels:
+                self.resblocks.append(ResBlock1(c_out, k, dilations))
+        self.conv_post = weight_norm(nn.Conv1d(c_out, 1, 7, padding=3))
+
+    def forward(self, x):
+        x = self.conv_pre(x)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            xs = None
+            for j in range(self.num_kernels):
+                y = self.resblocks[i * self.num_kernels + j](x)
+                xs = y if xs is None else xs + y
+            x = xs / self.num_kernels
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+
+
+class DiscriminatorP(nn.Module):
+    """HiFi-GAN's period discriminator: the signal reflect-padded to a
+    multiple of the period (written as a pad of (p - t % p) % p, which
+    torch.fx traces, for the reference's `if t % p`), viewed as
+    (b, c, t / p, p), (5, 1) convolutions of stride (3, 1) with leaky ReLU
+    0.1, a (3, 1) conv_post, flattened. Channels 4, 8, 16 (V1: 32 ... 1024)."""
+
+    def __init__(self, period, chs=(4, 8, 16)):
+        super().__init__()
+        self.period = period
+        ins = (1, *chs[:-1])
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(i, o, (5, 1), (3, 1), padding=(2, 0)))
+            for i, o in zip(ins, chs, strict=True)
+        )
+        self.conv_post = weight_norm(nn.Conv2d(chs[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x):
+        b, c, t = x.shape
+        pad = (self.period - t % self.period) % self.period
+        x = F.pad(x, (0, pad), "reflect")
+        x = x.view(b, c, (t + pad) // self.period, self.period)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        return torch.flatten(self.conv_post(x), 1, -1)
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """Periods 2 and 3 (V1: 2, 3, 5, 7, 11); the scores concatenated."""
+
+    def __init__(self, periods=(2, 3)):
+        super().__init__()
+        self.discriminators = nn.ModuleList(DiscriminatorP(p) for p in periods)
+
+    def forward(self, x):
+        return torch.cat([d(x) for d in self.discriminators], dim=1)
+
+
+def test_hifigan_generator_and_discriminator():
+    check_model(Generator(), (1, 8, 8))
+    check_model(MultiPeriodDiscriminator(), (2, 1, 61))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -43,8 +43,11 @@ class ConversionError(ValueError):
 def _refuse(node: Any, why: str, todo: str) -> ConversionError:
     where = _source(node)
     at = f" at {where}" if where else ""
-    target = node.target if isinstance(node.target, str) else getattr(
-        node.target, "__name__", repr(node.target))
+    target = (
+        node.target
+        if isinstance(node.target, str)
+        else getattr(node.target, "__name__", repr(node.target))
+    )
     return ConversionError(
         f"node {node.name!r} ({node.op} {target}){at}: {why}. {todo}"
     )
@@ -53,7 +56,9 @@ def _refuse(node: Any, why: str, todo: str) -> ConversionError:
 # ---- modules -----------------------------------------------------------------------
 
 
-def _module_op(module: Any, name: str) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
+def _module_op(
+    module: Any, name: str
+) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
     """A module the specs have no equivalent of but an op of the graph
     computes exactly: ``(op, kwargs)``."""
     if match := re.fullmatch(r"(Max|Avg)Pool([123])d", name):
@@ -120,16 +125,23 @@ def _module_layer(module: Any, name: str) -> tuple[LayerLike, Params] | None:
     converts, and those the other layer families add (Linear, BatchNorm,
     the weight-normalized convolutions)."""
     if name == "Linear" and hasattr(_layers, "Dense"):
-        layer = _layers.Dense(int(module.out_features), use_bias=module.bias is not None)
+        layer = _layers.Dense(
+            int(module.out_features), use_bias=module.bias is not None
+        )
         return _wrapped(module, layer)
-    if re.fullmatch(r"BatchNorm[123]d", name) and hasattr(_layers, "BatchNormalization"):
+    if re.fullmatch(r"BatchNorm[123]d", name) and hasattr(
+        _layers, "BatchNormalization"
+    ):
         if module.training:
             raise ValueError("a BatchNorm converts in eval() mode: call module.eval()")
         if not module.track_running_stats:
             raise ValueError("a BatchNorm without running statistics does not convert")
         layer = _layers.BatchNormalization(
-            axis=1, epsilon=float(module.eps), momentum=1.0 - float(module.momentum or 0.1),
-            center=module.affine, scale=module.affine,
+            axis=1,
+            epsilon=float(module.eps),
+            momentum=1.0 - float(module.momentum or 0.1),
+            center=module.affine,
+            scale=module.affine,
         )
         return layer, layer_from_torch(layer, _state(module))
     if re.fullmatch(r"Conv(?:Transpose)?[123]d", name):
@@ -260,7 +272,9 @@ def graph_from_torch(model: Graph, state_dict: Mapping[str, Any]) -> dict[str, P
     used: set[str] = set()
     for key, layer in model.layers:
         prefix = f"{key}."
-        state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        state = {
+            k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)
+        }
         # a nested module's keys belong to it, not to its parent
         state = {k: v for k, v in state.items()
                  if not any(k.startswith(f"{o[len(prefix):]}.") for o, _ in model.layers
@@ -301,7 +315,7 @@ def graph_to_torch(model: Graph, params: Params) -> dict[str, np.ndarray]:
 
 def _tables(torch: Any) -> tuple[dict[Any, str], dict[str, str]]:
     """(call_function target -> op, call_method name -> op)."""
-    F = torch.nn.functional
+    fn = torch.nn.functional
     functions = {
         operator.add: "add", operator.sub: "sub", operator.mul: "mul",
         operator.truediv: "truediv", operator.floordiv: "floordiv",
@@ -316,7 +330,7 @@ def _tables(torch: Any) -> tuple[dict[Any, str], dict[str, str]]:
         torch.chunk: "chunk", torch.split: "split",
         torch.maximum: "maximum", torch.minimum: "minimum", torch.exp: "exp",
         torch.sqrt: "sqrt", torch.abs: "abs", torch.clamp: "clamp",
-        F.pad: "pad", F.interpolate: "interpolate",
+        fn.pad: "pad", fn.interpolate: "interpolate",
     }  # fmt: skip
     methods = {
         "add": "add", "sub": "sub", "mul": "mul", "div": "truediv",
@@ -340,25 +354,27 @@ _ACTIVATION_FUNCS = {
 
 def _activation_call(target: Any, torch: Any, args: tuple, kwargs: dict) -> Any:
     """``(op, args, kwargs)`` for a functional activation, else None."""
-    F = torch.nn.functional
+    fn = torch.nn.functional
     name = getattr(target, "__name__", "")
-    if target in (F.leaky_relu,):
+    if target in (fn.leaky_relu,):
         slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
         return "leaky_relu", args[:1], {"negative_slope": float(slope)}
-    if target is F.gelu:
+    if target is fn.gelu:
         approx = kwargs.get("approximate", "none")
         extra = (("approximate", True),) if approx == "tanh" else ()
         return "activation", args[:1], {"name": "gelu", "kwargs": extra}
-    if target is F.hardtanh:
+    if target is fn.hardtanh:
         lo = float(kwargs.get("min_val", args[1] if len(args) > 1 else -1.0))
         hi = float(kwargs.get("max_val", args[2] if len(args) > 2 else 1.0))
         return "clamp", args[:1], {"min": lo, "max": hi}
-    if target in (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d):
+    if target in (fn.dropout, fn.dropout1d, fn.dropout2d, fn.dropout3d):
         if kwargs.get("training", args[2] if len(args) > 2 else True):
             raise ValueError("a dropout in training mode: call module.eval() first")
         return "identity", args[:1], {}
-    owners = (torch, F, torch.Tensor)
-    if name in _ACTIVATION_FUNCS and any(getattr(o, name, None) is target for o in owners):
+    owners = (torch, fn, torch.Tensor)
+    if name in _ACTIVATION_FUNCS and any(
+        getattr(o, name, None) is target for o in owners
+    ):
         if name in ("elu", "softplus") and (len(args) > 1 or kwargs):
             return None
         return "activation", args[:1], {"name": _ACTIVATION_FUNCS[name]}
@@ -405,13 +421,20 @@ def _arg(value: Any, node: Any) -> Any:
     if hasattr(value, "op") and hasattr(value, "target") and hasattr(value, "name"):
         return Ref(value.name)
     if isinstance(value, slice):
-        return Slice(_arg(value.start, node), _arg(value.stop, node), _arg(value.step, node))
+        return Slice(
+            _arg(value.start, node), _arg(value.stop, node), _arg(value.step, node)
+        )
     if isinstance(value, tuple | list):
         return tuple(_arg(v, node) for v in value)
-    if value is None or value is Ellipsis or isinstance(value, bool | int | float | str):
+    if (
+        value is None
+        or value is Ellipsis
+        or isinstance(value, bool | int | float | str)
+    ):
         return value
     raise _refuse(
-        node, f"an argument {value!r} of type {type(value).__name__} does not convert",
+        node,
+        f"an argument {value!r} of type {type(value).__name__} does not convert",
         "Pass numbers, tuples and tensors only (make constants Python numbers).",
     )
 
@@ -481,8 +504,11 @@ def from_torch_graph(
         if node.op == "get_attr":
             value = _get_attr(module, node.target)
             if value.dim() == 0 or not value.is_floating_point():
-                raise _refuse(node, "a non-float or scalar attribute read in forward",
-                              "Make it a Python number or a buffer of floats.")
+                raise _refuse(
+                    node,
+                    "a non-float or scalar attribute read in forward",
+                    "Make it a Python number or a buffer of floats.",
+                )
             weights.append((node.target, tuple(value.shape)))
             params[node.target] = as_array(value, node.target)
             nodes.append(Node(node.name, "weight", (), (("weight", node.target),), src))
@@ -491,15 +517,19 @@ def from_torch_graph(
             sub = modules[node.target]
             name = _tm._torch_name(sub)
             if len(args) != 1 or kwargs:
-                raise _refuse(node, f"{name} called with {len(args)} arguments",
-                              "Only modules of one tensor input convert.")
+                raise _refuse(
+                    node,
+                    f"{name} called with {len(args)} arguments",
+                    "Only modules of one tensor input convert.",
+                )
             try:
                 converted = _convert_module(sub, name, cl)
             except (TypeError, ValueError) as err:
                 raise _refuse(node, f"{name}: {err}", "") from None
             if converted is None:
                 raise _refuse(
-                    node, f"{name} has no conv1djax equivalent",
+                    node,
+                    f"{name} has no conv1djax equivalent",
                     "Convert it by hand into a cj.Layer and put it in the graph, or "
                     "replace it in the PyTorch model before converting.",
                 )
@@ -517,7 +547,9 @@ def from_torch_graph(
         if node.op == "call_function":
             got = _activation_call(node.target, torch, args, kwargs)
             if got is None:
-                got = _functional_pool(getattr(node.target, "__name__", ""), args, kwargs)
+                got = _functional_pool(
+                    getattr(node.target, "__name__", ""), args, kwargs
+                )
             if got is None and node.target is getattr:
                 if args[1] == "shape":
                     got = ("size", args[:1], {})
@@ -527,7 +559,8 @@ def from_torch_graph(
                 got = (functions[node.target], args, kwargs)
             if got is None:
                 raise _refuse(
-                    node, "this function has no conv1djax equivalent",
+                    node,
+                    "this function has no conv1djax equivalent",
                     "Write it with the operations listed in "
                     "cj.interop.from_torch_module's documentation, or wrap it in a "
                     "module of its own and convert that by hand.",
@@ -540,7 +573,8 @@ def from_torch_graph(
                 got = (methods[method], args, kwargs)
             if got is None:
                 raise _refuse(
-                    node, f"the tensor method .{method}() has no conv1djax equivalent",
+                    node,
+                    f"the tensor method .{method}() has no conv1djax equivalent",
                     "Rewrite it with the operations cj.interop.from_torch_module lists.",
                 )
         else:  # pragma: no cover - fx has no other ops
@@ -571,7 +605,8 @@ def _normalise(op: str, kw: dict[str, Any], node: Any) -> dict[str, Any]:
         kw.pop("antialias", None)
     if op == "clamp":
         kw = {"min": kw.get("min"), "max": kw.get("max")} | {
-            k: v for k, v in kw.items() if k not in ("min", "max")}
+            k: v for k, v in kw.items() if k not in ("min", "max")
+        }
         kw["a_min"], kw["a_max"] = kw.pop("min"), kw.pop("max")
     return kw
 
@@ -618,7 +653,9 @@ def _channels_last(layer: LayerLike) -> LayerLike:
 # ---- BatchNorm folded into the convolution before it ------------------------------
 
 
-def fold_batchnorms(model: Graph, params: dict[str, Params]) -> tuple[Graph, dict[str, Params]]:
+def fold_batchnorms(
+    model: Graph, params: dict[str, Params]
+) -> tuple[Graph, dict[str, Params]]:
     """Every BatchNormalization whose input is a convolution's output (read
     by nothing else) folded into that convolution's kernel and bias."""
     import jax.numpy as jnp  # noqa: PLC0415
@@ -648,12 +685,20 @@ def fold_batchnorms(model: Graph, params: dict[str, Params]) -> tuple[Graph, dic
             continue
         conv_key = dict(conv_node.kwargs)["layer"]
         conv = layers[conv_key]
-        if getattr(conv, "torch_module", None) != "conv" or sum(
-            1 for m in model.nodes if m.op == "layer" and dict(m.kwargs)["layer"] == conv_key
-        ) != 1:
+        if (
+            getattr(conv, "torch_module", None) != "conv"
+            or sum(
+                1
+                for m in model.nodes
+                if m.op == "layer" and dict(m.kwargs)["layer"] == conv_key
+            )
+            != 1
+        ):
             continue
         p, b = params[conv_key], params[bn_key]
-        scale = jnp.asarray(b.get("gamma", 1.0)) / jnp.sqrt(b["moving_variance"] + bn.epsilon)
+        scale = jnp.asarray(b.get("gamma", 1.0)) / jnp.sqrt(
+            b["moving_variance"] + bn.epsilon
+        )
         kernel = p["kernel"] * scale
         bias = p.get("bias", 0.0)
         bias = (bias - b["moving_mean"]) * scale + b.get("beta", 0.0)
@@ -683,7 +728,7 @@ def _rename_arg(value: Any, renamed: Mapping[str, str]) -> Any:
 
 def _rename(node: Node, renamed: Mapping[str, str]) -> Node:
     return dataclasses.replace(
-        node, args=_rename_arg(node.args, renamed),
+        node,
+        args=_rename_arg(node.args, renamed),
         kwargs=tuple((k, _rename_arg(v, renamed)) for k, v in node.kwargs),
     )
-

@@ -140,11 +140,15 @@ def _torch_conv(
     ``mode`` are those of a padding module before it, when fused."""
     transposed = bool(module.transposed)
     strides = _ints(module.stride, rank, "stride")
+    dilations = _ints(module.dilation, rank, "dilation")
+    # Keras refuses strides > 1 with dilation > 1; an explicit padding (PyTorch's
+    # meaning) allows them, so such a convolution keeps its zero padding explicit.
+    strided_dilated = max(strides) > 1 and max(dilations) > 1
     kwargs = {
         "filters": int(module.out_channels),
         "kernel_size": _ints(module.kernel_size, rank, "kernel_size"),
         "strides": strides,
-        "dilation_rate": _ints(module.dilation, rank, "dilation"),
+        "dilation_rate": dilations,
         "groups": int(module.groups),
         "use_bias": module.bias is not None,
         "data_format": "channels_first",
@@ -157,13 +161,11 @@ def _torch_conv(
     if transposed:  # an explicit padding crops the output, PyTorch's meaning
         output_padding = _ints(module.output_padding, rank, "output_padding")
         fits_keras = all(map(int.__lt__, output_padding, strides))
-        strided_dilated = max(strides) > 1 and max(kwargs["dilation_rate"]) > 1
         if _all_zero(padding) and fits_keras and not strided_dilated:
             padding = "valid"
         cls = getattr(_layers, f"Conv{rank}DTranspose")
         return cls(padding=padding, output_padding=output_padding, **kwargs)
     mode = str(module.padding_mode) if mode is None else mode
-    strided_dilated = max(strides) > 1 and max(kwargs["dilation_rate"]) > 1
     if _all_zero(padding) and not strided_dilated:
         padding, mode = "valid", "zeros"
     cls = getattr(_layers, f"Conv{rank}D")
@@ -382,8 +384,10 @@ def from_torch_module(
       "channels_first"``, its kernel_size, stride, dilation, groups (a
       depthwise ``groups=in_channels`` stays a grouped convolution), bias,
       padding (an int or tuple: PyTorch's explicit padding; "same", "valid";
-      0 becomes "valid") and padding_mode. Keras refuses a stride > 1
-      together with a dilation > 1, and so does conv1djax. A parametrized
+      0 becomes "valid") and padding_mode. A stride > 1 together with a
+      dilation > 1 (which Keras refuses) converts with an explicit padding
+      (0 stays ``((0, 0),)`` then): conv1djax allows it with explicit
+      paddings, PyTorch's meaning. A parametrized
       one (``torch.nn.utils.parametrizations.weight_norm``) gives the weight
       its parametrizations compute.
     - ``ConvTranspose{1,2,3}d``: ``Conv{1,2,3}DTranspose`` with its padding
