@@ -465,6 +465,9 @@ def trace(module: Any) -> Any:
         ) from None
 
 
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
 def from_torch_graph(
     module: Any, *, data_format: str = "channels_first", fold_batchnorm: bool = False
 ) -> tuple[Graph, dict[str, Params]]:
@@ -481,6 +484,11 @@ def from_torch_graph(
             if converted[0] == "layer":  # the spec itself, channels-last if asked
                 return converted[1], converted[2]
             return Graph([], [node], ["x"], Ref("y"), data_format=data_format), {}
+    if type(module).__module__.startswith("torch.nn") and name not in _CONTAINERS:
+        raise TypeError(
+            f"{name} has no conv1djax equivalent; see cj.interop.from_torch_module "
+            "for the modules that convert."
+        )
     g = trace(module)
     functions, methods = _tables(torch)
     modules = dict(module.named_modules())

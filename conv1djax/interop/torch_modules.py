@@ -448,14 +448,16 @@ def from_torch_module(
                 return torch_fx.from_torch_graph(module)
             except (TypeError, ValueError):
                 raise err from None
-    if plain and _torch_rank(module) is not None or name in _TORCH_ACTIVATIONS:
+    if plain and name != "Sequential":
         try:
-            return _converted(module, rank, name)
+            converted = _torch_layer(module, rank)
         except (TypeError, ValueError) as err:
-            try:
+            try:  # a module only the graph's operations compute
                 return torch_fx.from_torch_graph(module)
             except (TypeError, ValueError):
-                raise err from None
+                raise ValueError(f"{name}: {err}") from None
+        if converted is not None:
+            return converted
     return torch_fx.from_torch_graph(
         module, data_format=data_format, fold_batchnorm=fold_batchnorm
     )
