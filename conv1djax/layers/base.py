@@ -295,7 +295,16 @@ def lora_arguments(rank: Any, alpha: Any) -> tuple[int | None, float | None]:
 
 
 @dataclasses.dataclass(frozen=True)
-class KernelLayer(Configurable):
+class _LoraFields(Configurable):
+    """Keras's LoRA arguments, keyword-only fields of every
+    :class:`KernelLayer` (a dataclass of its own, so that the fields
+    :class:`KernelLayer` reads from its subclasses are not fields here)."""
+
+    lora_rank: int | None = dataclasses.field(default=None, kw_only=True)
+    lora_alpha: float | None = dataclasses.field(default=None, kw_only=True)
+
+
+class KernelLayer(_LoraFields):
     """What ``Dense`` and the convolutions share: ``activation`` and
     ``use_bias``, the initializers, regularizers and constraints of their
     weights (the class's ``_REGISTRIES``), and LoRA.
@@ -316,9 +325,6 @@ class KernelLayer(Configurable):
     ``"pointwise_kernel"``), and ``_KERAS_LORA`` says whether Keras's
     layer of the same name takes ``lora_rank`` (Conv1D/2D/3D and Dense).
     """
-
-    lora_rank: int | None = dataclasses.field(default=None, kw_only=True)
-    lora_alpha: float | None = dataclasses.field(default=None, kw_only=True)
 
     _REGISTRIES: ClassVar[Mapping[str, Any]] = {
         "kernel_initializer": initializers,
@@ -359,6 +365,12 @@ class KernelLayer(Configurable):
                 f"{getattr(self, constraint)!r}; remove the constraint."
             )
 
+    if TYPE_CHECKING:  # every concrete subclass defines it
+
+        def check_own_params(self, params: Params, path: str = "params") -> None:
+            """Raises ``ValueError`` for params that do not fit the layer."""
+            ...
+
     # ---- LoRA ---------------------------------------------------------------
 
     def _lora_split(self, kernel_shape: tuple[int, ...]) -> int:
@@ -385,7 +397,7 @@ class KernelLayer(Configurable):
         }
 
     def _with_lora(
-        self, param_shapes: dict[str, tuple[int, ...]]
+        self, param_shapes: Mapping[str, tuple[int, ...]]
     ) -> dict[str, tuple[int, ...]]:
         """The base params' shapes followed by the LoRA weights' (Keras's
         weight order)."""
@@ -440,7 +452,7 @@ class KernelLayer(Configurable):
         >>> merged
         {'kernel': Array([[2., 2.]], dtype=float32)}
         """
-        if self.lora_rank is None:
+        if self.lora_rank is None or self.lora_alpha is None:  # canonical: both
             return dict(params)
         name = self._LORA_KERNEL
         kernel = jnp.asarray(params[name])

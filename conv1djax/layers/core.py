@@ -81,9 +81,7 @@ class Dense(KernelLayer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(
-            self, "units", _validation.positive_int(self.units, "units")
-        )
+        object.__setattr__(self, "units", _validation.positive_int(self.units, "units"))
 
     # ---- shapes ---------------------------------------------------------------
 
@@ -104,7 +102,7 @@ class Dense(KernelLayer):
         return shape[-1]
 
     def _param_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
-        shapes_ = {"kernel": (input_dim, self.units)}
+        shapes_: dict[str, tuple[int, ...]] = {"kernel": (input_dim, self.units)}
         if self.use_bias:
             shapes_["bias"] = (self.units,)
         return self._with_lora(shapes_)

@@ -61,7 +61,7 @@ def enable_lora(
     >>> params = layer.init(0, (None, 8))
     >>> lora, lora_params = cj.enable_lora(layer, params, rank=2, key=1)
     >>> lora, sorted(lora_params)
-    (Dense(4, lora_rank=2, lora_alpha=2), ['bias', 'kernel', 'lora_kernel_a', 'lora_kernel_b'])
+    (Dense(4, lora_rank=2), ['bias', 'kernel', 'lora_kernel_a', 'lora_kernel_b'])
     >>> x = jnp.ones((3, 8))
     >>> bool(jnp.allclose(lora.apply(lora_params, x), layer.apply(params, x)))
     True

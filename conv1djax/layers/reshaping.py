@@ -22,7 +22,7 @@ import dataclasses
 import math
 import operator
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -767,7 +767,9 @@ class UpSampling3D(_UpSampling):
 # ---- Flatten, Reshape: one batch axis, the rest reshaped ----------------------------
 
 
-def _one_batch_axis(layer: ParameterFree, input_shape: ShapeLike, minimum: int) -> Shape:
+def _one_batch_axis(
+    layer: ParameterFree, input_shape: ShapeLike, minimum: int
+) -> Shape:
     """``input_shape`` checked to have at least ``minimum`` axes, the first
     the batch axis (Keras's ``Flatten`` and ``Reshape`` keep it alone)."""
     shape = shapes.check_shape_entries(input_shape)
@@ -822,7 +824,7 @@ class Flatten(ParameterFree):
         rest = shape[1:]
         if None in rest:
             return (shape[0], None)
-        return (shape[0], math.prod(rest))
+        return (shape[0], math.prod(cast(tuple[int, ...], rest)))
 
     def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """``x`` flattened after its batch axis (channels-first inputs in
@@ -899,7 +901,7 @@ class Reshape(ParameterFree):
         target = self.target_shape
         if None in rest:
             return tuple(None if v == -1 else v for v in target)
-        size = math.prod(rest)
+        size = math.prod(cast(tuple[int, ...], rest))
         if -1 not in target:
             if size != math.prod(target):
                 raise ValueError(
