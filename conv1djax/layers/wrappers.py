@@ -623,7 +623,7 @@ class WeightNormalization(_KernelWrapper):
         own, inner = self._split(params)
         state = convert(self.layer, inner)
         v = state.pop("weight")
-        g = np.array(own["g"]).reshape(v.shape[0], *(1,) * (v.ndim - 1))
+        g = np.asarray(own["g"]).reshape(v.shape[0], *(1,) * (v.ndim - 1)).copy()
         return {**state, "parametrizations.weight.original0": g,
                 "parametrizations.weight.original1": v}  # fmt: skip
 
@@ -802,5 +802,5 @@ class TorchSpectralNormalization(_KernelWrapper):
         weight = state.pop("weight")
         return {**state,
                 "parametrizations.weight.original": weight,
-                "parametrizations.weight.0._u": np.array(own["u"]),
-                "parametrizations.weight.0._v": np.array(own["v"])}  # fmt: skip
+                "parametrizations.weight.0._u": np.asarray(own["u"]).copy(),
+                "parametrizations.weight.0._v": np.asarray(own["v"]).copy()}  # fmt: skip
