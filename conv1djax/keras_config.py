@@ -108,7 +108,9 @@ def check_keras_readable(config: Mapping[str, Any], spec: Any, where: str) -> No
         )
     inner = config.get("layer")  # a wrapper's layer, as Keras nests it
     if inner is not None:
-        if not (isinstance(inner, Mapping) and isinstance(inner.get("config"), Mapping)):
+        if not (
+            isinstance(inner, Mapping) and isinstance(inner.get("config"), Mapping)
+        ):
             raise TypeError(
                 f"{where} wraps {type(spec.layer).__name__}, which Keras does not have."
             )

@@ -6,6 +6,9 @@ gradients w.r.t. the input and the parametrization's tensors, the updated
 ``u`` / ``v``, per family, transposed included); weights and configs both
 ways, save / load with state, the train step, streaming and errors."""
 
+# The sweeps' closures run within their loop iteration:
+# ruff: noqa: B023
+
 import copy
 
 import jax
@@ -68,7 +71,9 @@ def test_spectral_normalization_equals_keras_in_training_and_inference():
         def theirs(x, u, *ws):
             with keras_promotion():
                 flat = x.reshape((-1, *x.shape[len(batch) :]))
-                y, (new_u,) = k_wrapper.stateless_call(list(ws), [u], flat, training=True)
+                y, (new_u,) = k_wrapper.stateless_call(
+                    list(ws), [u], flat, training=True
+                )
                 y_inf, _ = k_wrapper.stateless_call(list(ws), [u], flat, training=False)
             return jnp.concatenate([y.ravel(), new_u.ravel(), y_inf.ravel()])
 
@@ -80,9 +85,10 @@ def test_spectral_normalization_equals_keras_in_training_and_inference():
         for name, g, g_k in zip(["x", "u", *names], grads, grads_k, strict=True):
             if name != "u":  # u is a constant of the gradient in both
                 assert_close(g, g_k, rtol=1e-4, atol=1e-5, err_msg=f"{wrapper} {name}")
-        assert wrapper.compute_output_shape(shape) == jax.eval_shape(
-            wrapper.apply, params, x
-        ).shape
+        assert (
+            wrapper.compute_output_shape(shape)
+            == jax.eval_shape(wrapper.apply, params, x).shape
+        )
 
 
 def test_spectral_normalization_keras_weights_and_configs_both_ways():
@@ -168,7 +174,7 @@ def test_torch_parametrizations_equal_pytorch_per_family(style):
             wrapper = cj.TorchSpectralNormalization(spec, n_power_iterations=1 + n % 2)
             module = _torch_module(
                 spec, channels,
-                lambda m: parametrizations.spectral_norm(  # noqa: B023
+                lambda m: parametrizations.spectral_norm(
                     m, n_power_iterations=wrapper.n_power_iterations),
             )  # fmt: skip
         params = wrapper.init(n, shape)
@@ -183,14 +189,16 @@ def test_torch_parametrizations_equal_pytorch_per_family(style):
         xt = torch.tensor(_channels_first(x, spec.rank), requires_grad=True)
         module.train()
         yt = module(xt)
-        ct = normal(n + 2, (*shape[:1], *np.moveaxis(np.zeros(yt.shape), 1, -1).shape[1:]))
+        ct = normal(
+            n + 2, (*shape[:1], *np.moveaxis(np.zeros(yt.shape), 1, -1).shape[1:])
+        )
         yt.backward(torch.from_numpy(_channels_first(ct, spec.rank)))
 
         @jax.jit
         def ours(x, p, ct):  # one compiled program per case
             def run(x, p):
-                y, updated = cj.apply_training(wrapper, p, x)  # noqa: B023
-                return y, {k: updated[k] for k in wrapper.non_trainable_weights()}  # noqa: B023
+                y, updated = cj.apply_training(wrapper, p, x)
+                return y, {k: updated[k] for k in wrapper.non_trainable_weights()}
 
             (y, new), vjp = jax.vjp(run, x, p)
             return y, new, *vjp((ct, jax.tree.map(jnp.zeros_like, new)))
@@ -199,10 +207,16 @@ def test_torch_parametrizations_equal_pytorch_per_family(style):
         assert_close(y, np.moveaxis(yt.detach().numpy(), 1, -1), rtol=1e-4, atol=1e-5,
                      err_msg=repr(wrapper))  # fmt: skip
         assert_close(gx, np.moveaxis(xt.grad.numpy(), 1, -1), rtol=1e-4, atol=1e-5)
-        grads_t = {k: v.grad.numpy() for k, v in module.named_parameters() if v.grad is not None}
+        grads_t = {
+            k: v.grad.numpy()
+            for k, v in module.named_parameters()
+            if v.grad is not None
+        }
         grads = cj.interop.to_torch(wrapper, {**gp, **{k: params[k] for k in new}})
         for name, g_t in grads_t.items():
-            assert_close(grads[name], g_t, rtol=1e-4, atol=1e-5, err_msg=f"{wrapper} {name}")
+            assert_close(
+                grads[name], g_t, rtol=1e-4, atol=1e-5, err_msg=f"{wrapper} {name}"
+            )
         if style == "spectral_norm":  # the updated state, then inference
             for ours_name, theirs in (("u", "_u"), ("v", "_v")):
                 got = getattr(module.parametrizations.weight[0], theirs).numpy()

@@ -94,8 +94,7 @@ def _positive_int(value: Any, name: str, cls: str) -> int:
         )
     if value <= 0:
         raise ValueError(
-            f"`{name}` of {cls} should be greater than zero. Received: "
-            f"`{name}={value}`"
+            f"`{name}` of {cls} should be greater than zero. Received: `{name}={value}`"
         )
     return int(value)
 
@@ -398,7 +397,9 @@ class SpectralNormalization(_KernelWrapper):
         object.__setattr__(
             self,
             "power_iterations",
-            _positive_int(self.power_iterations, "power_iterations", "SpectralNormalization"),
+            _positive_int(
+                self.power_iterations, "power_iterations", "SpectralNormalization"
+            ),
         )
 
     def non_trainable_weights(self) -> tuple[str, ...]:
@@ -472,7 +473,9 @@ class SpectralNormalization(_KernelWrapper):
         kernel = self._kernel(inner)
         u = jnp.asarray(own["vector_u"], kernel.dtype)
         u, normalized = lax.cond(
-            jnp.all(kernel == 0), lambda: (u, kernel), lambda: self._normalized(kernel, u)
+            jnp.all(kernel == 0),
+            lambda: (u, kernel),
+            lambda: self._normalized(kernel, u),
         )
         y = call(self.layer, {**inner, name: normalized}, x)
         return self._finish(y, x), {"vector_u": u}
@@ -596,7 +599,9 @@ class WeightNormalization(_KernelWrapper):
         new = {"parametrizations.weight.original0": "g",
                "parametrizations.weight.original1": "v"}  # fmt: skip
         old = {"weight_g": "g", "weight_v": "v"}
-        names = old if isinstance(state_dict, Mapping) and "weight_g" in state_dict else new
+        names = (
+            old if isinstance(state_dict, Mapping) and "weight_g" in state_dict else new
+        )
         got = _torch_prefixed(state_dict, "WeightNormalization", names, use_bias)
         inner_sd = {"weight": got["v"]}
         if use_bias:
@@ -700,7 +705,9 @@ class TorchSpectralNormalization(_KernelWrapper):
         put("n_power_iterations",
             _positive_int(self.n_power_iterations, "n_power_iterations", cls))  # fmt: skip
         if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real):
-            raise TypeError(f"`eps` of {cls} must be a float; received eps={self.eps!r}.")
+            raise TypeError(
+                f"`eps` of {cls} must be a float; received eps={self.eps!r}."
+            )
         if not self.eps >= 0:
             raise ValueError(f"`eps` of {cls} must be >= 0; received eps={self.eps!r}.")
         put("eps", float(self.eps))
