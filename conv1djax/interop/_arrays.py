@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -28,7 +27,13 @@ def checked_params(layer: LayerLike, params: dict[str, Any]) -> dict[str, Any]:
     arrays, checked against the layer for the channel count its kernel
     implies (:func:`conv1djax.protocol.check_params`: each layer's own
     ``check_own_params``)."""
-    converted = jax.tree.map(jnp.asarray, params)
+
+    def convert(node: Any) -> Any:  # jax.tree.map would sort the keys
+        if isinstance(node, dict):
+            return {k: convert(v) for k, v in node.items()}
+        return jnp.asarray(node)
+
+    converted = convert(params)
     if converted:
         protocol.check_params(layer, converted)
     return converted
