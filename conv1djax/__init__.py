@@ -85,6 +85,11 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.layers.wrappers import SpectralNormalization as SpectralNormalization
+from conv1djax.layers.wrappers import (
+    TorchSpectralNormalization as TorchSpectralNormalization,
+)
+from conv1djax.layers.wrappers import WeightNormalization as WeightNormalization
 from conv1djax.models import Parallel as Parallel
 from conv1djax.models import Residual as Residual
 from conv1djax.models import Sequential as Sequential
@@ -158,9 +163,12 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpectralNormalization",
+    "TorchSpectralNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
+    "WeightNormalization",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",

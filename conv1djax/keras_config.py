@@ -128,6 +128,15 @@ def check_keras_readable(config: Mapping[str, Any], spec: Any, where: str) -> No
             f"{where} has LoRA (lora_rank={spec.lora_rank!r}), which Keras's "
             f"{type(spec).__name__} does not take; merge it first (cj.merge_lora)."
         )
+    inner = config.get("layer")  # a wrapper's layer, as Keras nests it
+    if inner is not None:
+        if not (
+            isinstance(inner, Mapping) and isinstance(inner.get("config"), Mapping)
+        ):
+            raise TypeError(
+                f"{where} wraps {type(spec.layer).__name__}, which Keras does not have."
+            )
+        check_keras_readable(inner["config"], spec.layer, f"{where}'s layer")
     if config.get("param_dtype") is not None:
         raise TypeError(
             f"{where} sets param_dtype={spec.param_dtype!r}, which Keras's layers "

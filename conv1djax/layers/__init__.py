@@ -17,6 +17,8 @@
 - :mod:`~conv1djax.layers.activation`: ``Activation``, ``Lambda``.
 - :mod:`~conv1djax.layers.dropout`: ``Dropout``, ``SpatialDropout1D/2D/3D``,
   ``GaussianNoise``, ``GaussianDropout``.
+- :mod:`~conv1djax.layers.wrappers`: ``SpectralNormalization``,
+  ``WeightNormalization``, ``TorchSpectralNormalization``.
 """
 
 from conv1djax.layers.activation import Activation as Activation
@@ -61,3 +63,8 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.layers.wrappers import SpectralNormalization as SpectralNormalization
+from conv1djax.layers.wrappers import (
+    TorchSpectralNormalization as TorchSpectralNormalization,
+)
+from conv1djax.layers.wrappers import WeightNormalization as WeightNormalization
