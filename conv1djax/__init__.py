@@ -52,6 +52,7 @@ from conv1djax.layers.conv_transpose import (
 from conv1djax.layers.conv_transpose import (
     conv3d_transpose_init as conv3d_transpose_init,
 )
+from conv1djax.layers.core import Dense as Dense
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
 from conv1djax.layers.dropout import Dropout as Dropout
@@ -60,6 +61,8 @@ from conv1djax.layers.dropout import GaussianNoise as GaussianNoise
 from conv1djax.layers.dropout import SpatialDropout1D as SpatialDropout1D
 from conv1djax.layers.dropout import SpatialDropout2D as SpatialDropout2D
 from conv1djax.layers.dropout import SpatialDropout3D as SpatialDropout3D
+from conv1djax.layers.lora import enable_lora as enable_lora
+from conv1djax.layers.lora import merge_lora as merge_lora
 from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
 from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
 from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
@@ -75,6 +78,8 @@ from conv1djax.layers.pooling import MaxPooling3D as MaxPooling3D
 from conv1djax.layers.reshaping import Cropping1D as Cropping1D
 from conv1djax.layers.reshaping import Cropping2D as Cropping2D
 from conv1djax.layers.reshaping import Cropping3D as Cropping3D
+from conv1djax.layers.reshaping import Flatten as Flatten
+from conv1djax.layers.reshaping import Reshape as Reshape
 from conv1djax.layers.reshaping import UpSampling1D as UpSampling1D
 from conv1djax.layers.reshaping import UpSampling2D as UpSampling2D
 from conv1djax.layers.reshaping import UpSampling3D as UpSampling3D
@@ -83,6 +88,11 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.layers.wrappers import SpectralNormalization as SpectralNormalization
+from conv1djax.layers.wrappers import (
+    TorchSpectralNormalization as TorchSpectralNormalization,
+)
+from conv1djax.layers.wrappers import WeightNormalization as WeightNormalization
 from conv1djax.models import Parallel as Parallel
 from conv1djax.models import Residual as Residual
 from conv1djax.models import Sequential as Sequential
@@ -128,9 +138,11 @@ __all__ = [
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",
+    "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "Dropout",
+    "Flatten",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -149,6 +161,7 @@ __all__ = [
     "Node",
     "Parallel",
     "Ref",
+    "Reshape",
     "Residual",
     "SeparableConv1D",
     "SeparableConv2D",
@@ -156,9 +169,12 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpectralNormalization",
+    "TorchSpectralNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
+    "WeightNormalization",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",
@@ -183,11 +199,13 @@ __all__ = [
     "conv3d_transpose_init",
     "conv_output_length",
     "conv_transpose_output_length",
+    "enable_lora",
     "initializers",
     "interop",
     "load",
     "make_eval_step",
     "make_train_step",
+    "merge_lora",
     "parallel",
     "protocol",
     "receptive_field",

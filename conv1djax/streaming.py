@@ -403,6 +403,10 @@ def stream_scan(
     True
     """
     x = check_input(x, "stream_scan", call="stream_scan")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(
+            f"`chunk` of stream_scan must be a positive int; received chunk={chunk!r}."
+        )
     axis = stream_contract.time_axis(model, stream_contract.data_format(model))
     length = x.shape[axis]
     channels = x.shape[-1] if axis == -2 else x.shape[-2]
@@ -416,7 +420,17 @@ def stream_scan(
             y, s = stream_apply(model, params, s, c)
             return s, y
 
-        state, ys = lax.scan(body, state, _chunks(take(x, 0, whole, axis), chunk, axis))
+        chunks = _chunks(take(x, 0, whole, axis), chunk, axis)
+        after = jax.eval_shape(body, state, chunks[0])[0]
+        if jax.tree.map(jnp.shape, after) != jax.tree.map(jnp.shape, state):
+            raise ValueError(
+                f"`chunk`={chunk} of stream_scan does not keep the phase of the "
+                "model's strided layers (a strided window's phase is in its "
+                "state's shapes, which a scan must keep from chunk to chunk): use "
+                "a chunk that is a multiple of their strides, or stream_apply in "
+                "a Python loop."
+            )
+        state, ys = lax.scan(body, state, chunks)
         outputs.append(_unchunk(ys, axis))
     if length > whole:
         y, state = stream_apply(model, params, state, take(x, whole, length, axis))

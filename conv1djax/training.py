@@ -15,6 +15,7 @@ it holds would be silently left out.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -155,7 +156,10 @@ class _Run:
         own_training = self.training and callable(
             getattr(layer, "apply_training", None)
         )
-        if subs and protocol.takes_call(layer) and not own_training:
+        # A layer whose apply_training takes `call` (a wrapper) runs its
+        # sub-layers through it in training too.
+        train_call = own_training and _takes_call(layer.apply_training)
+        if subs and protocol.takes_call(layer) and (train_call or not own_training):
             called: list[Any] = []
 
             def call(sub: LayerLike, p: Params, v: ArrayLike) -> Any:
@@ -166,7 +170,10 @@ class _Run:
                 called.extend(keys)
                 return self.run(sub, p, v, f"{path}[{key!r}]")
 
-            y = layer.apply(params, x, call=call)
+            if own_training:
+                y = self._train_call(layer, params, x, path, call=call)
+            else:
+                y = layer.apply(params, x, call=call)
             for key, sub in subs.items():
                 if key not in called and protocol.has_terms(sub, activity_only=True):
                     raise ValueError(
@@ -201,11 +208,16 @@ class _Run:
         return y
 
     def _train_call(
-        self, layer: LayerLike, params: Params, x: ArrayLike, path: str
-    ) -> Any:
-        """``layer.apply_training`` with the layer's own key; its updated
-        state, checked, kept for :meth:`updated`."""
-        result = layer.apply_training(params, x, key=protocol.layer_key(self.key, path))
+        self, layer: LayerLike, params: Params, x: ArrayLike, path: str,
+        call: Any = None,
+    ) -> Any:  # fmt: skip
+        """``layer.apply_training`` with the layer's own key (and ``call``,
+        when given); its updated state, checked, kept for :meth:`updated`."""
+        key = protocol.layer_key(self.key, path)
+        if call is None:
+            result = layer.apply_training(params, x, key=key)
+        else:
+            result = layer.apply_training(params, x, key=key, call=call)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(
                 f"{type(layer).__name__}.apply_training must return (y, updates), "
@@ -232,6 +244,14 @@ class _Run:
         for penalty, shape in self.terms:
             total = total + penalty / max(math.prod(shape[:num_batch]), 1)
         return total
+
+
+def _takes_call(fn: Any) -> bool:
+    """Whether ``fn`` (an ``apply_training``) accepts the ``call`` keyword."""
+    try:
+        return "call" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _checked_updates(

@@ -28,10 +28,13 @@ LAYERS = [
     cj.MaxPooling1D(2),
     cj.GlobalAveragePooling2D(),
     cj.Activation("relu"),
+    cj.Dense(4),
+    cj.Flatten(),
 ]
 SHAPES = [
     (2, 10, 3), (2, 8, 8, 3), (2, 10, 3), (2, 10, 3), (2, 8, 8, 3),
     (2, 10, 3), (2, 8, 8, 3), (2, 10, 3), (2, 8, 8, 3), (2, 10, 3),
+    (2, 10, 3), (2, 10, 3),
 ]  # fmt: skip
 IDS = [type(layer).__name__ for layer in LAYERS]
 

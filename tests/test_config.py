@@ -131,10 +131,12 @@ def test_keras_config_loads_into_our_spec():
     )
 
 
-def test_keras_lora_config_is_refused():
+def test_keras_lora_config_is_read_where_the_layer_has_lora():
     config = keras.layers.Conv1D(4, 3, lora_rank=2).get_config()
+    assert cj.Conv1D.from_config(config) == cj.Conv1D(4, 3, lora_rank=2)
     with pytest.raises(ValueError, match="has no LoRA; received lora_rank=2"):
-        cj.Conv1D.from_config(config)
+        cj.MaxPooling1D.from_config({**keras.layers.MaxPooling1D().get_config(),
+                                     "lora_rank": 2})  # fmt: skip
 
 
 # ---- repr: only the non-default arguments, and it builds the spec again ------------

@@ -69,6 +69,11 @@ LEAVES = [
     (cj.GlobalAveragePooling3D(keepdims=True), (1, 2, 2, 2, 3)),
     (cj.Activation("softplus", activity_regularizer="l1", name="act"), (2, 5, 3)),
     (cj.Lambda(_tail), (2, 5, 3)),
+    (cj.Dense(3, activation="relu", kernel_regularizer="l2", trainable=False),
+     (2, 5, 4)),
+    (cj.Conv1D(4, 3, lora_rank=2, lora_alpha=3.0), (2, 8, 3)),
+    (cj.Flatten(data_format="channels_first"), (2, 3, 4)),
+    (cj.Reshape((-1, 2)), (2, 3, 4)),
 ]  # fmt: skip
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from conv1djax import protocol
 from conv1djax._typing import LayerLike
 
 
@@ -22,11 +22,18 @@ def as_array(value: Any, what: str) -> np.ndarray:  # any array, or a torch tens
     return array
 
 
-def checked_params(
-    layer: LayerLike, params: dict[str, np.ndarray]
-) -> dict[str, jax.Array]:
-    """``params`` as JAX arrays, checked against the layer for the channel
-    count its kernel implies (the layer's own ``check_own_params``)."""
-    if params:
-        layer.check_own_params(params)
-    return {name: jnp.asarray(value) for name, value in params.items()}
+def checked_params(layer: LayerLike, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` (NumPy arrays, nested for a wrapper's sub-layer) as JAX
+    arrays, checked against the layer for the channel count its kernel
+    implies (:func:`conv1djax.protocol.check_params`: each layer's own
+    ``check_own_params``)."""
+
+    def convert(node: Any) -> Any:  # jax.tree.map would sort the keys
+        if isinstance(node, dict):
+            return {k: convert(v) for k, v in node.items()}
+        return jnp.asarray(node)
+
+    converted = convert(params)
+    if converted:
+        protocol.check_params(layer, converted)
+    return converted

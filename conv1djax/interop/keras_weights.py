@@ -30,13 +30,40 @@ def weight_names(layer: LayerLike) -> list[str]:
       TypeError: for something that is not a layer, or a composite.
     """
     protocol.check_layer(layer, "`layer`")
-    if protocol.sublayers(layer):
+    names = getattr(layer, "weight_names", None)
+    if protocol.sublayers(layer) and not callable(names):
         raise TypeError(
             f"{type(layer).__name__} is a composite; its weights are its "
             "sub-layers': convert those (or use from_keras_config for a Sequential)."
         )
-    names = getattr(layer, "weight_names", None)
     return list(names()) if callable(names) else []
+
+
+def _get(params: Any, name: str) -> Any:
+    """The param ``name`` names: a sub-layer's as ``"layer/kernel"`` (a
+    wrapper's, whose Keras weights mix its own and its layer's)."""
+    for part in name.split("/"):
+        params = params[part]
+    return params
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"layer/kernel": a, "vector_u": b}`` -> ``{"layer": {"kernel": a},
+    "vector_u": b}``."""
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *outer, last = name.split("/")
+        node = nested
+        for part in outer:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return nested
+
+
+def _flat_names(params: Any, prefix: str = "") -> list[str]:
+    if not isinstance(params, Mapping):
+        return [prefix[:-1]]
+    return [n for k, v in params.items() for n in _flat_names(v, f"{prefix}{k}/")]
 
 
 def from_keras(layer: LayerLike, weights: Sequence[Any]) -> dict[str, jax.Array]:
@@ -61,19 +88,21 @@ def from_keras(layer: LayerLike, weights: Sequence[Any]) -> dict[str, jax.Array]
         )
     return checked_params(
         layer,
-        {n: as_array(w, f"weight {n!r}") for n, w in zip(names, weights, strict=True)},
-    )
+        _nest({n: as_array(w, f"weight {n!r}")
+               for n, w in zip(names, weights, strict=True)}),
+    )  # fmt: skip
 
 
 def to_keras(layer: LayerLike, params: Params) -> list[np.ndarray]:
     """The list ``keras_layer.set_weights(...)`` takes."""
     names = weight_names(layer)
-    if not isinstance(params, Mapping) or sorted(params) != sorted(names):
+    if not isinstance(params, Mapping) or sorted(_flat_names(params)) != sorted(names):
+        got = sorted(_flat_names(params)) if isinstance(params, Mapping) else params
         raise ValueError(
             f"params for {type(layer).__name__} must have the keys {names}; "
-            f"received {sorted(params) if isinstance(params, Mapping) else params!r}."
+            f"received {got!r}."
         )
-    return [np.asarray(params[n]) for n in names]
+    return [np.asarray(_get(params, n)) for n in names]
 
 
 def _keras_layers(
@@ -162,7 +191,10 @@ def to_keras_config(
     entries, weights = [], []
     for i, (layer, p) in enumerate(zip(model.layers, params, strict=True)):
         cls = type(layer)
-        if saving.builtin_class(cls.__name__) is not cls or protocol.sublayers(layer):
+        keras_weights = callable(getattr(layer, "weight_names", None))
+        if saving.builtin_class(cls.__name__) is not cls or (
+            protocol.sublayers(layer) and not keras_weights
+        ):
             raise TypeError(
                 f"Layer {i} ({type(layer).__name__}) has no Keras layer of its own."
             )

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
 from conv1djax._typing import LayerLike, Params
 from conv1djax.graph import Graph
 from conv1djax.interop._arrays import as_array, checked_params
+from conv1djax.layers.params import torch_layout
 
 
 def _torch_kind(layer: LayerLike) -> str:
@@ -45,8 +45,10 @@ def _torch_kind(layer: LayerLike) -> str:
 
 def from_torch(
     layer: LayerLike, state_dict: Mapping[str, Any]
-) -> dict[str, jax.Array]:  # state_dict values: torch tensors or arrays
-    """The layer's params from a PyTorch convolution's ``state_dict()``.
+) -> dict[str, Any]:  # state_dict values: torch tensors or arrays
+    """The layer's params from a PyTorch convolution's ``state_dict()``
+    (or, for ``WeightNormalization`` and ``TorchSpectralNormalization``, the
+    parametrized module's: see their ``from_torch_state``).
 
     ``torch.nn.Conv{1,2,3}d``'s weight ``(out, in // groups, *k)`` becomes
     Keras's ``(*k, in // groups, out)``; ``ConvTranspose{1,2,3}d``'s ``(in,
@@ -63,6 +65,9 @@ def from_torch(
         from conv1djax.interop.torch_fx import graph_from_torch  # noqa: PLC0415
 
         return graph_from_torch(layer, state_dict)
+    own = getattr(layer, "from_torch_state", None)
+    if callable(own):  # a wrapper: PyTorch's parametrization names
+        return dict(own(state_dict, from_torch))
     kind = _torch_kind(layer)
     want = {"weight", "bias"} if layer.use_bias else {"weight"}
     if not isinstance(state_dict, Mapping) or set(state_dict) != want:
@@ -112,17 +117,16 @@ def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
         from conv1djax.interop.torch_fx import graph_to_torch  # noqa: PLC0415
 
         return graph_to_torch(layer, params)
+    own = getattr(layer, "to_torch_state", None)
+    if callable(own):  # a wrapper: PyTorch's parametrization names
+        return dict(own(params, to_torch))
     kind = _torch_kind(layer)
     names = list(layer.weight_names())
     if not isinstance(params, Mapping) or sorted(params) != sorted(names):
         raise ValueError(
             f"params for {type(layer).__name__} must have the keys {names}."
         )
-    kernel = np.asarray(params["kernel"])
-    rank = layer.rank
-    w = np.transpose(kernel, (rank + 1, rank, *range(rank)))
-    if kind == "depthwise":  # (in, dm, *k) -> (in * dm, 1, *k)
-        w = w.transpose(1, 0, *range(2, rank + 2)).reshape(-1, 1, *w.shape[2:])
+    w = torch_layout(np.asarray(params["kernel"]), kind)
     # Copies: writable arrays (a view of a JAX array is read-only, and
     # torch.from_numpy warns on those).
     state = {"weight": np.array(w, order="C")}

@@ -2,19 +2,23 @@
 
 - :mod:`~conv1djax.layers.base`: what every spec shares (input shapes,
   params, configs, the N-d convolution base).
+- :mod:`~conv1djax.layers.core`: ``Dense``.
+- :mod:`~conv1djax.layers.lora`: ``enable_lora``, ``merge_lora``.
 - :mod:`~conv1djax.layers.conv`: ``Conv1D``, ``Conv2D``, ``Conv3D``.
 - :mod:`~conv1djax.layers.conv_transpose`: ``Conv1DTranspose``,
   ``Conv2DTranspose``, ``Conv3DTranspose``.
 - :mod:`~conv1djax.layers.depthwise`: ``DepthwiseConv1D``, ``DepthwiseConv2D``.
 - :mod:`~conv1djax.layers.separable`: ``SeparableConv1D``, ``SeparableConv2D``.
 - :mod:`~conv1djax.layers.reshaping`: ``ZeroPadding1D/2D/3D``,
-  ``Cropping1D/2D/3D``, ``UpSampling1D/2D/3D``.
+  ``Cropping1D/2D/3D``, ``UpSampling1D/2D/3D``, ``Flatten``, ``Reshape``.
 - :mod:`~conv1djax.layers.pooling`: ``MaxPooling1D/2D/3D``,
   ``AveragePooling1D/2D/3D``, ``GlobalMaxPooling1D/2D/3D``,
   ``GlobalAveragePooling1D/2D/3D``.
 - :mod:`~conv1djax.layers.activation`: ``Activation``, ``Lambda``.
 - :mod:`~conv1djax.layers.dropout`: ``Dropout``, ``SpatialDropout1D/2D/3D``,
   ``GaussianNoise``, ``GaussianDropout``.
+- :mod:`~conv1djax.layers.wrappers`: ``SpectralNormalization``,
+  ``WeightNormalization``, ``TorchSpectralNormalization``.
 """
 
 from conv1djax.layers.activation import Activation as Activation
@@ -25,6 +29,7 @@ from conv1djax.layers.conv import Conv3D as Conv3D
 from conv1djax.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
 from conv1djax.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from conv1djax.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
+from conv1djax.layers.core import Dense as Dense
 from conv1djax.layers.depthwise import DepthwiseConv1D as DepthwiseConv1D
 from conv1djax.layers.depthwise import DepthwiseConv2D as DepthwiseConv2D
 from conv1djax.layers.dropout import Dropout as Dropout
@@ -48,6 +53,8 @@ from conv1djax.layers.pooling import MaxPooling3D as MaxPooling3D
 from conv1djax.layers.reshaping import Cropping1D as Cropping1D
 from conv1djax.layers.reshaping import Cropping2D as Cropping2D
 from conv1djax.layers.reshaping import Cropping3D as Cropping3D
+from conv1djax.layers.reshaping import Flatten as Flatten
+from conv1djax.layers.reshaping import Reshape as Reshape
 from conv1djax.layers.reshaping import UpSampling1D as UpSampling1D
 from conv1djax.layers.reshaping import UpSampling2D as UpSampling2D
 from conv1djax.layers.reshaping import UpSampling3D as UpSampling3D
@@ -56,3 +63,8 @@ from conv1djax.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 from conv1djax.layers.reshaping import ZeroPadding3D as ZeroPadding3D
 from conv1djax.layers.separable import SeparableConv1D as SeparableConv1D
 from conv1djax.layers.separable import SeparableConv2D as SeparableConv2D
+from conv1djax.layers.wrappers import SpectralNormalization as SpectralNormalization
+from conv1djax.layers.wrappers import (
+    TorchSpectralNormalization as TorchSpectralNormalization,
+)
+from conv1djax.layers.wrappers import WeightNormalization as WeightNormalization

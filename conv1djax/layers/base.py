@@ -44,7 +44,7 @@ from conv1djax import (
 from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.params import check_no_params, check_param_shapes, init_params
 from conv1djax.lowering import choose, layout
-from conv1djax.protocol import Layer
+from conv1djax.protocol import Layer, weight_attribute
 
 _T = TypeVar("_T")
 
@@ -55,7 +55,12 @@ class Configurable(Layer):
     in Keras's format, for the fields listed in ``_REGISTRIES`` serialised by
     their registry; and the dtype policy every leaf spec takes.
 
-    Two keyword-only fields, shared by every spec built on it:
+    Three keyword-only fields, shared by every spec built on it:
+
+    - ``trainable``: Keras's switch (default True). False freezes the
+      layer: the train step leaves all of its params as they are, and their
+      regularizers count for nothing (:func:`conv1djax.protocol.non_trainable`).
+      Written in the Keras config, as Keras writes it.
 
     - ``dtype``: Keras's dtype policy. None (the default): params are
       float32 unless ``init`` is given a ``dtype``, a convolution computes in
@@ -72,6 +77,7 @@ class Configurable(Layer):
     The rules are in :attr:`compute_dtype` and :attr:`variable_dtype`.
     """
 
+    trainable: bool = dataclasses.field(default=True, kw_only=True)
     dtype: Any = dataclasses.field(default=None, kw_only=True)
     param_dtype: Any = dataclasses.field(default=None, kw_only=True)
 
@@ -80,6 +86,7 @@ class Configurable(Layer):
     def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("trainable", _validation.boolean(self.trainable, "trainable"))
         put("dtype", dtype_policy.canonical_policy(self.dtype))
         put("param_dtype", dtype_policy.canonical_param_dtype(self.param_dtype))
 
@@ -260,7 +267,230 @@ def canonical_impl(value: Any, rank: int) -> str:
     return value
 
 
-class ConvBase(Configurable):
+# The LoRA weights' names, Keras's, in its get_weights() order.
+LORA_WEIGHTS = ("lora_kernel_a", "lora_kernel_b")
+
+
+def lora_arguments(rank: Any, alpha: Any) -> tuple[int | None, float | None]:
+    """Canonical ``(lora_rank, lora_alpha)``: a rank of None or 0 is no
+    LoRA (as Keras reads a falsy rank), and then ``lora_alpha`` is dropped
+    (Keras ignores it until LoRA is enabled); else ``lora_alpha`` defaults to
+    the rank, Keras's rule, so ``lora_rank=4`` and ``lora_rank=4,
+    lora_alpha=4`` give equal specs."""
+    if rank is None or (not isinstance(rank, bool) and rank == 0):
+        return None, None
+    rank = _validation.positive_int(rank, "lora_rank")
+    if alpha is None:
+        return rank, rank
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+        raise TypeError(
+            f"`lora_alpha` must be a number or None; received lora_alpha={alpha!r} "
+            f"of type {type(alpha).__name__}."
+        )
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise ValueError(
+            f"`lora_alpha` must be a positive number; received lora_alpha={alpha!r}."
+        )
+    return rank, alpha
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoraFields(Configurable):
+    """Keras's LoRA arguments, keyword-only fields of every
+    :class:`KernelLayer` (a dataclass of its own, so that the fields
+    :class:`KernelLayer` reads from its subclasses are not fields here)."""
+
+    lora_rank: int | None = dataclasses.field(default=None, kw_only=True)
+    lora_alpha: float | None = dataclasses.field(default=None, kw_only=True)
+
+
+class KernelLayer(_LoraFields):
+    """What ``Dense`` and the convolutions share: ``activation`` and
+    ``use_bias``, the initializers, regularizers and constraints of their
+    weights (the class's ``_REGISTRIES``), and LoRA.
+
+    LoRA (Keras 3's, two keyword-only fields): with ``lora_rank=r`` the
+    layer computes with ``kernel + (lora_alpha / r) * A @ B`` in place of
+    its kernel (:meth:`merged_params`), ``A = lora_kernel_a`` and ``B =
+    lora_kernel_b`` two more params; the base kernel is frozen (listed by
+    :meth:`non_trainable_weights`, so the train step updates only ``A``,
+    ``B`` and the other weights). ``A`` is the kernel's leading axes and the
+    rank, ``B`` the rank and its trailing axes (:meth:`lora_shapes`);
+    ``A`` starts He-uniform, ``B`` at zeros, both float32 whatever the
+    params' dtype, and both are penalised by the kernel's regularizer,
+    as Keras does. ``lora_alpha`` defaults to the rank.
+
+    Subclasses are frozen dataclasses with Keras's fields; the kernel LoRA
+    adapts is ``_LORA_KERNEL`` (``"kernel"``; a separable layer's
+    ``"pointwise_kernel"``), and ``_KERAS_LORA`` says whether Keras's
+    layer of the same name takes ``lora_rank`` (Conv1D/2D/3D and Dense).
+    """
+
+    _REGISTRIES: ClassVar[Mapping[str, Any]] = {
+        "kernel_initializer": initializers,
+        "bias_initializer": initializers,
+        "kernel_regularizer": regularizers,
+        "bias_regularizer": regularizers,
+        "activity_regularizer": regularizers,
+        "kernel_constraint": constraints,
+        "bias_constraint": constraints,
+        "activation": activations,
+    }
+    # The param whose dtype the layer computes in (Keras casts the input to it).
+    _COMPUTE_PARAM: ClassVar[str] = "kernel"
+    # The kernel LoRA adapts, and whether Keras's layer has LoRA at all.
+    _LORA_KERNEL: ClassVar[str] = "kernel"
+    _KERAS_LORA: ClassVar[bool] = False
+
+    if TYPE_CHECKING:  # fields every subclass declares
+        activation: Any
+        use_bias: bool
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        put = object.__setattr__.__get__(self)  # the dataclass is frozen
+        put("use_bias", _validation.boolean(self.use_bias, "use_bias"))
+        for field, registry in self._REGISTRIES.items():
+            if field != "activation":
+                put(field, registry.get(getattr(self, field), field))
+        put("activation", canonical_activation(self.activation))
+        rank, alpha = lora_arguments(self.lora_rank, self.lora_alpha)
+        put("lora_rank", rank)
+        put("lora_alpha", alpha)
+        constraint = weight_attribute(self, self._LORA_KERNEL, "constraint")
+        if rank is not None and getattr(self, constraint) is not None:
+            raise ValueError(
+                f"LoRA is incompatible with kernel constraints (as in Keras): "
+                f"received lora_rank={rank} with {constraint}="
+                f"{getattr(self, constraint)!r}; remove the constraint."
+            )
+
+    if TYPE_CHECKING:  # every concrete subclass defines it
+
+        def check_own_params(self, params: Params, path: str = "params") -> None:
+            """Raises ``ValueError`` for params that do not fit the layer."""
+            ...
+
+    # ---- LoRA ---------------------------------------------------------------
+
+    def _lora_split(self, kernel_shape: tuple[int, ...]) -> int:
+        """How many leading axes of the adapted kernel ``A`` takes: all but
+        the last (the output channels), as Keras's Dense and convolutions."""
+        return len(kernel_shape) - 1
+
+    def lora_shapes(self, kernel_shape: Sequence[int]) -> dict[str, tuple[int, ...]]:
+        """The LoRA weights' shapes for a kernel of ``kernel_shape``
+        (``{}`` without LoRA): ``A`` the kernel's leading axes and the
+        rank, ``B`` the rank and the rest.
+
+        >>> import conv1djax as cj
+        >>> cj.Conv2D(8, 3, lora_rank=2).lora_shapes((3, 3, 4, 8))
+        {'lora_kernel_a': (3, 3, 4, 2), 'lora_kernel_b': (2, 8)}
+        """
+        if self.lora_rank is None:
+            return {}
+        shape = tuple(kernel_shape)
+        split, rank = self._lora_split(shape), self.lora_rank
+        return {
+            "lora_kernel_a": (*shape[:split], rank),
+            "lora_kernel_b": (rank, *shape[split:]),
+        }
+
+    def _with_lora(
+        self, param_shapes: Mapping[str, tuple[int, ...]]
+    ) -> dict[str, tuple[int, ...]]:
+        """The base params' shapes followed by the LoRA weights' (Keras's
+        weight order)."""
+        return {**param_shapes, **self.lora_shapes(param_shapes[self._LORA_KERNEL])}
+
+    def non_trainable_weights(self) -> tuple[str, ...]:
+        """``(the adapted kernel's name,)`` with LoRA (frozen, as Keras
+        freezes it), else ``()``."""
+        return (self._LORA_KERNEL,) if self.lora_rank is not None else ()
+
+    def init_lora(
+        self, key: jax.Array | int, kernel_shape: Sequence[int]
+    ) -> dict[str, jax.Array]:
+        """The LoRA weights for a kernel of ``kernel_shape``, float32 as
+        Keras makes them: ``A`` He-uniform, ``B`` zeros (so the layer's
+        output starts as the base kernel's). ``init`` and
+        :func:`~conv1djax.enable_lora` draw them from the same ``key``, one
+        folded with 1, so the base kernel's draw is the plain layer's."""
+        key = jax.random.fold_in(_validation.prng_key(key), 1)
+        return init_params(self, key, self.lora_shapes(kernel_shape), jnp.float32)
+
+    @property
+    def lora_kernel_a_initializer(self) -> Any:
+        """``A``'s initializer, Keras's: He-uniform."""
+        return initializers.get("he_uniform", "lora_kernel_a")
+
+    @property
+    def lora_kernel_b_initializer(self) -> Any:
+        """``B``'s initializer, Keras's: zeros."""
+        return initializers.get("zeros", "lora_kernel_b")
+
+    @property
+    def lora_kernel_a_regularizer(self) -> Any:
+        """The adapted kernel's regularizer, as Keras gives the LoRA weights."""
+        return getattr(self, weight_attribute(self, self._LORA_KERNEL, "regularizer"))
+
+    lora_kernel_b_regularizer = lora_kernel_a_regularizer
+    lora_kernel_a_constraint = lora_kernel_b_constraint = None
+
+    def merged_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The params the layer computes with: without LoRA, ``params``
+        as they are; with it, the adapted kernel replaced by ``kernel +
+        (lora_alpha / lora_rank) * A @ B`` (Keras's effective kernel, in the
+        kernel's dtype) and the LoRA weights left out. The one place the
+        effective kernel is computed: ``apply``, :func:`~conv1djax.merge_lora`
+        and a wrapper that reparametrises the kernel use it.
+
+        >>> import jax.numpy as jnp, conv1djax as cj
+        >>> layer = cj.Dense(2, use_bias=False, lora_rank=1, lora_alpha=2)
+        >>> merged = layer.merged_params({"kernel": jnp.zeros((1, 2)),
+        ...     "lora_kernel_a": jnp.ones((1, 1)), "lora_kernel_b": jnp.ones((1, 2))})
+        >>> merged
+        {'kernel': Array([[2., 2.]], dtype=float32)}
+        """
+        if self.lora_rank is None or self.lora_alpha is None:  # canonical: both
+            return dict(params)
+        name = self._LORA_KERNEL
+        kernel = jnp.asarray(params[name])
+        a, b = (jnp.asarray(params[w]) for w in LORA_WEIGHTS)
+        dtype = jnp.promote_types(jnp.promote_types(kernel.dtype, a.dtype), b.dtype)
+        delta = jnp.tensordot(a.astype(dtype), b.astype(dtype), axes=1)
+        merged = kernel.astype(dtype) + (self.lora_alpha / self.lora_rank) * delta
+        out = {k: v for k, v in params.items() if k not in LORA_WEIGHTS}
+        out[name] = merged.astype(kernel.dtype)
+        return out
+
+    def _init_weights(
+        self, key: jax.Array, param_shapes: Mapping[str, tuple[int, ...]], dtype: Any
+    ) -> dict[str, jax.Array]:
+        """The params of ``param_shapes`` (the base weights' and the LoRA
+        weights'): the base ones in ``dtype`` from ``key``, the LoRA ones
+        by :meth:`init_lora`."""
+        base = {k: v for k, v in param_shapes.items() if k not in LORA_WEIGHTS}
+        params = init_params(self, key, base, dtype)
+        if self.lora_rank is not None:
+            params.update(self.init_lora(key, base[self._LORA_KERNEL]))
+        return params
+
+    def _finish(self, y: jax.Array, params: Mapping[str, Any]) -> jax.Array:
+        """The bias added (``bias_shape``: how it broadcasts) and the
+        activation applied, Keras's order."""
+        if self.use_bias:
+            bias = jnp.asarray(params["bias"], y.dtype)
+            y = y + bias.reshape(self._bias_shape())
+        if self.activation is not None:
+            y = self.activation(y)
+        return y
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (-1,)
+
+
+class ConvBase(KernelLayer):
     """Validation, shapes, ``init`` and ``apply`` shared by the N-d
     sliding-window specs (convolutions, transposed, depthwise, separable):
     ``kernel_size``, ``strides``, ``dilation_rate``, ``padding``,
@@ -276,18 +506,6 @@ class ConvBase(Configurable):
     # The PyTorch module of the same weights, for conv1djax.interop: "conv",
     # "transposed", "depthwise", or None (none: a separable layer is two).
     torch_module: ClassVar[str | None] = None
-    _REGISTRIES: ClassVar[Mapping[str, Any]] = {
-        "kernel_initializer": initializers,
-        "bias_initializer": initializers,
-        "kernel_regularizer": regularizers,
-        "bias_regularizer": regularizers,
-        "activity_regularizer": regularizers,
-        "kernel_constraint": constraints,
-        "bias_constraint": constraints,
-        "activation": activations,
-    }
-    # The param whose dtype the layer computes in (Keras casts the input to it).
-    _COMPUTE_PARAM: ClassVar[str] = "kernel"
 
     if TYPE_CHECKING:
         # Fields every subclass declares, typed there as its constructor takes
@@ -300,8 +518,6 @@ class ConvBase(Configurable):
         padding: Any
         output_padding: Any
         data_format: Any
-        activation: Any
-        use_bias: bool
         impl: str
         padding_mode: str
 
@@ -325,11 +541,6 @@ class ConvBase(Configurable):
             ),
         )
         put("data_format", _validation.data_format(self.data_format))
-        put("use_bias", _validation.boolean(self.use_bias, "use_bias"))
-        for field, registry in self._REGISTRIES.items():
-            if field != "activation":
-                put(field, registry.get(getattr(self, field), field))
-        put("activation", canonical_activation(self.activation))
         put("impl", canonical_impl(self.impl, rank))
 
     # ---- what a subclass says ----------------------------------------------
@@ -352,7 +563,7 @@ class ConvBase(Configurable):
         >>> cj.Conv1D(4, 3, use_bias=False).weight_names(), cj.MaxPooling1D().weight_names()
         (('kernel',), ())
         """
-        return tuple(self._param_shapes(getattr(self, "groups", 1)))
+        return tuple(self._with_lora(self._param_shapes(getattr(self, "groups", 1))))
 
     def _out_channels(self, channels: int) -> int:
         raise NotImplementedError
@@ -419,7 +630,7 @@ class ConvBase(Configurable):
         _, spatial, channels = self._split(input_shape)
         self._check_channels(channels, input_shape, at_apply=False)
         self.output_lengths(spatial)  # raises early for a too-short input
-        return self._param_shapes(channels)
+        return self._with_lora(self._param_shapes(channels))
 
     def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         """The output shape for ``input_shape`` (None entries stay None).
@@ -480,7 +691,7 @@ class ConvBase(Configurable):
         key = _validation.prng_key(key)
         if dtype is None:
             dtype = self.variable_dtype
-        return init_params(self, key, self.param_shapes(input_shape), dtype)
+        return self._init_weights(key, self.param_shapes(input_shape), dtype)
 
     def apply(self, params: Params, x: ArrayLike) -> jax.Array:
         """Computes ``activation(window(x) + bias)``, Keras's formula, in the
@@ -504,7 +715,8 @@ class ConvBase(Configurable):
         batch_shape, spatial, channels = self._split(x_shape)
         self._check_channels(channels, x_shape, at_apply=True)
         context = f"{self._describe()} on an input with {channels} channels"
-        check_param_shapes(self, params, self._param_shapes(channels), context)
+        expected = self._with_lora(self._param_shapes(channels))
+        check_param_shapes(self, params, expected, context)
         dtype = jnp.result_type(params[self._COMPUTE_PARAM])
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
@@ -513,6 +725,7 @@ class ConvBase(Configurable):
         compute: DTypeLike = self.compute_dtype or dtype
         x = shapes.as_input(x, compute, name)
         params = {k: jnp.asarray(v, compute) for k, v in params.items()}
+        params = self.merged_params(params)  # LoRA's effective kernel, once
         self.output_lengths(spatial)  # a clear error for an input that is too short
         x = x.reshape((-1, *x_shape[len(batch_shape) :]))
         # a concrete input's shape: every length is known
@@ -523,14 +736,12 @@ class ConvBase(Configurable):
             pads = ((0, 0),) * self.rank
         y = self._convolve(params, x, pads)
         y = y.reshape((*batch_shape, *y.shape[1:]))
-        if self.use_bias:
-            bias = jnp.asarray(params["bias"], y.dtype)
-            if self.data_format == "channels_first":
-                bias = bias.reshape(-1, *(1,) * self.rank)
-            y = y + bias
-        if self.activation is not None:
-            y = self.activation(y)
-        return y
+        return self._finish(y, params)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        if self.data_format == "channels_first":
+            return (-1, *(1,) * self.rank)
+        return (-1,)
 
     def check_own_params(self, params: Params, path: str = "params") -> None:
         """Checks that ``params`` fit this spec without an input: exactly its
@@ -568,7 +779,8 @@ class ConvBase(Configurable):
             )
         channels = self.input_channels(params)
         context = f"{self._describe()} on an input with {channels} channels"
-        check_param_shapes(self, params, self._param_shapes(channels), context, path)
+        expected = self._with_lora(self._param_shapes(channels))
+        check_param_shapes(self, params, expected, context, path)
 
     def input_channels(self, params: Params) -> int:
         """The input channel count ``params`` were made for, read from the

@@ -43,6 +43,7 @@ class _Conv(FilteredConv):
     transposed: ClassVar[bool] = False
     # The PyTorch module of the same weights (conv1djax.interop).
     torch_module: ClassVar[str | None] = "conv"
+    _KERAS_LORA: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)

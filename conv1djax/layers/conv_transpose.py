@@ -74,6 +74,7 @@ class _ConvTranspose(FilteredConv):
     def _stream_conv(self, params: Params) -> tuple[Conv1D, Params]:
         """The stride-1 ``Conv1D`` over the zero-stuffed input, and its params
         (the kernel regrouped and flipped)."""
+        params = self.merged_params(params)  # LoRA's effective kernel
         kernel = reference.transpose_kernel(jnp.asarray(params["kernel"]), self.groups)
         forward = {"kernel": kernel}
         if self.use_bias:

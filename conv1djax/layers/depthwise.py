@@ -116,6 +116,13 @@ class _DepthwiseConv(ConvBase):
     def _out_channels(self, channels: int) -> int:
         return channels * self.depth_multiplier
 
+    def _lora_split(self, kernel_shape: tuple[int, ...]) -> int:
+        # Beyond Keras: the (*k, C, m) kernel as the (taps, channels) matrix,
+        # A = (*k, r) and B = (r, C, m). Keras's rule (all axes but the last
+        # in A) would leave B = (r, m): with m = 1 no low rank at all.
+        del kernel_shape
+        return self.rank
+
     def _convolve(
         self, params: Mapping[str, jax.Array], x: jax.Array, pads: Pads
     ) -> jax.Array:

@@ -108,3 +108,18 @@ def check_no_params(layer: Any, params: Params, path: str = "params") -> None:
         f"{type(layer).__name__} has no params: `{path}` must be {{}} (what init "
         f"returns); received {got}."
     )
+
+
+def torch_layout(kernel: Any, torch_module: str | None) -> Any:
+    """A kernel in PyTorch's weight layout, for a family whose
+    ``torch_module`` is ``"conv"`` (``(*k, in // g, out)`` -> ``(out, in //
+    g, *k)``), ``"transposed"`` (``(*k, out // g, in)`` -> ``(in, out // g,
+    *k)``), ``"depthwise"`` (``(*k, in, m)`` -> ``(in * m, 1, *k)``) or None,
+    a ``Dense`` (``(in, out)`` -> ``(out, in)``, ``torch.nn.Linear``'s).
+    Works on NumPy and JAX arrays alike (their ``transpose`` and
+    ``reshape``)."""
+    rank = kernel.ndim - 2
+    w = kernel.transpose(rank + 1, rank, *range(rank))
+    if torch_module == "depthwise":  # (m, in, *k) -> (in, m, *k) -> (in * m, 1, *k)
+        w = w.transpose(1, 0, *range(2, rank + 2)).reshape(-1, 1, *w.shape[2:])
+    return w

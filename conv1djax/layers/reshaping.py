@@ -22,7 +22,7 @@ import dataclasses
 import math
 import operator
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import _validation, shapes, stream_contract
 from conv1djax._typing import Params, Shape, ShapeLike
-from conv1djax.layers.base import Configurable, SpatialParameterFree
+from conv1djax.layers.base import Configurable, ParameterFree, SpatialParameterFree
 from conv1djax.layers.params import check_no_params
 from conv1djax.shapes import check_input
 
@@ -762,3 +762,175 @@ class UpSampling3D(_UpSampling):
     data_format: str | None = None
 
     rank: ClassVar[int] = 3
+
+
+# ---- Flatten, Reshape: one batch axis, the rest reshaped ----------------------------
+
+
+def _one_batch_axis(
+    layer: ParameterFree, input_shape: ShapeLike, minimum: int
+) -> Shape:
+    """``input_shape`` checked to have at least ``minimum`` axes, the first
+    the batch axis (Keras's ``Flatten`` and ``Reshape`` keep it alone)."""
+    shape = shapes.check_shape_entries(input_shape)
+    if len(shape) < minimum:
+        raise ValueError(
+            f"{type(layer).__name__} takes inputs of rank >= {minimum}, the first "
+            f"axis the batch; received input_shape={shape}."
+        )
+    return shape
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten(ParameterFree):
+    """Spec of a flattening layer, Keras 3's ``Flatten``: ``(batch, *rest)``
+    to ``(batch, prod(rest))`` (``(batch,)`` to ``(batch, 1)``), the first
+    axis the batch.
+
+    Args:
+      data_format: "channels_last" (default; None means it too) or
+        "channels_first": a channels-first input is first transposed to
+        channels last, ``(batch, C, *spatial)`` to ``(batch, *spatial, C)``,
+        so the flattened order is the channels-last one, as Keras does.
+      trainable, dtype, param_dtype, name: as every spec.
+
+    It does not stream (its output mixes every step).
+
+    Example usage:
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> cj.Flatten().compute_output_shape((None, 10, 64))
+    (None, 640)
+    >>> x = jnp.arange(6.0).reshape(1, 2, 3)  # channels first: 2 channels, 3 steps
+    >>> cj.Flatten(data_format="channels_first").apply({}, x)
+    Array([[0., 3., 1., 4., 2., 5.]], dtype=float32)
+    """
+
+    data_format: str | None = "channels_last"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(
+            self, "data_format", _validation.data_format(self.data_format)
+        )
+
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
+        """``(batch, prod(rest))``, None when an entry of ``rest`` is.
+
+        Raises:
+          ValueError: for a rank-0 shape.
+        """
+        shape = _one_batch_axis(self, input_shape, 1)
+        rest = shape[1:]
+        if None in rest:
+            return (shape[0], None)
+        return (shape[0], math.prod(cast(tuple[int, ...], rest)))
+
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
+        """``x`` flattened after its batch axis (channels-first inputs in
+        channels-last order); a floating ``x`` cast to the policy's compute
+        dtype when ``dtype`` is set."""
+        check_no_params(self, params)
+        x = self.cast_input(check_input(x, "Flatten", params))
+        shape = _one_batch_axis(self, jnp.shape(x), 1)
+        if self.data_format == "channels_first" and len(shape) > 2:
+            x = jnp.transpose(x, (0, *range(2, len(shape)), 1))
+        return x.reshape(shape[0], math.prod(shape[1:]))
+
+
+def _target_shape(value: Any) -> tuple[int, ...]:
+    """A ``target_shape`` as a tuple of ints, each >= 0 or one -1 (Keras's
+    ``validate_reshape_shape``)."""
+    seq = _as_sequence(value)
+    entries = None if seq is None else [_int_or_none(v) for v in seq]
+    if entries is None or None in entries:
+        raise TypeError(
+            f"`target_shape` must be a tuple of ints (one may be -1); received "
+            f"target_shape={value!r}."
+        )
+    target = tuple(int(v) for v in entries if v is not None)
+    if any(v < -1 for v in target):
+        raise ValueError(
+            "Each entry of `target_shape` must be a non-negative int, or -1 for a "
+            f"single unknown entry; received target_shape={target}."
+        )
+    if target.count(-1) > 1:
+        raise ValueError(
+            f"`target_shape` may hold one -1 only; received target_shape={target}."
+        )
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class Reshape(ParameterFree):
+    """Spec of a reshaping layer, Keras 3's ``Reshape``: ``(batch, *rest)``
+    to ``(batch, *target_shape)``, the first axis the batch.
+
+    Args:
+      target_shape: the output shape without the batch axis, a tuple of ints;
+        one entry may be -1, found from the input's size.
+      trainable, dtype, param_dtype, name: as every spec.
+
+    Raises:
+      TypeError: for a ``target_shape`` that is not a tuple of ints.
+      ValueError: for an entry below -1 or more than one -1; (at
+        ``compute_output_shape``, ``init`` and ``apply``) for an input whose
+        size does not fit, with Keras's message.
+
+    It does not stream (its output may mix steps).
+
+    Example usage:
+
+    >>> import jax.numpy as jnp, conv1djax as cj
+    >>> layer = cj.Reshape((-1, 2, 2))
+    >>> layer.compute_output_shape((None, 12)), layer.compute_output_shape((None, None))
+    ((None, 3, 2, 2), (None, None, 2, 2))
+    >>> layer.apply({}, jnp.ones((5, 12))).shape
+    (5, 3, 2, 2)
+    """
+
+    target_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "target_shape", _target_shape(self.target_shape))
+
+    def _resolve(self, rest: Shape) -> Shape:
+        """``target_shape`` for an input of ``rest`` (its shape after the
+        batch axis): the -1 found, or None when an entry of ``rest`` is."""
+        target = self.target_shape
+        if None in rest:
+            return tuple(None if v == -1 else v for v in target)
+        size = math.prod(cast(tuple[int, ...], rest))
+        if -1 not in target:
+            if size != math.prod(target):
+                raise ValueError(
+                    "The total size of the tensor must be unchanged. Received: "
+                    f"input_shape={rest}, target_shape={target}"
+                )
+            return target
+        known = math.prod(v for v in target if v != -1)
+        if known == 0 or size % known:
+            raise ValueError(
+                "The total size of the tensor must be unchanged, however, the input "
+                "size cannot be divided by the specified dimensions in target_shape. "
+                f"Received: input_shape={rest}, target_shape={target}"
+            )
+        return tuple(size // known if v == -1 else v for v in target)
+
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
+        """``(batch, *target_shape)``, the -1 found (None where unknown).
+
+        Raises:
+          ValueError: for a rank-0 shape or a size that does not fit.
+        """
+        shape = _one_batch_axis(self, input_shape, 1)
+        return (shape[0], *self._resolve(shape[1:]))
+
+    def apply(self, params: Params, x: ArrayLike) -> jax.Array:
+        """``x`` reshaped to ``(batch, *target_shape)``; a floating ``x``
+        cast to the policy's compute dtype when ``dtype`` is set."""
+        check_no_params(self, params)
+        x = self.cast_input(check_input(x, "Reshape", params))
+        shape = _one_batch_axis(self, jnp.shape(x), 1)
+        return x.reshape(shape[0], *self._resolve(shape[1:]))

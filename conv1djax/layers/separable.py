@@ -56,6 +56,9 @@ class _SeparableConv(ConvBase):
         "pointwise_constraint": constraints,
     }
     _COMPUTE_PARAM: ClassVar[str] = "depthwise_kernel"
+    # Beyond Keras: LoRA adapts the pointwise kernel, which holds nearly all
+    # the weights; the depthwise kernel (k * C * m values) stays trainable.
+    _LORA_KERNEL: ClassVar[str] = "pointwise_kernel"
 
     def __post_init__(self) -> None:
         super().__post_init__()
