@@ -476,7 +476,8 @@ def from_torch_graph(
     import torch  # noqa: PLC0415
 
     name = _tm._torch_name(module)
-    if _tm._torch_rank(module) is not None and name != "Sequential":
+    torch_nn = type(module).__module__.startswith("torch.nn") or _weight_normed(module)
+    if torch_nn and name not in _CONTAINERS:
         # a module of its own: one node (the root of a trace is never a leaf)
         converted = _convert_module(module, name, data_format == "channels_last")
         if converted is not None:
@@ -484,7 +485,6 @@ def from_torch_graph(
             if converted[0] == "layer":  # the spec itself, channels-last if asked
                 return converted[1], converted[2]
             return Graph([], [node], ["x"], Ref("y"), data_format=data_format), {}
-    if type(module).__module__.startswith("torch.nn") and name not in _CONTAINERS:
         raise TypeError(
             f"{name} has no conv1djax equivalent; see cj.interop.from_torch_module "
             "for the modules that convert."
