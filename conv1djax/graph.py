@@ -204,15 +204,28 @@ def _pool(x: Any, kind: str, kernel_size: Sequence[int], stride: Sequence[int],
         inside = np.minimum(end, length) - np.maximum(start, 0)
         divisors.append(size if count_include_pad else inside)
     if kind == "max":
-        init = (
+        low = (
             -jnp.inf
             if jnp.issubdtype(x.dtype, jnp.floating)
             else jnp.iinfo(x.dtype).min
         )
-        return lax.reduce_window(x, jnp.asarray(init, x.dtype), lax.max, window,
-                                 strides, pads, window_dilation=dil)  # fmt: skip
-    total = lax.reduce_window(x, jnp.asarray(0, x.dtype), lax.add, window, strides,
-                              pads, window_dilation=dil)  # fmt: skip
+        padded = jnp.pad(x, pads, constant_values=low)
+        if max(dil) == 1:  # JAX differentiates the plain max window
+            return lax.reduce_window(padded, low, lax.max, window, strides, "VALID")
+        # dilated: the maximum of the window's strided slices
+        out_shape = [
+            (padded.shape[a] - (window[a] - 1) * dil[a] - 1) // strides[a] + 1
+            for a in range(x.ndim)
+        ]
+        result = None
+        for offset in np.ndindex(*window):
+            start = [o * d for o, d in zip(offset, dil, strict=True)]
+            limit = [st + (n - 1) * s + 1 for st, n, s in zip(start, out_shape, strides,
+                                                              strict=True)]  # fmt: skip
+            part = lax.slice(padded, start, limit, strides)
+            result = part if result is None else jnp.maximum(result, part)
+        return result
+    total = lax.reduce_window(x, 0.0, lax.add, window, strides, pads)
     if divisor_override:
         return total / divisor_override
     div = np.ones([1] * x.ndim)

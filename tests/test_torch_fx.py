@@ -414,3 +414,141 @@ class MultiPeriodDiscriminator(nn.Module):
 def test_hifigan_generator_and_discriminator():
     check_model(Generator(), (1, 8, 8))
     check_model(MultiPeriodDiscriminator(), (2, 1, 61))
+
+
+# ---- ResNet-18 and MobileNetV2 (BatchNorm in eval mode) ---------------------------------
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block: 3x3 conv, BN, ReLU, 3x3 conv, BN, plus the
+    identity or a strided 1x1 conv + BN, ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (He et al. 2016): 7x7/2 stem, BN, ReLU, 3x3/2 max pool with
+    padding 1, four stages of two basic blocks (all 8 blocks), adaptive
+    average pooling, flatten, Linear head. Widths 4, 8, 16, 32 (the paper's
+    64 ... 512), 32x32 inputs."""
+
+    def __init__(self, widths=(4, 8, 16, 32), classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, padding=1)
+        cin = widths[0]
+        for i, w in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}",
+                    nn.Sequential(BasicBlock(cin, w, stride), BasicBlock(w, w, 1)))  # fmt: skip
+            cin = w
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _randomize_batchnorms(net, seed):
+    """Running statistics and affine weights away from their defaults."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+    return net
+
+
+def _needs_batchnorm():
+    if not hasattr(cj, "BatchNormalization"):  # until the normalization layers land
+        pytest.skip("cj.BatchNormalization is not in this checkout")
+
+
+def test_resnet18():
+    _needs_batchnorm()
+    net = _randomize_batchnorms(ResNet18(), 0)
+    model, params, _ = check_model(net, (2, 3, 32, 32))
+    assert type(model.sublayers()["layer2.0.bn1"]).__name__ == "BatchNormalization"
+    assert type(model.sublayers()["fc"]).__name__ == "Dense"
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion (when t > 1), 3x3 depthwise of
+    stride s, each with BN and ReLU6, a linear 1x1 projection with BN, and
+    the skip when the stride is 1 and the widths match."""
+
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        hidden = cin * t
+        layers = []
+        if t != 1:
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
+                       nn.ReLU6(inplace=True)]  # fmt: skip
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
+        ]  # fmt: skip
+        self.conv = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (Sandler et al. 2018): 3x3/2 stem, inverted residual
+    stages (t, c, n, s) = (1, 4, 1, 1), (6, 6, 2, 2), (6, 8, 2, 2),
+    (6, 16, 1, 1) (the paper's seven stages, narrowed and shortened), 1x1
+    to 32, adaptive average pooling, dropout, Linear."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        layers = [nn.Conv2d(3, 4, 3, 2, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU6()]
+        cin = 4
+        for t, c, n, s in ((1, 4, 1, 1), (6, 6, 2, 2), (6, 8, 2, 2), (6, 16, 1, 1)):
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(32, classes))
+
+    def forward(self, x):
+        x = F.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def test_mobilenet_v2_and_folded_batchnorm():
+    _needs_batchnorm()
+    net = _randomize_batchnorms(MobileNetV2(), 1)
+    model, params, _ = check_model(net, (2, 3, 32, 32))
+    folded, folded_params = cj.interop.from_torch_module(net, fold_batchnorm=True)
+    assert not any("BatchNorm" in type(layer).__name__
+                   for layer in folded.sublayers().values())  # fmt: skip
+    x = np.random.default_rng(3).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    want = net(torch.from_numpy(x)).detach().numpy()
+    assert _rel(jax.jit(folded.apply)(folded_params, x), want) <= RTOL
