@@ -58,7 +58,12 @@ from conv1djax.protocol import call_layer
 
 @dataclasses.dataclass(frozen=True)
 class Ref:
-    """The value of the node ``name``."""
+    """The value of the node (or input) ``name``, as a node's argument.
+
+    >>> import conv1djax as cj
+    >>> cj.Node("y", "add", (cj.Ref("x"), 1.0)).args
+    (Ref(name='x'), 1.0)
+    """
 
     name: str
 
@@ -82,6 +87,11 @@ class Node:
     :class:`Ref` s, :class:`Slice` s, numbers, strings, None and tuples of
     them. ``source`` is where the node came from (a PyTorch source line),
     for error messages.
+
+    >>> import conv1djax as cj
+    >>> node = cj.Node("h", "pad", (cj.Ref("x"), (2, 0)), (("mode", "reflect"),))
+    >>> node.op, dict(node.kwargs)
+    ('pad', {'mode': 'reflect'})
     """
 
     name: str
@@ -551,6 +561,23 @@ class Graph(_Composite):
     Raises:
       ValueError: for a node reading a name not defined before it, an
         unknown op or layer key, or duplicate names.
+
+    A gated unit with a skip, channels first (PyTorch's ``x + tanh(conv(x)) *
+    sigmoid(conv(x))`` with one shared convolution):
+
+    >>> import jax, jax.numpy as jnp, conv1djax as cj
+    >>> conv = cj.Conv1D(3, 2, padding="causal", data_format="channels_first")
+    >>> g = cj.Graph(
+    ...     [("conv", conv)],
+    ...     [cj.Node("h", "layer", (cj.Ref("x"),), (("layer", "conv"),)),
+    ...      cj.Node("a", "activation", (cj.Ref("h"), "tanh")),
+    ...      cj.Node("b", "activation", (cj.Ref("h"), "sigmoid")),
+    ...      cj.Node("z", "mul", (cj.Ref("a"), cj.Ref("b"))),
+    ...      cj.Node("y", "add", (cj.Ref("x"), cj.Ref("z")))],
+    ...     inputs=["x"], output=cj.Ref("y"))
+    >>> params = g.init(jax.random.key(0), (None, 3, 16))
+    >>> list(params), g.apply(params, jnp.ones((2, 3, 16))).shape
+    (['conv'], (2, 3, 16))
     """
 
     layers: tuple[tuple[str, Any], ...]

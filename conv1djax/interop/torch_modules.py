@@ -375,10 +375,37 @@ def from_torch_module(
     """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
     what it computes, on the same channels-first (``(N, C, *spatial)``)
     inputs, and its params (``{}`` for a parameter-free one). A
-    ``torch.nn.Sequential`` goes to :func:`from_torch_sequential`.
+    ``torch.nn.Sequential`` of the modules below goes to
+    :func:`from_torch_sequential`.
 
-    The module's attributes are read by its class name (conv1djax never
-    imports torch):
+    Any other module whose ``forward`` ``torch.fx`` can trace (torch is
+    imported then, inside this function) becomes a
+    :class:`~conv1djax.Graph`: its sub-modules (keyed by their paths,
+    ``"layer1.0.conv1"``, so :func:`~conv1djax.interop.to_torch` and
+    :func:`~conv1djax.interop.from_torch` map its whole ``state_dict``),
+    ``nn.Linear`` (``Dense``), ``BatchNorm{1,2,3}d`` in eval mode
+    (``BatchNormalization(axis=1)``), weight- and spectral-normalized
+    convolutions (the wrappers), and the functions, tensor methods and
+    modules the graph's operations compute with PyTorch's semantics
+    (arithmetic, ``torch.cat``, ``chunk``, ``split``, ``F.pad`` and the
+    padding modules, pooling with any padding and ``ceil_mode``, adaptive
+    pooling of any size, ``interpolate`` / ``Upsample`` with
+    ``align_corners``, ``flatten``, ``view``, ``reshape``, ``permute``,
+    indexing, shapes; the page "Porting from PyTorch" lists them). A node it
+    cannot convert is a ``ValueError`` naming the node, its source line and
+    what to do.
+
+    Args:
+      module: a ``torch.nn.Module``, in eval mode when it has dropout or
+        BatchNorm.
+      rank: the spatial rank of an ``Upsample`` in a Sequential when no
+        module around it says.
+      data_format: "channels_first" (PyTorch's order) or "channels_last":
+        the same numbers on ``(N, *spatial, C)`` inputs and outputs.
+      fold_batchnorm: fold each BatchNorm after a convolution into it.
+
+    The modules that convert into a spec of their own, read by their class
+    names:
 
     - ``Conv{1,2,3}d``: ``Conv{1,2,3}D`` with ``data_format=
       "channels_first"``, its kernel_size, stride, dilation, groups (a
