@@ -229,10 +229,10 @@ def _pool(x: Any, kind: str, kernel_size: Sequence[int], stride: Sequence[int],
         ]
         result = None
         for offset in np.ndindex(*window):
-            start = [o * d for o, d in zip(offset, dil, strict=True)]
-            limit = [st + (n - 1) * s + 1 for st, n, s in zip(start, out_shape, strides,
-                                                              strict=True)]  # fmt: skip
-            part = lax.slice(padded, start, limit, strides)
+            first = [int(o) * d for o, d in zip(offset, dil, strict=True)]
+            last = [f + (n - 1) * s + 1 for f, n, s in zip(first, out_shape, strides,
+                                                           strict=True)]  # fmt: skip
+            part = lax.slice(padded, first, last, strides)
             result = part if result is None else jnp.maximum(result, part)
         return result
     total = lax.reduce_window(x, 0.0, lax.add, window, strides, pads)

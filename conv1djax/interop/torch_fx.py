@@ -124,6 +124,7 @@ def _module_layer(module: Any, name: str) -> tuple[LayerLike, Params] | None:
     """A module as ``(spec, params)``: the layers :func:`from_torch_module`
     converts, and those the other layer families add (Linear, BatchNorm,
     the weight-normalized convolutions)."""
+    layer: Any
     if name == "Linear" and hasattr(_layers, "Dense"):
         layer = _layers.Dense(
             int(module.out_features), use_bias=module.bias is not None
