@@ -196,6 +196,7 @@ def test_modules_and_functions():
          (2, 3, 7)),
         (nn.MaxPool2d(3, 2, padding=1), (2, 3, 10, 13)),
         (nn.MaxPool1d(3, 2, ceil_mode=True), (2, 3, 10)),
+        (nn.MaxPool1d(3, 2, padding=1, dilation=2), (2, 3, 11)),
         (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
          (2, 3, 10, 13)),
         (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True), (2, 3, 10, 13)),
@@ -299,9 +300,14 @@ def test_refusals_name_node_and_line():
         cj.interop.from_torch(
             cj.Conv1D(3, 3, data_format="channels_first"), old.state_dict()
         )
-    with pytest.raises(
-        ValueError, match="strides > 1"
-    ):  # Keras's paddings still refuse
+    # the old API converts as a module: cj.WeightNormalization reads weight_g / weight_v
+    layer, params = cj.interop.from_torch_module(old)
+    assert type(layer).__name__ == "WeightNormalization"
+    x = np.random.default_rng(4).normal(size=(2, 2, 9)).astype(np.float32)
+    want = old(torch.from_numpy(x)).detach().numpy()
+    assert _rel(layer.apply(params, x), want) <= RTOL
+    # Keras's paddings still refuse strides > 1 with dilation > 1
+    with pytest.raises(ValueError, match="strides > 1"):
         cj.Conv1D(2, 3, strides=2, dilation_rate=2)
     cj.Conv1D(2, 3, strides=2, dilation_rate=2, padding=((1, 1),))  # PyTorch's allow
 
