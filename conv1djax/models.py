@@ -91,6 +91,8 @@ class Sequential(_Composite):
       layers: a list or tuple of layers (conv specs, :class:`Activation`,
         composites, or any object following :mod:`conv1djax.protocol`).
       name: optional, used by summaries.
+      trainable: False freezes the params of every layer in it in the train
+        step (keyword-only; :func:`conv1djax.protocol.frozen_walk`).
 
     Raises:
       TypeError: for an entry that is not a layer or is not hashable, or for
@@ -114,11 +116,13 @@ class Sequential(_Composite):
     layers: tuple[Any, ...]
 
     def __init__(
-        self, layers: Sequence[Any], *extra: Any, name: str | None = None
-    ) -> None:
+        self, layers: Sequence[Any], *extra: Any, name: str | None = None,
+        trainable: bool = True,
+    ) -> None:  # fmt: skip
         _one_list("Sequential", "layers", extra)
         object.__setattr__(self, "layers", _layers_arg(layers, "Sequential", "layers"))
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "trainable", trainable)
         self.__post_init__()
         named = [layer.name for layer in self.layers if getattr(layer, "name", None)]
         duplicates = sorted({n for n in named if named.count(n) > 1})
@@ -345,6 +349,8 @@ class Residual(_Branched):
         inner output's shape, such as a 1x1 ``Conv1D`` when the channel
         counts differ.
       name: optional, used by summaries.
+      trainable: False freezes the params of every layer in it in the train
+        step (keyword-only; :func:`conv1djax.protocol.frozen_walk`).
 
     Params are ``{"inner": ..., "shortcut": ...}`` (no ``"shortcut"`` for
     the identity).
@@ -449,6 +455,8 @@ class Parallel(_Branched):
       axis: the axis "concat" joins along (-1, the channels of
         channels-last outputs; 1 for channels-first).
       name: optional, used by summaries.
+      trainable: False freezes the params of every layer in it in the train
+        step (keyword-only; :func:`conv1djax.protocol.frozen_walk`).
 
     Params are a list, one entry per branch.
 
@@ -472,7 +480,7 @@ class Parallel(_Branched):
 
     def __init__(
         self, branches: Sequence[Any], *extra: Any, merge: str = "add",
-        axis: int = -1, name: str | None = None,
+        axis: int = -1, name: str | None = None, trainable: bool = True,
     ) -> None:  # fmt: skip
         _one_list("Parallel", "branches", extra)
         branches = _layers_arg(branches, "Parallel", "branches")
@@ -493,7 +501,7 @@ class Parallel(_Branched):
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"`axis` must be an int; received axis={axis!r}.")
         for field, value in (("branches", branches), ("merge", merge), ("axis", axis),
-                             ("name", name)):  # fmt: skip
+                             ("name", name), ("trainable", trainable)):  # fmt: skip
             object.__setattr__(self, field, value)
         self.__post_init__()
 

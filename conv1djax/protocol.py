@@ -72,6 +72,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax._typing import LayerLike, Params, Shape, ShapeLike
@@ -418,6 +419,29 @@ def non_trainable(layer: LayerLike, own: Mapping[str, Any]) -> frozenset[str]:
     return names & frozenset(own)
 
 
+def frozen_walk(
+    model: LayerLike, params: Params, path: str = "params", frozen: bool = False
+) -> Iterator[tuple[Any, dict[Any, Any], str, frozenset[str]]]:
+    """:func:`walk` with the names of each layer's own weights that training
+    leaves alone: :func:`non_trainable`'s, or all of them below a layer whose
+    ``trainable`` is False (a frozen composite freezes every layer in it, as
+    setting a Keras model's ``trainable`` does).
+
+    >>> import jax, conv1djax as cj
+    >>> model = cj.Sequential([cj.Conv1D(2, 3),
+    ...                        cj.Sequential([cj.Conv1D(2, 3)], trainable=False)])
+    >>> params = model.init(jax.random.key(0), (None, 8, 1))
+    >>> [(path, sorted(names)) for _, _, path, names in
+    ...  cj.protocol.frozen_walk(model, params)]
+    [('params', []), ('params[0]', []), ('params[1]', []), ('params[1][0]', ['bias', 'kernel'])]
+    """
+    own, subs = split_params(model, params, path)
+    frozen = frozen or getattr(model, "trainable", True) is False
+    yield model, own, path, frozenset(own) if frozen else non_trainable(model, own)
+    for key, sub in sublayers(model).items():
+        yield from frozen_walk(sub, subs[key], f"{path}[{key!r}]", frozen)
+
+
 def trainable_mask(model: LayerLike, params: Params) -> Params:
     """``params``' structure with a Python bool at every leaf: True where the
     optimizer trains it (see :func:`non_trainable`).
@@ -429,8 +453,10 @@ def trainable_mask(model: LayerLike, params: Params) -> Params:
     [{'kernel': True, 'bias': True}]
     """
 
+    frozen_at = {path: names for _, _, path, names in frozen_walk(model, params)}
+
     def mask(layer: LayerLike, own: dict[str, Any], path: str) -> dict[str, Any]:
-        frozen = non_trainable(layer, own)
+        frozen = frozen_at[path]
         return {
             k: jax.tree.map(lambda _, k=k: k not in frozen, v) for k, v in own.items()
         }
@@ -795,7 +821,10 @@ class Layer:
     """An optional base for layers written as frozen dataclasses.
 
     It adds a keyword-only ``name`` (used by summaries, kept out of equality
-    and hashing, so equal layers are equal specs whatever their names),
+    and hashing, so equal layers are equal specs whatever their names) and a
+    keyword-only ``trainable`` (Keras's switch, default True: False freezes
+    the layer's params and those of every layer below it in the train step,
+    :func:`frozen_walk`),
     registers the class as a static pytree (a spec can then be passed to a
     ``jax.jit``-compiled function as a plain argument) and gives
     ``count_params``.
@@ -820,6 +849,7 @@ class Layer:
     """
 
     name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
+    trainable: bool = dataclasses.field(default=True, kw_only=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -832,6 +862,12 @@ class Layer:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
+        if not isinstance(self.trainable, bool | np.bool_):
+            raise TypeError(
+                f"`trainable` of {type(self).__name__} must be a bool; received "
+                f"trainable={self.trainable!r} of type {type(self.trainable).__name__}."
+            )
+        object.__setattr__(self, "trainable", bool(self.trainable))
 
     def count_params(self, input_shape: ShapeLike) -> int:
         """The number of scalars in the params for ``input_shape``."""

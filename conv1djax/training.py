@@ -87,8 +87,7 @@ def regularization_loss(model_or_layer: LayerLike, params: Params) -> jax.Array:
     """
     protocol.check_model(model_or_layer)
     total = jnp.zeros((), jnp.float32)
-    for layer, own, path in protocol.walk(model_or_layer, params):
-        frozen = protocol.non_trainable(layer, own)
+    for layer, own, path, frozen in protocol.frozen_walk(model_or_layer, params):
         trainable = {k: v for k, v in own.items() if k not in frozen}
         for weight, reg in _objects(layer, trainable, "regularizer").items():
             name = _term_name(layer, weight, "regularizer", path)

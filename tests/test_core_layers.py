@@ -13,6 +13,7 @@ Cases read from Keras's own tests: ``core/dense_test.py`` (``test_enable_lora``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -204,8 +205,33 @@ def test_trainable_false_freezes_a_layer_in_the_train_step():
     assert keras.layers.Conv1D.from_config(config).trainable is False
     kconfig = keras.layers.MaxPooling1D(trainable=False).get_config()
     assert cj.MaxPooling1D.from_config(kconfig) == cj.MaxPooling1D(trainable=False)
-    with pytest.raises(TypeError, match="`trainable` must be a bool"):
+    with pytest.raises(TypeError, match="`trainable` of Dense must be a bool"):
         cj.Dense(2, trainable="no")
+
+
+@pytest.mark.loose_promotion  # optax's Adam promotes a float and its int32 step
+def test_a_frozen_composite_freezes_every_layer_in_it():
+    # A frozen backbone (Keras's `model.trainable = False`): every layer below
+    # it, nested composites included, is left alone, whatever its own flag.
+    backbone = cj.Sequential(
+        [cj.Conv1D(3, 3, kernel_regularizer="l2"),
+         cj.Residual(cj.Conv1D(3, 3, padding="same"))],
+        trainable=False,
+    )  # fmt: skip
+    model = cj.Sequential([backbone, cj.Flatten(), cj.Dense(1)])
+    params = model.init(jax.random.key(0), (None, 8, 2))
+    mask = cj.protocol.trainable_mask(model, params)
+    assert jax.tree.leaves(mask[0]) == [False] * 4 and all(jax.tree.leaves(mask[2]))
+    assert float(cj.regularization_loss(model, params)) == 0.0
+    opt = optax.adam(0.1)
+    step = cj.make_train_step(model, opt, lambda p, t: jnp.mean((p - t) ** 2))
+    x, t = normal(0, (4, 8, 2)), normal(1, (4, 1))
+    new, _, _ = step(params, opt.init(cj.trainable_params(model, params)), x, t)
+    jax.tree.map(np.testing.assert_array_equal, new[0], params[0])
+    assert not np.array_equal(new[2]["kernel"], params[2]["kernel"])
+    restored = cj.saving.deserialize(cj.saving.serialize(model))
+    assert restored == model and restored.layers[0].trainable is False
+    assert backbone != dataclasses.replace(backbone, trainable=True)
 
 
 # ---- LoRA against Keras -----------------------------------------------------------------

@@ -303,3 +303,45 @@ def test_errors():
         cj.interop.from_torch(layer, {"weight": np.ones((4, 2, 3)), "bias": np.ones(4)})
     with pytest.raises(TypeError, match="which Keras does not have|no Keras layer"):
         cj.interop.to_keras_config(cj.Sequential([layer]), [params])
+
+
+def test_the_wrappers_around_dense_equal_keras_and_pytorch():
+    import keras
+    import torch
+
+    dense = cj.Dense(5)
+    x = normal(0, (3, 4))
+    # Keras's SpectralNormalization around its Dense, in training.
+    wrapper = cj.SpectralNormalization(dense, power_iterations=2)
+    params = wrapper.init(1, x.shape)
+    params["layer"] = random_params(dense, x.shape, 2)
+    k_wrapper = keras.layers.SpectralNormalization(keras.layers.Dense(5),
+                                                   power_iterations=2)  # fmt: skip
+    k_wrapper.build(x.shape)
+    k_wrapper.set_weights(cj.interop.to_keras(wrapper, params))
+    y, new = cj.apply_training(wrapper, params, x)
+    with keras_promotion():
+        y_k, (new_u,) = k_wrapper.stateless_call(
+            [v.value for v in k_wrapper.trainable_variables],
+            [params["vector_u"]], x, training=True)  # fmt: skip
+    assert_close(y, y_k, rtol=1e-5, atol=1e-6)
+    assert_close(new["vector_u"], new_u, rtol=1e-5, atol=1e-6)
+    # PyTorch's parametrizations around nn.Linear.
+    parametrizations = torch.nn.utils.parametrizations
+    for ours, wrap in ((cj.WeightNormalization(dense), parametrizations.weight_norm),
+                       (cj.TorchSpectralNormalization(dense),
+                        parametrizations.spectral_norm)):  # fmt: skip
+        module = wrap(torch.nn.Linear(4, 5))
+        params = ours.init(3, x.shape)
+        if "g" in params:
+            params["g"] = params["g"] * 1.7
+        module.load_state_dict(
+            {
+                k: torch.from_numpy(v)
+                for k, v in cj.interop.to_torch(ours, params).items()
+            }
+        )
+        module.train()
+        y_t = module(torch.from_numpy(np.array(x))).detach().numpy()
+        assert_close(cj.apply_training(ours, params, x)[0], y_t, rtol=1e-5, atol=1e-6,
+                     err_msg=repr(ours))  # fmt: skip

@@ -20,9 +20,9 @@ from conv1djax.layers.params import torch_layout
 def _torch_kind(layer: LayerLike) -> str:
     """Which PyTorch convolution the layer is, as its family declares it
     (``torch_module``): ``"conv"``, ``"transposed"`` (a ``Conv*D`` /
-    ``Conv*DTranspose``, whose one ``kernel`` has ``filters`` and ``groups``)
-    or ``"depthwise"`` (``(*k, in, depth_multiplier)``, PyTorch's
-    ``groups=in``).
+    ``Conv*DTranspose``, whose one ``kernel`` has ``filters`` and ``groups``),
+    ``"depthwise"`` (``(*k, in, depth_multiplier)``, PyTorch's
+    ``groups=in``) or ``"linear"`` (a ``Dense``, ``torch.nn.Linear``).
 
     Raises:
       TypeError: for a layer without weights, or with several kernels (a
@@ -85,6 +85,16 @@ def from_torch(
             f"with the keys {sorted(want)}; received {got!r}."
         )
     w = as_array(state_dict["weight"], "state_dict['weight']")
+    if kind == "linear":  # torch.nn.Linear's (out, in) -> Dense's (in, out)
+        if w.ndim != 2:
+            raise ValueError(
+                "state_dict['weight'] of a Dense (torch.nn.Linear's) must have 2 "
+                f"axes, (out, in); received shape {w.shape}."
+            )
+        params = {"kernel": np.transpose(w)}
+        if layer.use_bias:
+            params["bias"] = as_array(state_dict["bias"], "state_dict['bias']")
+        return checked_params(layer, params)
     rank = layer.rank
     if w.ndim != rank + 2:
         raise ValueError(

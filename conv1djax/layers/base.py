@@ -77,7 +77,6 @@ class Configurable(Layer):
     The rules are in :attr:`compute_dtype` and :attr:`variable_dtype`.
     """
 
-    trainable: bool = dataclasses.field(default=True, kw_only=True)
     dtype: Any = dataclasses.field(default=None, kw_only=True)
     param_dtype: Any = dataclasses.field(default=None, kw_only=True)
 
@@ -86,7 +85,6 @@ class Configurable(Layer):
     def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)  # the dataclass is frozen
-        put("trainable", _validation.boolean(self.trainable, "trainable"))
         put("dtype", dtype_policy.canonical_policy(self.dtype))
         put("param_dtype", dtype_policy.canonical_param_dtype(self.param_dtype))
 

@@ -78,6 +78,8 @@ class Dense(KernelLayer):
     bias_constraint: Any = None
 
     _KERAS_LORA: ClassVar[bool] = True
+    # The PyTorch module of the same weights, for conv1djax.interop.
+    torch_module: ClassVar[str | None] = "linear"
 
     def __post_init__(self) -> None:
         super().__post_init__()

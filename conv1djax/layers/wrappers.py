@@ -486,7 +486,7 @@ class SpectralNormalization(_KernelWrapper):
 
 def _torch_kind(layer: Any) -> str | None:
     """The wrapped layer's PyTorch module (``torch_module``: ``"conv"``,
-    ``"transposed"``, ``"depthwise"``; None for ``Dense``, ``Linear``)."""
+    ``"transposed"``, ``"depthwise"``, ``"linear"`` for ``Dense``)."""
     return getattr(layer, "torch_module", None)
 
 
