@@ -197,6 +197,7 @@ def test_modules_and_functions():
         (nn.MaxPool2d(3, 2, padding=1), (2, 3, 10, 13)),
         (nn.MaxPool1d(3, 2, ceil_mode=True), (2, 3, 10)),
         (nn.MaxPool1d(3, 2, padding=1, dilation=2), (2, 3, 11)),
+        (nn.MaxPool1d(2, 2, padding=1, ceil_mode=True), (2, 3, 11)),  # the last window dropped
         (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
          (2, 3, 10, 13)),
         (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True), (2, 3, 10, 13)),

@@ -200,13 +200,6 @@ def layer_from_torch(layer: LayerLike, state: Mapping[str, Any]) -> Params:
     from conv1djax.interop.torch_weights import from_torch  # noqa: PLC0415
 
     name = type(layer).__name__
-    if name == "Dense":
-        want = {"weight", "bias"} if layer.use_bias else {"weight"}
-        _check_keys(state, want, "Dense")
-        params = {"kernel": as_array(state["weight"], "weight").T}
-        if layer.use_bias:
-            params["bias"] = as_array(state["bias"], "bias")
-        return _jnp(params)
     if name == "BatchNormalization":
         names = {"running_mean": "moving_mean", "running_var": "moving_variance"}
         if layer.scale:
@@ -229,11 +222,6 @@ def layer_to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
     from conv1djax.interop.torch_weights import to_torch  # noqa: PLC0415
 
     name = type(layer).__name__
-    if name == "Dense":
-        state = {"weight": np.array(np.asarray(params["kernel"]).T)}
-        if "bias" in params:
-            state["bias"] = np.array(params["bias"])
-        return state
     if name == "BatchNormalization":
         names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
                  "moving_variance": "running_var"}  # fmt: skip
