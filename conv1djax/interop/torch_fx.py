@@ -536,7 +536,7 @@ def from_torch_graph(
                 continue
             layer, p = converted[1], converted[2]
             if node.target not in layers:
-                layers[node.target] = layer
+                layers[node.target] = _named(layer, node.target)
                 params[node.target] = p
             nodes.append(Node(node.name, "layer", (_arg(args[0], node),),
                               (("layer", node.target),), src))  # fmt: skip
@@ -633,6 +633,14 @@ def _convert_module(sub: Any, name: str, cl: bool) -> Any:
     if layer_error is not None:
         raise layer_error
     return None
+
+
+def _named(layer: LayerLike, name: str) -> LayerLike:
+    """The layer named after its module's path (summaries show it)."""
+    try:
+        return dataclasses.replace(layer, name=name)
+    except (TypeError, ValueError):
+        return layer
 
 
 def _channels_last(layer: LayerLike) -> LayerLike:
