@@ -150,3 +150,197 @@ def test_sweep_against_keras():
         for n in new:  # the updated moving statistics
             assert new[n].dtype == jnp.float32
             assert_close(new[n], new_k[n], err_msg=f"{n}, {where}")
+
+
+def test_train_step_loss_falls_and_moving_statistics_move():
+    model = cj.Sequential([
+        cj.Conv1D(4, 3, padding="same"),
+        cj.BatchNormalization(),
+        cj.Activation("relu"),
+        cj.Residual(cj.Sequential([cj.Conv1D(4, 3, padding="same"),
+                                   cj.BatchNormalization(momentum=0.5)])),
+        cj.Parallel([cj.LayerNormalization(), cj.GroupNormalization(2)],
+                    merge="concat"),
+        cj.Conv1D(1, 3, padding="same"),
+    ])  # fmt: skip
+    params = jax.jit(model.init, static_argnums=1)(jax.random.key(0), (None, 16, 2))
+    x = normal(0, (8, 16, 2)) * 2 + 3
+    target = jnp.sin(x[..., :1])
+    opt = optax.sgd(0.05, momentum=0.9)
+    step = cj.make_train_step(model, opt, lambda p, t: jnp.mean((p - t) ** 2))
+    opt_state = opt.init(cj.trainable_params(model, params))
+    trained, losses = params, []
+    for _ in range(8):
+        trained, opt_state, loss = step(trained, opt_state, x, target)
+        losses.append(float(loss))
+        if len(losses) == 1:  # the first step wrote back the batch's statistics
+            h = np.asarray(model.layers[0].apply(params[0], x), np.float64)
+            np.testing.assert_allclose(trained[1]["moving_mean"],
+                                       0.01 * h.mean((0, 1)), rtol=1e-5)
+            np.testing.assert_allclose(trained[1]["moving_variance"],
+                                       0.99 + 0.01 * h.var((0, 1)), rtol=1e-5)  # fmt: skip
+    assert losses[-1] < 0.5 * losses[0], losses
+    inner, old = trained[3]["inner"][1], params[3]["inner"][1]
+    for n in ("moving_mean", "moving_variance"):  # moved, not by the optimizer
+        assert np.all(np.abs(inner[n] - old[n]) > 1e-4)
+    assert cj.summary(model, (None, 16, 2), print_fn=lambda s: None).endswith(
+        "Non-trainable params: 16"
+    )
+
+
+def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
+    import keras
+
+    layers = [cj.BatchNormalization(momentum=0.9, epsilon=1e-5, center=False,
+                                    gamma_regularizer="l2", name="bn"),
+              cj.LayerNormalization(axis=(1, 2), rms_scaling=False, scale=False,
+                                    beta_constraint="non_neg"),
+              cj.GroupNormalization(groups=2, axis=-1, epsilon=0.01)]  # fmt: skip
+    for layer in layers:  # configs: ours -> Keras -> ours
+        k_layer = getattr(keras.layers, type(layer).__name__).from_config(
+            layer.get_config()
+        )
+        assert type(layer).from_config(k_layer.get_config()) == layer
+    assert cj.BatchNormalization.from_config(
+        keras.layers.BatchNormalization().get_config()
+    ) == cj.BatchNormalization()
+    # a Keras model's config and weights (state included, get_weights order)
+    k_model = keras.Sequential([keras.Input((6, 4)),
+                                keras.layers.BatchNormalization(momentum=0.9),
+                                keras.layers.LayerNormalization(axis=(1, 2)),
+                                keras.layers.GroupNormalization(groups=2)])  # fmt: skip
+    rng = np.random.default_rng(0)
+    k_model.set_weights(
+        [rng.uniform(0.5, 2, w.shape).astype("float32") for w in k_model.weights]
+    )
+    k_weights = [np.asarray(w.value) for w in k_model.weights]  # get_weights' order
+    model, params = cj.interop.from_keras_config(k_model.get_config(), k_weights)
+    assert model.layers[0] == cj.BatchNormalization(momentum=0.9)
+    np.testing.assert_array_equal(params[0]["moving_variance"], k_weights[3])
+    x = normal(3, (2, 6, 4))
+    np.testing.assert_allclose(model.apply(params, x), k_model(x), rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+    config, weights = cj.interop.to_keras_config(model, params, (None, 6, 4))
+    k_back = keras.Sequential.from_config(config)
+    k_back.set_weights(weights)
+    for a, b in zip(k_back.weights, k_weights, strict=True):
+        np.testing.assert_array_equal(a.value, b)
+    # cj.save / cj.load carry the state
+    trained = [{**params[0], "moving_mean": params[0]["moving_mean"] + 1}, *params[1:]]
+    for suffix in (".safetensors", ".npz"):
+        cj.save(tmp_path / f"m{suffix}", model, trained)
+        loaded, loaded_params = cj.load(tmp_path / f"m{suffix}")
+        assert loaded == model
+        for a, b in zip(jax.tree.leaves(loaded_params), jax.tree.leaves(trained),
+                        strict=True):  # fmt: skip
+            np.testing.assert_array_equal(a, b)
+    assert cj.summary(model, (None, 6, 4), print_fn=lambda s: None).endswith(
+        "Trainable params: 64\nNon-trainable params: 8"
+    )
+    assert [layer.count_params((None, 6, 4)) for layer in model.layers] == [16, 48, 8]
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [(lambda: cj.BatchNormalization(momentum="0.9"), TypeError,
+      r"`momentum` of BatchNormalization must be a float; received momentum='0.9'"),
+     (lambda: cj.BatchNormalization(axis=1.0), TypeError, r"`axis` of Batch"),
+     (lambda: cj.BatchNormalization(epsilon=-1.0), ValueError,
+      r"`epsilon` of BatchNormalization must be a finite float >= 0.0; "
+      r"received epsilon=-1.0"),
+     (lambda: cj.BatchNormalization(renorm=True), ValueError, r"renorm=True"),
+     (lambda: cj.BatchNormalization(center=1), TypeError, r"`center` must be a bool"),
+     (lambda: cj.LayerNormalization(axis=(-1, 1)), ValueError,
+      r"all non-negative or all negative"),
+     (lambda: cj.LayerNormalization(axis=(1, 1)), ValueError, r"distinct axes"),
+     (lambda: cj.LayerNormalization(axis="channels"), TypeError, r"`axis` of Layer"),
+     (lambda: cj.GroupNormalization(groups=0), ValueError,
+      r"`groups` of GroupNormalization must be a positive int, or -1"),
+     (lambda: cj.BatchNormalization(axis=3).init(0, (None, 4, 2)), ValueError,
+      r"`axis` of BatchNormalization \(=3\) is out of range for an input of 3 axes"),
+     (lambda: cj.LayerNormalization(axis=1).init(0, (None, None, 2)), ValueError,
+      r"needs the size of axes \(1,\)"),
+     (lambda: cj.GroupNormalization(groups=4).init(0, (None, 6, 6)), ValueError,
+      r"GroupNormalization\(groups=4\) needs a channel count divisible by groups; "
+      r"received 6 channels"),
+     (lambda: cj.GroupNormalization(2, axis=0).init(0, (4, 6, 6)), ValueError,
+      r"is the batch axis"),
+     (lambda: cj.BatchNormalization().apply(
+         {"gamma": jnp.ones(3), "beta": jnp.ones(3), "moving_mean": jnp.ones(3),
+          "moving_variance": jnp.ones(3)}, jnp.ones((2, 5, 4))), ValueError,
+      r"params\['gamma'\] of shape \(3,\) does not fit BatchNormalization\(axis=-1\) "
+      r"on an input of shape \(2, 5, 4\): expected a gamma of shape \(4,\)"),
+     (lambda: cj.LayerNormalization(center=False).apply(
+         {"gamma": jnp.ones(4), "beta": jnp.ones(4)}, jnp.ones((2, 4))), ValueError,
+      r"params of LayerNormalization must be a dict with exactly the keys \['gamma'\]"),
+     (lambda: cj.BatchNormalization().apply({}, "x"), TypeError, r"array `x`")],
+)  # fmt: skip
+def test_bad_arguments_are_refused_clearly(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_streams_where_the_statistics_are_per_step():
+    model = cj.Sequential([cj.Conv1D(4, 3, padding="causal"),
+                           cj.BatchNormalization(), cj.LayerNormalization(),
+                           cj.Conv1D(2, 3, padding="same")])  # fmt: skip
+    params = model.init(0, (None, 16, 2))
+    params[1]["moving_mean"] = params[1]["moving_mean"] + 0.5  # nonzero placeholders
+    x = normal(4, (2, 16, 2))
+    cj.streaming.check_stream(model, params, x, chunkings=[[1, 5, 10]])
+    first = cj.Sequential([cj.Conv1D(4, 3, padding="causal", data_format="channels_first"),
+                           cj.BatchNormalization(axis=1)])  # fmt: skip
+    cj.streaming.check_stream(first, first.init(0, (None, 2, 16)),
+                              normal(4, (2, 2, 16)), chunkings=[[3, 13]])  # fmt: skip
+    for layer, match in (
+        (cj.BatchNormalization(axis=1), r"BatchNormalization cannot stream: axis=1 is "
+         r"the stream's time axis"),
+        (cj.LayerNormalization(axis=(-2, -1)), r"LayerNormalization cannot stream"),
+        (cj.GroupNormalization(2), r"GroupNormalization cannot stream: its "
+         r"statistics span every step"),
+    ):  # fmt: skip
+        bad = cj.Sequential([cj.Conv1D(4, 3, padding="causal"), layer])
+        with pytest.raises(TypeError, match=match):
+            cj.stream_init(bad, bad.init(0, (None, 16, 2)), (2,))
+
+
+_SYNC_SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    import conv1djax as cj
+    mesh = cj.parallel.data_mesh()
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(8, 5, 3)) * [1, 2, 3]
+                    + np.arange(8)[:, None, None], jnp.float32)
+    params = cj.BatchNormalization().init(0, x.shape)
+    def stats(layer):
+        def per_device(x):
+            return layer.apply_training(params, x, key=None)
+        run = jax.shard_map(per_device, mesh=mesh, in_specs=P("data"),
+                            out_specs=(P("data"), P("data")))
+        y, new = run(cj.parallel.shard_batch(x, mesh))
+        # each device's update, stacked on the data axis
+        return y, {k: v.reshape(2, -1) for k, v in new.items()}
+    whole_y, whole = cj.BatchNormalization().apply_training(params, x, key=None)
+    y, synced = stats(cj.BatchNormalization(synchronized=True))
+    np.testing.assert_allclose(y, whole_y, rtol=1e-5, atol=1e-5)
+    for k in whole:
+        for d in range(2):
+            np.testing.assert_allclose(synced[k][d], whole[k], rtol=1e-5)
+    _, local = stats(cj.BatchNormalization())
+    half_y, half = cj.BatchNormalization().apply_training(params, x[4:], key=None)
+    for k in half:
+        np.testing.assert_allclose(local[k][1], half[k], rtol=1e-5)
+        assert not np.allclose(local[k][1], whole[k], rtol=1e-3)
+    # under jit over a sharded batch (cj.parallel's way), the whole batch's
+    sharded = jax.jit(lambda p, x: cj.BatchNormalization().apply_training(p, x, key=None))(
+        cj.parallel.replicate(params, mesh), cj.parallel.shard_batch(x, mesh))[1]
+    for k in whole:
+        np.testing.assert_allclose(sharded[k], whole[k], rtol=1e-5)
+    print("synchronized ok")
+    """
+)
+
+
+def test_synchronized_statistics_over_two_devices():
+    assert "synchronized ok" in run_on_host_devices(_SYNC_SCRIPT, count=2)
