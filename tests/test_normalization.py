@@ -19,7 +19,13 @@ import optax
 import pytest
 
 import conv1djax as cj
-from conftest import FAST_COMPILE, assert_close, keras_promotion, normal, run_on_host_devices
+from conftest import (
+    FAST_COMPILE,
+    assert_close,
+    keras_promotion,
+    normal,
+    run_on_host_devices,
+)
 
 SWEEP_SEEDS = 12
 
@@ -175,8 +181,9 @@ def test_train_step_loss_falls_and_moving_statistics_move():
         losses.append(float(loss))
         if len(losses) == 1:  # the first step wrote back the batch's statistics
             h = np.asarray(model.layers[0].apply(params[0], x), np.float64)
-            np.testing.assert_allclose(trained[1]["moving_mean"],
-                                       0.01 * h.mean((0, 1)), rtol=1e-5)
+            np.testing.assert_allclose(
+                trained[1]["moving_mean"], 0.01 * h.mean((0, 1)), rtol=1e-5
+            )
             np.testing.assert_allclose(trained[1]["moving_variance"],
                                        0.99 + 0.01 * h.var((0, 1)), rtol=1e-5)  # fmt: skip
     assert losses[-1] < 0.5 * losses[0], losses
@@ -201,9 +208,12 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
             layer.get_config()
         )
         assert type(layer).from_config(k_layer.get_config()) == layer
-    assert cj.BatchNormalization.from_config(
-        keras.layers.BatchNormalization().get_config()
-    ) == cj.BatchNormalization()
+    assert (
+        cj.BatchNormalization.from_config(
+            keras.layers.BatchNormalization().get_config()
+        )
+        == cj.BatchNormalization()
+    )
     # a Keras model's config and weights (state included, get_weights order)
     k_model = keras.Sequential([keras.Input((6, 4)),
                                 keras.layers.BatchNormalization(momentum=0.9),

@@ -233,9 +233,7 @@ class _Normalization(Configurable):
         from."""
         del sizes, where
 
-    def _normalize(
-        self, params: Mapping[str, jax.Array], x: jax.Array
-    ) -> jax.Array:
+    def _normalize(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
         """The inference output on ``x`` in the working dtype, params cast
         to it."""
         raise NotImplementedError
@@ -312,7 +310,9 @@ class _Normalization(Configurable):
         cls = type(self).__name__
         names = self.weight_names()
         if not isinstance(params, Mapping) or set(params) != set(names):
-            got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+            got = (
+                sorted(params) if isinstance(params, Mapping) else type(params).__name__
+            )
             raise ValueError(
                 f"{path} of {cls} must be a dict with exactly the keys "
                 f"{sorted(names)}; received {got}."
@@ -539,14 +539,19 @@ class BatchNormalization(_Normalization):
         mean: jax.Array,
         variance: jax.Array,
     ) -> jax.Array:
+        shape = [1] * x.ndim
+        (axis,) = self._param_axes(x.ndim, x.shape)
+        shape[axis] = x.shape[axis]
         return _normalized(
-            x, self._broadcast(mean, x), self._broadcast(variance, x), self.epsilon,
+            x, mean.reshape(shape), variance.reshape(shape), self.epsilon,
             self._broadcast(params.get("gamma"), x),
             self._broadcast(params.get("beta"), x),
         )  # fmt: skip
 
     def _normalize(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
-        return self._by_stats(params, x, params["moving_mean"], params["moving_variance"])
+        return self._by_stats(
+            params, x, params["moving_mean"], params["moving_variance"]
+        )
 
     def apply_training(
         self, params: Params, x: ArrayLike, *, key: jax.Array | None
