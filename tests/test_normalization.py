@@ -236,6 +236,12 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
         "Trainable params: 64\nNon-trainable params: 8"
     )
     assert [layer.count_params((None, 6, 4)) for layer in model.layers] == [16, 48, 8]
+    # gamma's regularizer counts, the state's nothing; beta's constraint projects
+    bn, ln = layers[0], layers[1]
+    own = {**bn.init(0, (None, 4)), "gamma": jnp.full(4, 2.0)}
+    np.testing.assert_allclose(cj.regularization_loss(bn, own), 0.01 * 4 * 4.0)
+    projected = cj.apply_constraints(ln, {"beta": -jnp.ones((6, 4))})
+    np.testing.assert_array_equal(projected["beta"], 0.0)
 
 
 @pytest.mark.parametrize(

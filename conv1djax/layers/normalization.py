@@ -42,7 +42,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -199,11 +199,11 @@ class _Normalization(Configurable):
     # (LayerNormalization, GroupNormalization: ``autocast=False``).
     _AUTOCAST: ClassVar[bool] = False
 
-    # fields of every subclass
-    axis: Any
-    epsilon: float
-    center: bool
-    scale: bool
+    if TYPE_CHECKING:  # fields of every subclass
+        axis: Any
+        epsilon: float
+        center: bool
+        scale: bool
 
     def __post_init__(self) -> None:
         super().__post_init__()
