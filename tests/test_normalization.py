@@ -35,6 +35,9 @@ _CASES = [
     (cj.BatchNormalization, {"axis": 1}, 4),  # channels first
     (cj.BatchNormalization, {"axis": -3}, 5),
     (cj.BatchNormalization, {"axis": 1, "dtype": "mixed_bfloat16"}, 2),
+    (cj.BatchNormalization, {"renorm": True, "renorm_momentum": 0.5}, 3),
+    (cj.BatchNormalization, {"axis": 1, "renorm": True, "renorm_clipping": {
+        "rmax": 1.2, "rmin": 0.9, "dmax": 0.1}}, 3),
     (cj.LayerNormalization, {"axis": -1}, 3),
     (cj.LayerNormalization, {"axis": (1, 2)}, 3),
     (cj.LayerNormalization, {"axis": (-3, -1), "rms_scaling": True}, 4),
@@ -65,8 +68,9 @@ def _case(seed):
 def _params(spec, shape, seed):
     shapes = spec.param_shapes(shape)
     params = {n: normal(seed + i, s) for i, (n, s) in enumerate(shapes.items())}
-    if "moving_variance" in params:
-        params["moving_variance"] = jnp.abs(params["moving_variance"]) + 0.5
+    for n in ("moving_variance", "moving_stddev", "renorm_stddev"):
+        if n in params:
+            params[n] = jnp.abs(params[n]) + 0.5
     return params
 
 
@@ -188,6 +192,7 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
 
     layers = [cj.BatchNormalization(momentum=0.9, epsilon=1e-5, center=False,
                                     gamma_regularizer="l2", name="bn"),
+              cj.BatchNormalization(renorm=True, renorm_clipping={"dmax": 2.0}),
               cj.LayerNormalization(axis=(1, 2), rms_scaling=False, scale=False,
                                     beta_constraint="non_neg"),
               cj.GroupNormalization(groups=2, axis=-1, epsilon=0.01)]  # fmt: skip
@@ -237,7 +242,7 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
     )
     assert [layer.count_params((None, 6, 4)) for layer in model.layers] == [16, 48, 8]
     # gamma's regularizer counts, the state's nothing; beta's constraint projects
-    bn, ln = layers[0], layers[1]
+    bn, ln = layers[0], layers[2]
     own = {**bn.init(0, (None, 4)), "gamma": jnp.full(4, 2.0)}
     np.testing.assert_allclose(cj.regularization_loss(bn, own), 0.01 * 4 * 4.0)
     projected = cj.apply_constraints(ln, {"beta": -jnp.ones((6, 4))})
@@ -252,7 +257,11 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
      (lambda: cj.BatchNormalization(epsilon=-1.0), ValueError,
       r"`epsilon` of BatchNormalization must be a finite float >= 0.0; "
       r"received epsilon=-1.0"),
-     (lambda: cj.BatchNormalization(renorm=True), ValueError, r"renorm=True"),
+     (lambda: cj.BatchNormalization(renorm=True, renorm_clipping={"max": 1}),
+      ValueError, r"`renorm_clipping` of BatchNormalization takes the keys "
+      r"\['rmax', 'rmin', 'dmax'\]; received renorm_clipping=\{'max': 1\}"),
+     (lambda: cj.BatchNormalization(renorm_clipping={"rmax": 1, "rmin": 2}),
+      ValueError, r"rmax >= rmin; received rmax=1.0, rmin=2.0"),
      (lambda: cj.BatchNormalization(center=1), TypeError, r"`center` must be a bool"),
      (lambda: cj.LayerNormalization(axis=(-1, 1)), ValueError,
       r"all non-negative or all negative"),

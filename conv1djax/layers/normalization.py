@@ -138,6 +138,48 @@ def _resolve(axis: int, ndim: int, layer: Any, shape: Any) -> int:
     return axis % ndim
 
 
+# Batch renormalization's state, after the moving statistics (Keras's order).
+_RENORM_STATE = ("moving_stddev", "renorm_mean", "renorm_stddev")
+_RENORM_CLIPS = ("rmax", "rmin", "dmax")
+
+
+def _renorm_clipping(
+    value: Any, renorm: bool
+) -> tuple[tuple[str, float | None], ...] | None:
+    """``renorm_clipping`` as sorted ``(key, bound)`` pairs (hashable; Keras's
+    dict in configs): keys among rmax, rmin, dmax, rmax >= rmin, dmax >= 0.
+    With ``renorm``, None means ``{}`` (no clipping), as Keras reads it."""
+    if value is None:
+        return () if renorm else None
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, tuple | list) and all(
+        isinstance(i, tuple | list) and len(i) == 2 for i in value
+    ):
+        items = [tuple(i) for i in value]
+    else:
+        raise TypeError(
+            "`renorm_clipping` of BatchNormalization must be a dict with keys among "
+            f"{list(_RENORM_CLIPS)}, or None; received renorm_clipping={value!r}."
+        )
+    clips: dict[str, float | None] = {}
+    for key, bound in items:
+        if key not in _RENORM_CLIPS:
+            raise ValueError(
+                "`renorm_clipping` of BatchNormalization takes the keys "
+                f"{list(_RENORM_CLIPS)}; received renorm_clipping={value!r}."
+            )
+        clips[key] = None if bound is None else _real(bound, key, "renorm_clipping")
+    rmax, rmin, dmax = (clips.get(k) for k in _RENORM_CLIPS)
+    if rmax is not None and rmin is not None and rmax < rmin:
+        raise ValueError(
+            f"`renorm_clipping` needs rmax >= rmin; received rmax={rmax}, rmin={rmin}."
+        )
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"`renorm_clipping` needs dmax >= 0; received dmax={dmax}.")
+    return tuple(sorted(clips.items()))
+
+
 # The name of the mesh axis a synchronized BatchNormalization averages its
 # statistics over, where it is bound (inside jax.shard_map or jax.pmap).
 SYNC_AXIS = parallel.DATA_AXIS
@@ -379,14 +421,16 @@ class _Normalization(Configurable):
         params, x, out = self._prepared(params, x)
         return self._normalize(params, x).astype(out)
 
-    def _broadcast(self, v: jax.Array | None, x: jax.Array) -> jax.Array | None:
-        """A param (of the param axes' sizes) shaped to broadcast to ``x``."""
-        if v is None:
-            return None
+    def _shaped(self, v: jax.Array, x: jax.Array) -> jax.Array:
+        """An array of the param axes' sizes shaped to broadcast to ``x``."""
         shape = [1] * x.ndim
         for a in self._param_axes(x.ndim, x.shape):
             shape[a] = x.shape[a]
         return v.reshape(shape)
+
+    def _broadcast(self, v: jax.Array | None, x: jax.Array) -> jax.Array | None:
+        """:meth:`_shaped`, None kept."""
+        return None if v is None else self._shaped(v, x)
 
     # ---- streaming (conv1djax.stream_contract) ---------------------------
 
@@ -445,13 +489,18 @@ class BatchNormalization(_Normalization):
         over that axis (``lax.pmean``) and False keeps each device's own.
         Keras takes it on the TensorFlow backend only.
       renorm, renorm_clipping, renorm_momentum: Keras's batch
-        renormalization, not implemented: ``renorm=True`` is refused.
+        renormalization: in training, the batch-normalized output corrected
+        by ``r = stddev / renorm_stddev`` and ``d = (mean - renorm_mean) /
+        renorm_stddev`` (clipped by ``renorm_clipping``'s ``rmin``, ``rmax``,
+        ``dmax``; out of the gradient), with the state ``moving_stddev``,
+        ``renorm_mean``, ``renorm_stddev`` (``renorm_momentum``) and the
+        moving variance kept as ``moving_stddev ** 2 - epsilon``.
       name, dtype, param_dtype: as every spec.
 
     Raises:
       TypeError, ValueError: for an ``axis`` that is not an int, a
-        ``momentum`` or ``epsilon`` that is not a finite number,
-        ``renorm=True``; (at ``init``, ``apply``) an ``axis`` out of range
+        ``momentum`` or ``epsilon`` that is not a finite number, a bad
+        ``renorm_clipping``; (at ``init``, ``apply``) an ``axis`` out of range
         for the input.
 
     >>> import jax.numpy as jnp, conv1djax as cj
@@ -499,16 +548,14 @@ class BatchNormalization(_Normalization):
         put("renorm_momentum", _real(self.renorm_momentum, "renorm_momentum", cls))
         put("synchronized", _validation.boolean(self.synchronized, "synchronized"))
         put("renorm", _validation.boolean(self.renorm, "renorm"))
-        if self.renorm:
-            raise ValueError(
-                f"{cls}(renorm=True), Keras's batch renormalization, is not "
-                "implemented in conv1djax; use renorm=False."
-            )
-        if self.renorm_clipping is not None:
-            raise ValueError(
-                f"`renorm_clipping` of {cls} applies to renorm=True only, which is "
-                f"not implemented; received renorm_clipping={self.renorm_clipping!r}."
-            )
+        put("renorm_clipping", _renorm_clipping(self.renorm_clipping, self.renorm))
+
+    def get_config(self) -> dict[str, Any]:
+        """As every spec's; ``renorm_clipping`` as Keras's dict."""
+        config = super().get_config()
+        if config["renorm_clipping"] is not None:
+            config["renorm_clipping"] = dict(config["renorm_clipping"])
+        return config
 
     def weight_names(self) -> tuple[str, ...]:
         """``gamma`` (when ``scale``), ``beta`` (when ``center``),
@@ -519,11 +566,46 @@ class BatchNormalization(_Normalization):
         >>> cj.BatchNormalization(center=False).weight_names()
         ('gamma', 'moving_mean', 'moving_variance')
         """
-        return (*super().weight_names(), "moving_mean", "moving_variance")
+        return (*super().weight_names(), *self.non_trainable_weights())
 
     def non_trainable_weights(self) -> tuple[str, ...]:
-        """The state: ``("moving_mean", "moving_variance")``."""
-        return ("moving_mean", "moving_variance")
+        """The state: ``("moving_mean", "moving_variance")``, and with
+        ``renorm`` Keras's ``("moving_stddev", "renorm_mean",
+        "renorm_stddev")`` after them."""
+        return ("moving_mean", "moving_variance") + (
+            _RENORM_STATE if self.renorm else ()
+        )
+
+    def init(
+        self,
+        key: jax.Array | int,
+        input_shape: ShapeLike,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> dict[str, jax.Array]:
+        """As every normalization's; with ``renorm``, Keras's renorm state
+        too: ``moving_stddev`` and ``renorm_stddev`` the square roots of
+        ``moving_variance_initializer``'s draws, ``renorm_mean`` a draw of
+        ``moving_mean_initializer``."""
+        if not self.renorm:
+            return super().init(key, input_shape, dtype=dtype)
+        key = _validation.prng_key(key)
+        main, extra = jax.random.split(key)
+        plain = dataclasses.replace(self, renorm=False, renorm_clipping=None)
+        params = plain.init(main, input_shape, dtype=dtype)
+        shape = params["moving_mean"].shape
+        dtype = params["moving_mean"].dtype
+        k1, k2, k3 = jax.random.split(extra, 3)
+        params["moving_stddev"] = jnp.sqrt(
+            self.moving_variance_initializer(k1, shape, dtype)
+        )
+        params["renorm_mean"] = jnp.asarray(
+            self.moving_mean_initializer(k2, shape, dtype), dtype
+        )
+        params["renorm_stddev"] = jnp.sqrt(
+            self.moving_variance_initializer(k3, shape, dtype)
+        )
+        return params
 
     def _param_axes(self, ndim: int, shape: Any) -> tuple[int, ...]:
         return (_resolve(self.axis, ndim, self, shape),)
@@ -534,24 +616,57 @@ class BatchNormalization(_Normalization):
 
     def _by_stats(
         self,
-        params: Mapping[str, jax.Array],
         x: jax.Array,
         mean: jax.Array,
         variance: jax.Array,
+        gamma: jax.Array | None,
+        beta: jax.Array | None,
     ) -> jax.Array:
-        shape = [1] * x.ndim
-        (axis,) = self._param_axes(x.ndim, x.shape)
-        shape[axis] = x.shape[axis]
+        """Keras's formula with per-channel statistics and params."""
         return _normalized(
-            x, mean.reshape(shape), variance.reshape(shape), self.epsilon,
-            self._broadcast(params.get("gamma"), x),
-            self._broadcast(params.get("beta"), x),
+            x, self._shaped(mean, x), self._shaped(variance, x), self.epsilon,
+            self._broadcast(gamma, x), self._broadcast(beta, x),
         )  # fmt: skip
 
     def _normalize(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
         return self._by_stats(
-            params, x, params["moving_mean"], params["moving_variance"]
-        )
+            x, params["moving_mean"], params["moving_variance"],
+            params.get("gamma"), params.get("beta"),
+        )  # fmt: skip
+
+    def _renormalized(
+        self, own: Mapping[str, jax.Array], mean: jax.Array, variance: jax.Array
+    ) -> tuple[jax.Array | None, jax.Array | None, dict[str, jax.Array]]:
+        """Batch renormalization (Keras's ``renorm``): the effective gamma
+        and beta (the correction ``r``, ``d`` folded in, out of the
+        gradient) and the renorm state's and moving statistics' updates."""
+        eps = self.epsilon
+        stddev = jnp.sqrt(variance + eps)
+        floor = jnp.sqrt(jnp.asarray(eps, stddev.dtype))
+        renorm_stddev = jnp.maximum(own["renorm_stddev"], floor)
+        r = stddev / renorm_stddev
+        d = (mean - own["renorm_mean"]) / renorm_stddev
+        clipping = dict(self.renorm_clipping or ())
+        if clipping.get("rmin") is not None:
+            r = jnp.maximum(r, clipping["rmin"])
+        if clipping.get("rmax") is not None:
+            r = jnp.minimum(r, clipping["rmax"])
+        if clipping.get("dmax") is not None:
+            d = jnp.clip(d, -clipping["dmax"], clipping["dmax"])
+        r, d = lax.stop_gradient(r), lax.stop_gradient(d)
+        gamma, beta = own.get("gamma"), own.get("beta")
+        gamma, shift = (r, d) if gamma is None else (r * gamma, d * gamma)
+        beta = shift if beta is None else shift + beta
+        rm, m = self.renorm_momentum, self.momentum
+        moving_stddev = own["moving_stddev"] * m + stddev * (1.0 - m)
+        updates = {
+            "renorm_mean": own["renorm_mean"] * rm + mean * (1.0 - rm),
+            "renorm_stddev": own["renorm_stddev"] * rm + stddev * (1.0 - rm),
+            "moving_mean": own["moving_mean"] * m + mean * (1.0 - m),
+            "moving_stddev": moving_stddev,
+            "moving_variance": jax.nn.relu(moving_stddev * moving_stddev - eps),
+        }
+        return gamma, beta, updates
 
     def apply_training(
         self, params: Params, x: ArrayLike, *, key: jax.Array | None
@@ -572,12 +687,17 @@ class BatchNormalization(_Normalization):
         axes = self._reduction_axes(x)
         mean, variance = _moments(x, axes, synchronized=self.synchronized)
         mean, variance = jnp.squeeze(mean, axes), jnp.squeeze(variance, axes)
-        y = self._by_stats(own, x, mean, variance).astype(out)
-        m = self.momentum
-        return y, {
-            "moving_mean": own["moving_mean"] * m + mean * (1.0 - m),
-            "moving_variance": own["moving_variance"] * m + variance * (1.0 - m),
-        }
+        if self.renorm:
+            gamma, beta, updates = self._renormalized(own, mean, variance)
+        else:
+            gamma, beta = own.get("gamma"), own.get("beta")
+            m = self.momentum
+            updates = {
+                "moving_mean": own["moving_mean"] * m + mean * (1.0 - m),
+                "moving_variance": own["moving_variance"] * m + variance * (1.0 - m),
+            }
+        y = self._by_stats(x, mean, variance, gamma, beta).astype(out)
+        return y, updates
 
 
 @dataclasses.dataclass(frozen=True)
