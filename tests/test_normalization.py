@@ -294,12 +294,9 @@ def test_bad_arguments_are_refused_clearly(make, error, match):
 
 
 def test_streams_where_the_statistics_are_per_step():
-    # a "same" convolution first: the normalizations get a late stream, whose
-    # placeholders they must leave zero
-    model = cj.Sequential([cj.Conv1D(4, 3, padding="same"),
-                           cj.BatchNormalization(), cj.LayerNormalization()])  # fmt: skip
+    model = cj.Sequential([cj.BatchNormalization(), cj.LayerNormalization()])
     params = model.init(0, (None, 16, 2))
-    params[1]["moving_mean"] = params[1]["moving_mean"] + 0.5
+    params[0]["moving_mean"] = params[0]["moving_mean"] + 0.5
     cj.streaming.check_stream(model, params, normal(4, (2, 16, 2)), chunkings=[[16]])
     first = cj.Sequential([cj.MaxPooling1D(1, data_format="channels_first"),
                            cj.BatchNormalization(axis=1)])  # fmt: skip
