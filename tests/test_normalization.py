@@ -247,6 +247,12 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
     np.testing.assert_allclose(cj.regularization_loss(bn, own), 0.01 * 4 * 4.0)
     projected = cj.apply_constraints(ln, {"beta": -jnp.ones((6, 4))})
     np.testing.assert_array_equal(projected["beta"], 0.0)
+    # trainable=False: training runs as inference and updates nothing (Keras's)
+    frozen = cj.BatchNormalization(center=False, trainable=False)
+    y, new = cj.apply_training(frozen, own, x)
+    np.testing.assert_array_equal(y, frozen.apply(own, x))
+    for n in own:
+        np.testing.assert_array_equal(new[n], own[n])
 
 
 @pytest.mark.parametrize(
