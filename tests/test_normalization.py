@@ -253,6 +253,13 @@ def test_save_load_keras_weights_and_configs_both_ways(tmp_path):
     np.testing.assert_array_equal(y, frozen.apply(own, x))
     for n in own:
         np.testing.assert_array_equal(new[n], own[n])
+    # ... and so below a frozen composite (Keras's `model.trainable = False`).
+    inner = cj.BatchNormalization(center=False)
+    model = cj.Sequential([cj.Residual(inner)], trainable=False)
+    params = [{"inner": own}]
+    y, new = cj.apply_training(model, params, x)
+    np.testing.assert_array_equal(y, model.apply(params, x))
+    jax.tree.map(np.testing.assert_array_equal, new, params)
 
 
 @pytest.mark.parametrize(
