@@ -63,6 +63,9 @@ from conv1djax.layers.dropout import SpatialDropout2D as SpatialDropout2D
 from conv1djax.layers.dropout import SpatialDropout3D as SpatialDropout3D
 from conv1djax.layers.lora import enable_lora as enable_lora
 from conv1djax.layers.lora import merge_lora as merge_lora
+from conv1djax.layers.normalization import BatchNormalization as BatchNormalization
+from conv1djax.layers.normalization import GroupNormalization as GroupNormalization
+from conv1djax.layers.normalization import LayerNormalization as LayerNormalization
 from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
 from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
 from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D
@@ -129,6 +132,7 @@ __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
     "AveragePooling3D",
+    "BatchNormalization",
     "Conv1D",
     "Conv1DTranspose",
     "Conv2D",
@@ -152,8 +156,10 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GradCheckReport",
+    "GroupNormalization",
     "Lambda",
     "Layer",
+    "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",

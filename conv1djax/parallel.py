@@ -42,16 +42,21 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 T = TypeVar("T")  # a pytree of arrays
 
+# The mesh axis the batch is split over (the functions' default ``axis_name``),
+# and the one a synchronized BatchNormalization averages its statistics over
+# where the step runs per device (jax.shard_map, jax.pmap).
+DATA_AXIS = "data"
+
 
 def data_mesh(
-    devices: Sequence[jax.Device] | None = None, axis_name: str = "data"
+    devices: Sequence[jax.Device] | None = None, axis_name: str = DATA_AXIS
 ) -> Mesh:
     """A 1-D mesh over ``devices`` (default: all of them) for data parallelism."""
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), (axis_name,))
 
 
-def batch_sharding(mesh: Mesh, axis_name: str = "data") -> NamedSharding:
+def batch_sharding(mesh: Mesh, axis_name: str = DATA_AXIS) -> NamedSharding:
     """Splits an array's leading (batch) axis over ``axis_name``."""
     return NamedSharding(mesh, PartitionSpec(axis_name))
 
@@ -61,7 +66,7 @@ def replicate(tree: T, mesh: Mesh) -> T:
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def shard_batch(tree: T, mesh: Mesh, axis_name: str = "data") -> T:
+def shard_batch(tree: T, mesh: Mesh, axis_name: str = DATA_AXIS) -> T:
     """Splits every leaf's leading axis over the mesh.
 
     Raises:

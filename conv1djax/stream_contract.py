@@ -19,9 +19,12 @@ methods it has, never by its type):
    Optionally ``stream_taps(params) -> (offsets, run)``: for a one-step chunk,
    the past steps it reads (offsets after the oldest kept) and how it maps
    them, then the new step, to its output (a dilated convolution reads
-   every ``dilation``-th step). Every library layer that streams is one of
-   these: the 1-D convolutions, pooling, padding, cropping, upsampling and
-   ``Activation``.
+   every ``dilation``-th step). Optionally ``stream_check(ndim, time_axis)``,
+   called when a stream starts: raises :func:`cannot_stream` for chunks of
+   ``ndim`` axes whose time axis (``time_axis``, -2 or -1) it cannot stream
+   along (a normalization over that axis). Every library layer that
+   streams is one of these: the 1-D convolutions, pooling, padding,
+   cropping, upsampling, ``Activation`` and the normalizations.
 3. **A composite through** ``call``: a layer with ``sublayers()`` whose
    ``apply`` takes ``call`` (the README's ``SkipSum``) streams by running its
    own ``apply`` with a ``call`` that steps each sub-layer on its state. Its
@@ -364,6 +367,9 @@ def _leaf_init(
 ) -> tuple[State, int]:  # fmt: skip
     t = timing(layer)
     axis = _leaf_axis(layer, stream)
+    check = getattr(layer, "stream_check", None)
+    if callable(check):
+        check(len(batch_shape) + 2, axis)
     out = out_channels(layer, channels, stream.data_format)
     if t.stride > 1:
         # The left padding's zeros, less the placeholders that stand for them;

@@ -15,6 +15,7 @@ it holds would be silently left out.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -150,8 +151,19 @@ class _Run:
         self.terms: list[tuple[jax.Array, tuple[int, ...]]] = []
         self.updates: dict[str, dict[str, Any]] = {}
 
-    def run(self, layer: LayerLike, params: Params, x: ArrayLike, path: str) -> Any:
+    def run(
+        self, layer: LayerLike, params: Params, x: ArrayLike, path: str,
+        frozen: bool = False,
+    ) -> Any:  # fmt: skip
         subs = protocol.sublayers(layer)
+        # Below a frozen composite every layer runs as frozen (Keras sets each
+        # layer's `trainable`): a BatchNormalization then trains as inference.
+        frozen = frozen or getattr(layer, "trainable", True) is False
+        if (
+            frozen and not subs and dataclasses.is_dataclass(layer)
+            and getattr(layer, "trainable", None) is True
+        ):  # fmt: skip
+            layer = dataclasses.replace(layer, trainable=False)  # type: ignore[type-var]
         own_training = self.training and callable(
             getattr(layer, "apply_training", None)
         )
@@ -167,7 +179,7 @@ class _Run:
                     (k for k in keys if k not in called), keys[0] if keys else None
                 )
                 called.extend(keys)
-                return self.run(sub, p, v, f"{path}[{key!r}]")
+                return self.run(sub, p, v, f"{path}[{key!r}]", frozen)
 
             if own_training:
                 y = self._train_call(layer, params, x, path, call=call)

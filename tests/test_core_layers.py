@@ -374,6 +374,10 @@ def test_lora_streams_saves_and_converts():
     x = normal(2, (1, 8, 2))
     y = cj.stream_scan(model, params, x, chunk=3)
     assert_close(y, model.apply(params, x), rtol=1e-5)
+    # In a channels-first stream Dense's last axis is time: refused.
+    first = cj.Sequential([cj.Conv1D(3, 2, data_format="channels_first"), cj.Dense(2)])
+    with pytest.raises(TypeError, match="Dense cannot stream: it maps the last axis"):
+        cj.stream_init(first, first.init(0, (None, 2, 8)), (1,), channels=2)
     # cj.save / cj.load
     import os
     import tempfile

@@ -82,7 +82,9 @@ def test_pattern_classifier_learns_and_plots(classifier, tmp_path, capsys):
         + ["--train-size", "1024", "--heldout-size", "512"]
     )
     out = capsys.readouterr().out
-    assert "Total params: 1,956" in out and "separable_conv2d (SeparableConv2D)" in out
+    assert "Total params: 2,004" in out and "separable_conv2d (SeparableConv2D)" in out
+    assert "Non-trainable params: 32" in out  # the moving statistics
+    assert "batch_normalization (BatchNormalization)" in out and "dense (Dense)" in out
     png = tmp_path / "pattern_classifier.png"
     assert png.read_bytes().startswith(PNG_SIGNATURE)
     assert result["heldout_accuracy"] > 0.9, result["heldout_accuracy"]

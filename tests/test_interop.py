@@ -196,6 +196,25 @@ def test_a_keras_file_loads(tmp_path):
     assert_close(again.apply(again_params, x), kmodel(x))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_keras_file_of_lora_and_normalization_layers_loads(tmp_path):
+    # Keras saves a LoRA layer's kernel merged and no LoRA weights; loading
+    # fills them with zeros (as Keras's load_own_variables), the output kept.
+    kmodel = keras.Sequential([
+        keras.Input((8, 3)), keras.layers.Conv1D(4, 3, lora_rank=2),
+        keras.layers.BatchNormalization(), keras.layers.Flatten(),
+        keras.layers.Dense(2, lora_rank=1),
+    ])  # fmt: skip
+    kmodel.set_weights([normal(i, w.shape) + (1.5 if "variance" in w.path else 0)
+                        for i, w in enumerate(kmodel.weights)])  # fmt: skip
+    path = tmp_path / "lora.keras"
+    kmodel.save(path)
+    model, params = cj.interop.load_keras_file(path)
+    assert model.layers[0].lora_rank == 2 and not params[0]["lora_kernel_b"].any()
+    x = normal(9, (2, 8, 3))
+    assert_close(model.apply(params, x), kmodel(x), rtol=1e-5, atol=1e-5)
+
+
 def test_keras_model_errors(tmp_path):
     embed = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(10, 2)])
     with pytest.raises(ValueError, match=r"Layer 0 of the Keras model is a 'Embedding'"

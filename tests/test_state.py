@@ -17,6 +17,7 @@ import optax
 import pytest
 
 import conv1djax as cj
+from conftest import normal
 
 MOMENTUM = 0.9
 
@@ -321,3 +322,46 @@ def test_stateful_model_runs_sharded_over_a_mesh():
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(plain), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     assert int(new[1]["count"]) == 1
+
+
+@pytest.mark.loose_promotion  # optax's Adam promotes a float and its int32 step
+def test_a_model_of_every_new_layer_trains_and_its_state_updates(tmp_path):
+    # Issue 21's layers in one model: normalization, dropout and noise, LoRA,
+    # the kernel wrappers, Reshape, Flatten, Dense; the loss falls, every
+    # piece of state moves, frozen weights stay, and it all saves and loads.
+    model = cj.Sequential([
+        cj.Conv1D(8, 3, padding="same", lora_rank=2),
+        cj.BatchNormalization(),
+        cj.Activation("relu"),
+        cj.SpectralNormalization(cj.Conv1D(8, 3, padding="same")),
+        cj.LayerNormalization(rms_scaling=True),
+        cj.SpatialDropout1D(0.1),
+        cj.WeightNormalization(cj.Conv1D(8, 3, strides=2, padding="same")),
+        cj.GroupNormalization(groups=4),
+        cj.GaussianNoise(0.05),
+        cj.Reshape((8, 4, 2)),
+        cj.Flatten(),
+        cj.Dropout(0.2),
+        cj.Dense(3),
+        cj.GaussianDropout(0.1),
+    ])  # fmt: skip
+    params = model.init(jax.random.key(0), (None, 16, 2))
+    x, t = normal(0, (16, 16, 2)), normal(1, (16, 3))
+    opt = optax.adam(1e-2)
+    step = cj.make_train_step(model, opt, lambda p, t: jnp.mean((p - t) ** 2))
+    opt_state = opt.init(cj.trainable_params(model, params))
+    new, losses = params, []
+    for i in range(8):
+        new, opt_state, loss = step(new, opt_state, x, t, jax.random.key(i))
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert not np.array_equal(new[1]["moving_mean"], params[1]["moving_mean"])
+    assert not np.array_equal(new[1]["moving_variance"], params[1]["moving_variance"])
+    assert not np.array_equal(new[3]["vector_u"], params[3]["vector_u"])
+    assert not np.array_equal(new[0]["lora_kernel_b"], params[0]["lora_kernel_b"])
+    np.testing.assert_array_equal(new[0]["kernel"], params[0]["kernel"])  # LoRA's base
+    path = tmp_path / "model.safetensors"
+    cj.save(path, model, new)
+    model2, params2 = cj.load(path)
+    assert model2 == model
+    np.testing.assert_array_equal(model2.apply(params2, x), model.apply(new, x))

@@ -14,6 +14,7 @@ import numpy as np
 from conv1djax import models, protocol
 from conv1djax._typing import Params
 from conv1djax.interop.keras_weights import from_keras_config, weight_names
+from conv1djax.layers.base import LORA_WEIGHTS
 
 
 def load_keras_file(
@@ -54,13 +55,21 @@ def load_keras_file(
             n = seen.get(base, 0)
             seen[base] = n + 1
             key = base if n == 0 else f"{base}_{n}"
-            count = len(weight_names(layer))
+            names = weight_names(layer)
+            # Keras saves a LoRA layer's kernel merged and its LoRA weights
+            # not at all, and loads them as zeros: so do we.
+            stored = [n for n in names if n not in LORA_WEIGHTS]
             group = h5.get(f"layers/{key}/vars")
-            if count and (group is None or len(group) != count):
+            if stored and (group is None or len(group) != len(stored)):
                 raise ValueError(
                     f"{path}: the weights of {key} ({type(layer).__name__}) are "
                     f"missing or incomplete in model.weights.h5."
                 )
-            weights += [np.asarray(group[str(j)]) for j in range(count)]
+            arrays = {n: np.asarray(group[str(j)]) for j, n in enumerate(stored)}
+            if len(stored) < len(names):
+                kernel = arrays[layer._LORA_KERNEL]
+                for name, shape in layer.lora_shapes(kernel.shape).items():
+                    arrays[name] = np.zeros(shape, np.float32)
+            weights += [arrays[n] for n in names]
     _, params = from_keras_config(config, weights)
     return model, params

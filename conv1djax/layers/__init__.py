@@ -19,6 +19,8 @@
   ``GaussianNoise``, ``GaussianDropout``.
 - :mod:`~conv1djax.layers.wrappers`: ``SpectralNormalization``,
   ``WeightNormalization``, ``TorchSpectralNormalization``.
+- :mod:`~conv1djax.layers.normalization`: ``BatchNormalization``,
+  ``LayerNormalization``, ``GroupNormalization``.
 """
 
 from conv1djax.layers.activation import Activation as Activation
@@ -38,6 +40,9 @@ from conv1djax.layers.dropout import GaussianNoise as GaussianNoise
 from conv1djax.layers.dropout import SpatialDropout1D as SpatialDropout1D
 from conv1djax.layers.dropout import SpatialDropout2D as SpatialDropout2D
 from conv1djax.layers.dropout import SpatialDropout3D as SpatialDropout3D
+from conv1djax.layers.normalization import BatchNormalization as BatchNormalization
+from conv1djax.layers.normalization import GroupNormalization as GroupNormalization
+from conv1djax.layers.normalization import LayerNormalization as LayerNormalization
 from conv1djax.layers.pooling import AveragePooling1D as AveragePooling1D
 from conv1djax.layers.pooling import AveragePooling2D as AveragePooling2D
 from conv1djax.layers.pooling import AveragePooling3D as AveragePooling3D

@@ -217,6 +217,20 @@ class Dense(KernelLayer):
         stream (its last axis is the channels)."""
         return stream_contract.Timing()
 
+    def stream_check(self, ndim: int, time_axis: int) -> None:
+        """Refuses a channels-first stream, whose last axis (the one Dense
+        maps) is time.
+
+        Raises:
+          TypeError: when ``time_axis`` is the last axis.
+        """
+        if time_axis % ndim == ndim - 1:
+            raise stream_contract.cannot_stream(
+                self,
+                "it maps the last axis, which is time in a channels-first stream; "
+                "stream it channels-last",
+            )
+
     def stream_run(self, params: Params, z: jax.Array) -> jax.Array:
         """The layer on the chunk."""
         return self.apply(params, z)
