@@ -514,13 +514,7 @@ def _randomize_batchnorms(net, seed):
     return net
 
 
-def _needs_batchnorm():
-    if not hasattr(cj, "BatchNormalization"):  # until the normalization layers land
-        pytest.skip("cj.BatchNormalization is not in this checkout")
-
-
 def test_resnet18():
-    _needs_batchnorm()
     net = _randomize_batchnorms(ResNet18(), 0)
     model, params, _ = check_model(net, (2, 3, 32, 32))
     assert type(model.sublayers()["layer2.0.bn1"]).__name__ == "BatchNormalization"
@@ -575,7 +569,6 @@ class MobileNetV2(nn.Module):
 
 
 def test_mobilenet_v2_and_folded_batchnorm():
-    _needs_batchnorm()
     net = _randomize_batchnorms(MobileNetV2(), 1)
     model, params, _ = check_model(net, (2, 3, 32, 32))
     folded, folded_params = cj.interop.from_torch_module(net, fold_batchnorm=True)
