@@ -130,10 +130,25 @@ class WaveNet(nn.Module):
         return self.out(skips * self.gain)
 
 
-def test_wavenet():
-    model, params, report = check_model(WaveNet(), (2, 1, 32))
+def test_wavenet_and_its_stream():
+    """Matches PyTorch; then streamed in chunks of 7 steps with
+    cj.stream_apply (each F.pad before its convolution became that
+    convolution's causal padding), equal to PyTorch on the whole signal."""
+    net = WaveNet()
+    model, params, _ = check_model(net, (2, 1, 32))
     assert isinstance(model, cj.Graph)
     assert "blocks.3.filt" in params and "gain" in params
+    assert "pad" not in {node.op for node in model.nodes}
+    x = np.random.default_rng(6).normal(size=(2, 1, 35)).astype(np.float32)
+    want = net(torch.from_numpy(x)).detach().numpy()
+    assert cj.stream_latency(model) == 0
+    state = cj.stream_init(model, params, (2,))
+    step = jax.jit(lambda p, s, c: cj.stream_apply(model, p, s, c))
+    ys = []
+    for start in range(0, 35, 7):
+        y, state = step(params, state, jnp.asarray(x[..., start : start + 7]))
+        ys.append(y)
+    assert _rel(np.concatenate(ys, axis=-1), want) <= RTOL
 
 
 # ---- U-Net ------------------------------------------------------------------------

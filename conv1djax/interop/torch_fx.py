@@ -582,6 +582,7 @@ def from_torch_graph(
                           tuple((k, _arg(v, node)) for k, v in kw.items()), src))  # fmt: skip
     model = Graph(list(layers.items()), nodes, inputs, output, weights=weights,
                   data_format=data_format)  # fmt: skip
+    model = fuse_zero_pads(model)
     if fold_batchnorm:
         model, params = fold_batchnorms(model, params)
     return model, params
@@ -653,6 +654,92 @@ def _channels_last(layer: LayerLike) -> LayerLike:
     if type(layer).__name__ == "BatchNormalization":
         return dataclasses.replace(layer, axis=-1)
     return layer
+
+
+# ---- graph rewrites --------------------------------------------------------------
+
+
+def _readers(model: Graph) -> dict[str, int]:
+    readers: dict[str, int] = {}
+    for node in model.nodes:
+        for n in _graph._refs(node.args) + _graph._refs(node.kwargs):
+            readers[n] = readers.get(n, 0) + 1
+    for n in _graph._refs(model.output):
+        readers[n] = readers.get(n, 0) + 1
+    return readers
+
+
+def _zero_pad_pairs(node: Node, rank: int) -> tuple[tuple[int, int], ...] | None:
+    """A constant-zero ``pad`` node's per-spatial-axis pairs (first axis
+    first), when it pads only the last ``rank`` axes by amounts >= 0."""
+    kw = dict(node.kwargs)
+    pad = kw.get("pad", node.args[1] if len(node.args) > 1 else None)
+    mode = kw.get("mode", node.args[2] if len(node.args) > 2 else "constant")
+    value = kw.get("value", node.args[3] if len(node.args) > 3 else 0.0)
+    if not isinstance(pad, tuple) or not all(isinstance(p, int) for p in pad):
+        return None
+    if mode != "constant" or value not in (0, 0.0, None) or len(pad) > 2 * rank:
+        return None
+    if any(p < 0 for p in pad) or len(pad) % 2:
+        return None
+    sides = list(pad) + [0] * (2 * rank - len(pad))
+    return tuple((sides[2 * i], sides[2 * i + 1]) for i in range(rank))[::-1]
+
+
+def fuse_zero_pads(model: Graph) -> Graph:
+    """Each zero ``F.pad`` read only by a convolution (called once, zero
+    ``padding_mode``) becomes that convolution's explicit padding: the
+    same numbers, and a causal left pad then streams."""
+    layers = dict(model.layers)
+    readers = _readers(model)
+    calls: dict[str, int] = {}
+    for node in model.nodes:
+        if node.op == "layer":
+            key = dict(node.kwargs)["layer"]
+            calls[key] = calls.get(key, 0) + 1
+    by_name = {node.name: node for node in model.nodes}
+    dropped: set[str] = set()
+    nodes = list(model.nodes)
+    for i, node in enumerate(nodes):
+        if node.op != "layer" or not isinstance(node.args[0], Ref):
+            continue
+        key = dict(node.kwargs)["layer"]
+        conv = layers[key]
+        pad_node = by_name.get(node.args[0].name)
+        if (
+            pad_node is None
+            or pad_node.op != "pad"
+            or readers.get(pad_node.name) != 1
+            or calls[key] != 1
+            or getattr(conv, "torch_module", None) != "conv"
+            or getattr(conv, "padding_mode", None) != "zeros"
+            or getattr(conv, "transposed", False)
+        ):
+            continue
+        pairs = _zero_pad_pairs(pad_node, conv.rank)
+        if pairs is None or not isinstance(pad_node.args[0], Ref):
+            continue
+        if conv.padding == "valid":
+            own = ((0, 0),) * conv.rank
+        elif isinstance(conv.padding, tuple):
+            own = conv.padding
+        else:
+            continue
+        total = tuple((a + c, b + d) for (a, b), (c, d) in zip(pairs, own, strict=True))
+        layers[key] = dataclasses.replace(conv, padding=total)
+        nodes[i] = dataclasses.replace(node, args=(pad_node.args[0], *node.args[1:]))
+        dropped.add(pad_node.name)
+    if not dropped:
+        return model
+    return Graph(
+        list(layers.items()),
+        [n for n in nodes if n.name not in dropped],
+        model.inputs,
+        model.output,
+        weights=model.weights,
+        data_format=model.data_format,
+        name=model.name,
+    )
 
 
 # ---- BatchNorm folded into the convolution before it ------------------------------
