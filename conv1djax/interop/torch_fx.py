@@ -7,11 +7,15 @@ imported here, inside the functions, only when a model is converted."""
 from __future__ import annotations
 
 import dataclasses
+import linecache
 import operator
+import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from conv1djax import graph as _graph
@@ -25,14 +29,23 @@ from conv1djax.interop._arrays import as_array
 
 
 def _source(node: Any) -> str:
-    """The user's source line a traced node comes from: the last frame of
-    its ``stack_trace`` (``File "net.py", line 12, in forward: x + y``)."""
-    trace = node.stack_trace or node.meta.get("stack_trace") or ""
-    lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].startswith("File ") and "/torch/" not in lines[i]:
-            code = lines[i + 1] if i + 1 < len(lines) else ""
-            return f"{lines[i]}: {code}" if code else lines[i]
+    """The user's source line a traced node comes from
+    (``File "net.py", line 12, in forward: x + y``), as :func:`trace`
+    recorded it."""
+    return str(node.meta.get("conv1djax_source", ""))
+
+
+def _user_frame(skip: tuple[str, ...]) -> str:
+    """The innermost calling frame outside the folders ``skip`` (torch's
+    and conv1djax's), as ``File "path", line n, in function: code``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if not path.startswith(skip):
+            code = linecache.getline(path, frame.f_lineno).strip()
+            where = f'File "{path}", line {frame.f_lineno}, in {frame.f_code.co_name}'
+            return f"{where}: {code}" if code else where
+        frame = frame.f_back  # type: ignore[assignment]
     return ""
 
 
@@ -244,8 +257,6 @@ def _check_keys(state: Mapping[str, Any], want: set[str], who: str) -> None:
 
 
 def _jnp(params: dict[str, Any]) -> dict[str, Any]:
-    import jax.numpy as jnp  # noqa: PLC0415
-
     return {k: jnp.asarray(v) for k, v in params.items()}
 
 
@@ -276,8 +287,6 @@ def graph_from_torch(model: Graph, state_dict: Mapping[str, Any]) -> dict[str, P
     for name, _ in model.weights:
         if name not in state_dict:
             raise ValueError(f"the state dict has no {name!r} (a graph weight).")
-        import jax.numpy as jnp  # noqa: PLC0415
-
         params[name] = jnp.asarray(as_array(state_dict[name], name))
         used.add(name)
     extra = sorted(set(state_dict) - used)
@@ -434,10 +443,16 @@ def trace(module: Any) -> Any:
     import torch  # noqa: PLC0415
     from torch import fx  # noqa: PLC0415
 
+    skip = tuple(
+        os.path.dirname(os.path.abspath(str(m.__file__))) + os.sep
+        for m in (torch, _graph)
+    )
+
     class _Tracer(fx.Tracer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.record_stack_traces = True
+        def create_proxy(self, *args: Any, **kwargs: Any) -> Any:
+            proxy = super().create_proxy(*args, **kwargs)
+            proxy.node.meta["conv1djax_source"] = _user_frame(skip)
+            return proxy
 
         def is_leaf_module(self, m: Any, qualified_name: str) -> bool:
             if _weight_normed(m) is not None:
@@ -507,7 +522,7 @@ def from_torch_graph(
                     "Make it a Python number or a buffer of floats.",
                 )
             weights.append((node.target, tuple(value.shape)))
-            params[node.target] = as_array(value, node.target)
+            params[node.target] = jnp.asarray(as_array(value, node.target))
             nodes.append(Node(node.name, "weight", (), (("weight", node.target),), src))
             continue
         if node.op == "call_module":
@@ -750,15 +765,8 @@ def fold_batchnorms(
 ) -> tuple[Graph, dict[str, Params]]:
     """Every BatchNormalization whose input is a convolution's output (read
     by nothing else) folded into that convolution's kernel and bias."""
-    import jax.numpy as jnp  # noqa: PLC0415
-
     layers = dict(model.layers)
-    readers: dict[str, int] = {}
-    for node in model.nodes:
-        for n in _graph._refs(node.args) + _graph._refs(node.kwargs):
-            readers[n] = readers.get(n, 0) + 1
-    for n in _graph._refs(model.output):
-        readers[n] = readers.get(n, 0) + 1
+    readers = _readers(model)
     by_name = {node.name: node for node in model.nodes}
     nodes = list(model.nodes)
     params = dict(params)
@@ -788,14 +796,19 @@ def fold_batchnorms(
         ):
             continue
         p, b = params[conv_key], params[bn_key]
-        scale = jnp.asarray(b.get("gamma", 1.0)) / jnp.sqrt(
-            b["moving_variance"] + bn.epsilon
+        var = np.asarray(b["moving_variance"], np.float64)
+        scale = np.asarray(b.get("gamma", 1.0), np.float64) / np.sqrt(var + bn.epsilon)
+        kernel = np.asarray(p["kernel"], np.float64) * scale
+        bias = np.asarray(p.get("bias", 0.0), np.float64)
+        bias = (bias - np.asarray(b["moving_mean"], np.float64)) * scale + np.asarray(
+            b.get("beta", 0.0), np.float64
         )
-        kernel = p["kernel"] * scale
-        bias = p.get("bias", 0.0)
-        bias = (bias - b["moving_mean"]) * scale + b.get("beta", 0.0)
+        dtype = np.asarray(p["kernel"]).dtype
         layers[conv_key] = dataclasses.replace(conv, use_bias=True)
-        params[conv_key] = {"kernel": kernel, "bias": bias}
+        params[conv_key] = {
+            "kernel": jnp.asarray(kernel.astype(dtype)),
+            "bias": jnp.asarray(bias.astype(dtype)),
+        }
         del params[bn_key]
         drop.add(bn_key)
         renamed[node.name] = src.name
