@@ -210,6 +210,20 @@ class Functional(nn.Module):
         return torch.flatten(y.unsqueeze(1), 1).mean(dim=1, keepdim=True) + y[:, :3]
 
 
+class Normalized(nn.Module):
+    """A spectral-normalized convolution into a weight-normalized Linear
+    (both parametrizations: cj.TorchSpectralNormalization and
+    cj.WeightNormalization)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.utils.parametrizations.spectral_norm(nn.Conv1d(3, 3, 3))
+        self.fc = torch.nn.utils.parametrizations.weight_norm(nn.Linear(11, 4))
+
+    def forward(self, x):
+        return self.fc(self.conv(x) * 2.0)
+
+
 def test_modules_and_functions():
     """Modules beyond Keras's arguments (as graph ops) and a forward of
     functions, each against PyTorch, with the rank or layout of each."""
@@ -238,6 +252,7 @@ def test_modules_and_functions():
         (nn.ZeroPad2d((-1, 2, 1, -2)), (2, 3, 5, 6)),
         (nn.Flatten(), (2, 3, 5, 6)),
         (Functional(), (2, 3, 10, 13)),
+        (Normalized(), (2, 3, 13)),
     ]  # fmt: skip
     rng = np.random.default_rng(1)
     torch.manual_seed(1)
