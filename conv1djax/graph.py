@@ -404,6 +404,15 @@ def _leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     return jnp.where(x >= 0, x, negative_slope * x)
 
 
+def _clamp(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 (torch's names)
+    """``torch.clamp(x, min, max)``."""
+    if min is not None:
+        x = jnp.maximum(x, min)
+    if max is not None:
+        x = jnp.minimum(x, max)
+    return x
+
+
 def _identity(x: Any) -> Any:
     return x
 
@@ -428,7 +437,7 @@ OPS: dict[str, tuple[Callable[..., Any], str]] = {
     "minimum": (jnp.minimum, "pointwise"),
     "exp": (jnp.exp, "pointwise"),
     "sqrt": (jnp.sqrt, "pointwise"),
-    "clamp": (jnp.clip, "pointwise"),
+    "clamp": (_clamp, "pointwise"),
     "identity": (_identity, "pointwise"),
     "activation": (_activation, "pointwise"),
     "leaky_relu": (_leaky_relu, "pointwise"),

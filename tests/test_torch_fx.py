@@ -210,6 +210,16 @@ class Functional(nn.Module):
         return torch.flatten(y.unsqueeze(1), 1).mean(dim=1, keepdim=True) + y[:, :3]
 
 
+class Activations(nn.Module):
+    """Functional activations, clamps and reductions."""
+
+    def forward(self, x):
+        y = F.hardtanh(x, -0.5, 0.7) + x.clamp(min=0.1) + torch.clamp(x, -0.2, 0.3)
+        y = y + F.gelu(x, approximate="tanh") + F.elu(x) + F.softplus(x) + F.silu(x)
+        y = y + x.sigmoid() + F.relu6(x) + x.mean([2], keepdim=True)
+        return y + x.sum(dim=-1, keepdim=True) * x.amax(-1, keepdim=True)
+
+
 class Normalized(nn.Module):
     """A spectral-normalized convolution into a weight-normalized Linear
     (both parametrizations: cj.TorchSpectralNormalization and
@@ -253,6 +263,7 @@ def test_modules_and_functions():
         (nn.Flatten(), (2, 3, 5, 6)),
         (Functional(), (2, 3, 10, 13)),
         (Normalized(), (2, 3, 13)),
+        (Activations(), (2, 3, 5)),
     ]  # fmt: skip
     rng = np.random.default_rng(1)
     torch.manual_seed(1)

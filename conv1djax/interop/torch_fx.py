@@ -373,11 +373,22 @@ def _activation_call(target: Any, torch: Any, args: tuple, kwargs: dict) -> Any:
     if name in _ACTIVATION_FUNCS and any(
         getattr(o, name, None) is target for o in owners
     ):
-        if name in ("elu", "softplus") and (len(args) > 1 or kwargs):
-            return None
+        defaults = _KERAS_DEFAULTS.get(name, ())
+        given = dict(zip([d for d, _ in defaults], args[1:], strict=False))
+        given |= {k: v for k, v in kwargs.items() if k != "inplace"}
+        if any(given.get(k, v) != v for k, v in defaults) or set(given) - {
+            d for d, _ in defaults
+        }:
+            return None  # Keras's activation is not these arguments
         return "activation", args[:1], {"name": _ACTIVATION_FUNCS[name]}
     return None
 
+
+# The functional activations that are Keras's only with these arguments.
+_KERAS_DEFAULTS = {
+    "elu": (("alpha", 1.0),),
+    "softplus": (("beta", 1.0), ("threshold", 20.0)),
+}
 
 _POOL_FUNC = re.compile(r"(max|avg)_pool([123])d")
 _ADAPTIVE_FUNC = re.compile(r"adaptive_(max|avg)_pool([123])d")
@@ -616,11 +627,6 @@ def _normalise(op: str, kw: dict[str, Any], node: Any) -> dict[str, Any]:
             raise _refuse(node, "recompute_scale_factor=True", "Pass size= instead.")
         kw.pop("recompute_scale_factor", None)
         kw.pop("antialias", None)
-    if op == "clamp":
-        kw = {"min": kw.get("min"), "max": kw.get("max")} | {
-            k: v for k, v in kw.items() if k not in ("min", "max")
-        }
-        kw["a_min"], kw["a_max"] = kw.pop("min"), kw.pop("max")
     return kw
 
 
