@@ -475,6 +475,8 @@ def _cl_ok(x: Any) -> bool:
 def _run_op(
     node: Node, env: dict[str, Any], cl_of: dict[str, bool], cl_mode: bool
 ) -> Any:
+    """``(value, channels_last)`` of an op node: its inputs put in the
+    layout the op's kind reads (see :data:`OPS`), its axes mapped."""
     fn, kind = OPS[node.op]
     args = _resolve(node.args, env)
     kwargs = dict(_resolve(node.kwargs, env))
@@ -752,8 +754,13 @@ class Graph(_Composite):
                 else:
                     env[node.name], cl_of[node.name] = op(node, env, cl_of)
             except (TypeError, ValueError) as err:
-                where = f" ({node.source})" if node.source else ""
-                raise type(err)(f"Graph node {node.name!r}{where}: {err}") from err
+                where = f"Graph node {node.name!r}" + (
+                    f" ({node.source})" if node.source else ""
+                )
+                if type(err) in (TypeError, ValueError):
+                    raise type(err)(f"{where}: {err}") from err
+                err.add_note(f"in {where}")  # an error class of its own: kept
+                raise
         out = _resolve(self.output, env)
         if cl_mode:
             refs = self.output if isinstance(self.output, tuple) else (self.output,)
