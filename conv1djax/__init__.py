@@ -17,6 +17,9 @@ from conv1djax import regularizers as regularizers
 from conv1djax import saving as saving
 from conv1djax import stream_contract as stream_contract
 from conv1djax import streaming as streaming
+from conv1djax.graph import Graph as Graph
+from conv1djax.graph import Node as Node
+from conv1djax.graph import Ref as Ref
 from conv1djax.layers.activation import Activation as Activation
 from conv1djax.layers.activation import Lambda as Lambda
 from conv1djax.layers.conv import Conv1D as Conv1D
@@ -160,7 +163,10 @@ __all__ = [
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
+    "Graph",
+    "Node",
     "Parallel",
+    "Ref",
     "Reshape",
     "Residual",
     "SeparableConv1D",

@@ -47,8 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from conv1djax import graph, models, protocol
 from conv1djax import layers as _layers
-from conv1djax import models, protocol
 from conv1djax._typing import LayerLike, Params
 
 FORMAT = "conv1djax"
@@ -67,7 +67,10 @@ _BUILTIN_CLASSES: dict[str, type] = {
     name: getattr(_layers, name)
     for name in dir(_layers)
     if isinstance(getattr(_layers, name), type)
-} | {cls.__name__: cls for cls in (models.Sequential, models.Residual, models.Parallel)}
+} | {
+    cls.__name__: cls
+    for cls in (models.Sequential, models.Residual, models.Parallel, graph.Graph)
+}
 
 _registered: dict[str, Any] = {}
 

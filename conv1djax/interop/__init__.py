@@ -46,6 +46,8 @@ from conv1djax.interop.keras_weights import from_keras_config as from_keras_conf
 from conv1djax.interop.keras_weights import to_keras as to_keras
 from conv1djax.interop.keras_weights import to_keras_config as to_keras_config
 from conv1djax.interop.keras_weights import weight_names as weight_names
+from conv1djax.interop.torch_fx import graph_from_torch as graph_from_torch
+from conv1djax.interop.torch_fx import graph_to_torch as graph_to_torch
 from conv1djax.interop.torch_modules import from_torch_module as from_torch_module
 from conv1djax.interop.torch_modules import (
     from_torch_sequential as from_torch_sequential,
@@ -59,6 +61,8 @@ __all__ = [
     "from_torch",
     "from_torch_module",
     "from_torch_sequential",
+    "graph_from_torch",
+    "graph_to_torch",
     "load_keras_file",
     "to_keras",
     "to_keras_config",

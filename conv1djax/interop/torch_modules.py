@@ -140,11 +140,15 @@ def _torch_conv(
     ``mode`` are those of a padding module before it, when fused."""
     transposed = bool(module.transposed)
     strides = _ints(module.stride, rank, "stride")
+    dilations = _ints(module.dilation, rank, "dilation")
+    # Keras refuses strides > 1 with dilation > 1; an explicit padding (PyTorch's
+    # meaning) allows them, so such a convolution keeps its zero padding explicit.
+    strided_dilated = max(strides) > 1 and max(dilations) > 1
     kwargs = {
         "filters": int(module.out_channels),
         "kernel_size": _ints(module.kernel_size, rank, "kernel_size"),
         "strides": strides,
-        "dilation_rate": _ints(module.dilation, rank, "dilation"),
+        "dilation_rate": dilations,
         "groups": int(module.groups),
         "use_bias": module.bias is not None,
         "data_format": "channels_first",
@@ -157,12 +161,12 @@ def _torch_conv(
     if transposed:  # an explicit padding crops the output, PyTorch's meaning
         output_padding = _ints(module.output_padding, rank, "output_padding")
         fits_keras = all(map(int.__lt__, output_padding, strides))
-        if _all_zero(padding) and fits_keras:  # Keras's formula is PyTorch's then
+        if _all_zero(padding) and fits_keras and not strided_dilated:
             padding = "valid"
         cls = getattr(_layers, f"Conv{rank}DTranspose")
         return cls(padding=padding, output_padding=output_padding, **kwargs)
     mode = str(module.padding_mode) if mode is None else mode
-    if _all_zero(padding):
+    if _all_zero(padding) and not strided_dilated:
         padding, mode = "valid", "zeros"
     cls = getattr(_layers, f"Conv{rank}D")
     return cls(padding=padding, padding_mode=mode, **kwargs)
@@ -362,22 +366,55 @@ def _check_module(module: Any) -> str:
 
 
 def from_torch_module(
-    module: Any, *, rank: int | None = None
+    module: Any,
+    *,
+    rank: int | None = None,
+    data_format: str = "channels_first",
+    fold_batchnorm: bool = False,
 ) -> tuple[LayerLike, Params]:  # module: a torch.nn.Module
     """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
     what it computes, on the same channels-first (``(N, C, *spatial)``)
     inputs, and its params (``{}`` for a parameter-free one). A
-    ``torch.nn.Sequential`` goes to :func:`from_torch_sequential`.
+    ``torch.nn.Sequential`` of the modules below goes to
+    :func:`from_torch_sequential`.
 
-    The module's attributes are read by its class name (conv1djax never
-    imports torch):
+    Any other module whose ``forward`` ``torch.fx`` can trace (torch is
+    imported then, inside this function) becomes a
+    :class:`~conv1djax.Graph`: its sub-modules (keyed by their paths,
+    ``"layer1.0.conv1"``, so :func:`~conv1djax.interop.to_torch` and
+    :func:`~conv1djax.interop.from_torch` map its whole ``state_dict``),
+    ``nn.Linear`` (``Dense``), ``BatchNorm{1,2,3}d`` in eval mode
+    (``BatchNormalization(axis=1)``), weight- and spectral-normalized
+    convolutions (the wrappers), and the functions, tensor methods and
+    modules the graph's operations compute with PyTorch's semantics
+    (arithmetic, ``torch.cat``, ``chunk``, ``split``, ``F.pad`` and the
+    padding modules, pooling with any padding and ``ceil_mode``, adaptive
+    pooling of any size, ``interpolate`` / ``Upsample`` with
+    ``align_corners``, ``flatten``, ``view``, ``reshape``, ``permute``,
+    indexing, shapes; the page "Porting from PyTorch" lists them). A node it
+    cannot convert is a ``ValueError`` naming the node, its source line and
+    what to do.
+
+    Args:
+      module: a ``torch.nn.Module``, in eval mode when it has dropout or
+        BatchNorm.
+      rank: the spatial rank of an ``Upsample`` in a Sequential when no
+        module around it says.
+      data_format: "channels_first" (PyTorch's order) or "channels_last":
+        the same numbers on ``(N, *spatial, C)`` inputs and outputs.
+      fold_batchnorm: fold each BatchNorm after a convolution into it.
+
+    The modules that convert into a spec of their own, read by their class
+    names:
 
     - ``Conv{1,2,3}d``: ``Conv{1,2,3}D`` with ``data_format=
       "channels_first"``, its kernel_size, stride, dilation, groups (a
       depthwise ``groups=in_channels`` stays a grouped convolution), bias,
       padding (an int or tuple: PyTorch's explicit padding; "same", "valid";
-      0 becomes "valid") and padding_mode. Keras refuses a stride > 1
-      together with a dilation > 1, and so does conv1djax. A parametrized
+      0 becomes "valid") and padding_mode. A stride > 1 together with a
+      dilation > 1 (which Keras refuses) converts with an explicit padding
+      (0 stays ``((0, 0),)`` then): conv1djax allows it with explicit
+      paddings, PyTorch's meaning. A parametrized
       one (``torch.nn.utils.parametrizations.weight_norm``) gives the weight
       its parametrizations compute.
     - ``ConvTranspose{1,2,3}d``: ``Conv{1,2,3}DTranspose`` with its padding
@@ -421,10 +458,36 @@ def from_torch_module(
     ``custom_objects={name: functools.partial(...)}`` to
     :func:`conv1djax.load`.
     """
+    from conv1djax.interop import torch_fx  # noqa: PLC0415 (it imports this module)
+
     name = _check_module(module)
-    if name == "Sequential":
-        return from_torch_sequential(module, rank=rank)
-    return _converted(module, rank, name)
+    if data_format not in ("channels_first", "channels_last"):
+        raise ValueError(
+            "`data_format` must be 'channels_first' or 'channels_last'; received "
+            f"data_format={data_format!r}."
+        )
+    plain = data_format == "channels_first" and not fold_batchnorm
+    if name == "Sequential" and plain:
+        try:
+            return from_torch_sequential(module, rank=rank)
+        except (TypeError, ValueError) as err:
+            try:  # a module only the graph's operations compute
+                return torch_fx.from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise err from None
+    if plain and name != "Sequential":
+        try:
+            converted = _torch_layer(module, rank)
+        except (TypeError, ValueError) as err:
+            try:  # a module only the graph's operations compute
+                return torch_fx.from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: {err}") from None
+        if converted is not None:
+            return converted
+    return torch_fx.from_torch_graph(
+        module, data_format=data_format, fold_batchnorm=fold_batchnorm
+    )
 
 
 def _nearest_rank(ranks: list[int | None], i: int, default: int | None) -> int | None:

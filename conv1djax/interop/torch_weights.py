@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from conv1djax._typing import LayerLike, Params
+from conv1djax.graph import Graph
 from conv1djax.interop._arrays import as_array, checked_params
 from conv1djax.layers.params import torch_layout
 
@@ -60,6 +61,10 @@ def from_torch(
         False, say), or shapes that do not fit the layer.
       TypeError: for a layer PyTorch has no module for.
     """
+    if isinstance(layer, Graph):  # a whole traced model
+        from conv1djax.interop.torch_fx import graph_from_torch  # noqa: PLC0415
+
+        return graph_from_torch(layer, state_dict)
     own = getattr(layer, "from_torch_state", None)
     if callable(own):  # a wrapper: PyTorch's parametrization names
         return dict(own(state_dict, from_torch))
@@ -67,6 +72,14 @@ def from_torch(
     want = {"weight", "bias"} if layer.use_bias else {"weight"}
     if not isinstance(state_dict, Mapping) or set(state_dict) != want:
         got = sorted(state_dict) if isinstance(state_dict, Mapping) else state_dict
+        if isinstance(state_dict, Mapping) and "weight_g" in state_dict:
+            raise ValueError(
+                f"{type(layer).__name__} received the state dict of a module with "
+                f"torch.nn.utils.weight_norm ({got!r}): wrap the layer in "
+                "cj.WeightNormalization, which reads weight_g and weight_v, or "
+                "remove the normalization first with "
+                "torch.nn.utils.remove_weight_norm(module) (it folds the weight)."
+            )
         raise ValueError(
             f"{type(layer).__name__}(use_bias={layer.use_bias}) takes a state dict "
             f"with the keys {sorted(want)}; received {got!r}."
@@ -110,6 +123,10 @@ def from_torch(
 def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
     """A PyTorch ``state_dict`` (NumPy arrays) for the layer's params:
     ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
+    if isinstance(layer, Graph):  # a whole traced model
+        from conv1djax.interop.torch_fx import graph_to_torch  # noqa: PLC0415
+
+        return graph_to_torch(layer, params)
     own = getattr(layer, "to_torch_state", None)
     if callable(own):  # a wrapper: PyTorch's parametrization names
         return dict(own(params, to_torch))

@@ -882,7 +882,8 @@ class FilteredConv(ConvBase):
     def __post_init__(self) -> None:
         super().__post_init__()
         put = object.__setattr__.__get__(self)
-        _validation.strides_and_dilation(self.strides, self.dilation_rate)
+        if isinstance(self.padding, str):  # PyTorch's explicit padding allows it
+            _validation.strides_and_dilation(self.strides, self.dilation_rate)
         put("filters", _validation.positive_int(self.filters, "filters"))
         put("groups", _validation.positive_int(self.groups, "groups"))
         if self.filters % self.groups:

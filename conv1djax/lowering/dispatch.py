@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 import conv1djax.lowering.blockdiag as blockdiag
@@ -302,6 +303,15 @@ def conv_transpose(
     rank = kernel.ndim - 2
 
     def run_core(x: jax.Array, core: str) -> jax.Array:
+        if max(strides) > 1 and max(dilation_rate) > 1:
+            # PyTorch's strided and dilated transpose: the stride-dilated
+            # input (zeros between the steps) through the dilated kernel.
+            zero = jnp.zeros((), x.dtype)
+            pads = [(0, 0, 0), *((0, 0, s - 1) for s in strides), (0, 0, 0)]
+            return core_conv(lax.pad(x, zero, pads),
+                             reference.transpose_kernel(kernel, groups),
+                             padding=padding, dilation=dilation_rate, groups=groups,
+                             core=core)  # fmt: skip
         if max(strides) > 1:
 
             def run_conv(x: jax.Array, phased: jax.Array) -> jax.Array:
