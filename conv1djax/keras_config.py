@@ -47,8 +47,11 @@ QUANTIZATION_KEYS = frozenset({"quantization_config"})
 # The spec arguments Keras's layers do not take, with their defaults:
 # ``get_config`` leaves each out at its default, keeping the config loadable
 # by Keras (``dtype`` is Keras's, but None, no policy, is not a Keras value;
-# Keras writes ``lora_rank`` and ``lora_alpha`` only when LoRA is on).
+# Keras writes ``lora_rank`` and ``lora_alpha`` only when LoRA is on;
+# ``trainable`` is Keras's, written only when False: Keras's
+# ``SpatialDropout1D/2D/3D`` do not take it).
 EXTENSION_DEFAULTS: Mapping[str, Any] = {
+    "trainable": True,
     "impl": "auto",
     "padding_mode": "zeros",
     "dtype": None,

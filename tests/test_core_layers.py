@@ -102,9 +102,12 @@ def test_dense_config_both_ways():
         assert cj.Dense.from_config(kconfig) == spec, kwargs
         ours = json.loads(json.dumps(spec.get_config()))
         # Keras's Dense writes activity_regularizer only when set
-        assert set(ours) - {"activity_regularizer"} == (
-            set(kconfig) - {"dtype", "quantization_config", "activity_regularizer"}
+        # ... and ours writes trainable only when False
+        assert set(ours) - {"activity_regularizer", "trainable"} == (
+            set(kconfig)
+            - {"dtype", "quantization_config", "activity_regularizer", "trainable"}
         ), kwargs
+        assert ours.get("trainable", True) is kwargs.get("trainable", True)
         rebuilt = keras.layers.Dense.from_config(ours)
         assert rebuilt.get_config() == {**kconfig, "name": rebuilt.name}, kwargs
     with pytest.raises(ValueError, match="not quantized"):

@@ -63,7 +63,8 @@ def _kcls(cls):
 
 
 # Keras's object keys, and the layer's name (Keras names each layer anew).
-_NOT_COMPARED = KERAS_ONLY_KEYS | {"name"}
+# ``trainable`` is written only when False (Keras: always).
+_NOT_COMPARED = KERAS_ONLY_KEYS | {"name", "trainable"}
 
 
 def _keras_view(cfg):

@@ -109,6 +109,25 @@ class Configurable(Layer):
         policy, as it is."""
         return dtype_policy.cast_input(x, self.dtype)
 
+    def count_params(self, input_shape: ShapeLike) -> int:
+        """The number of scalars in the params for ``input_shape``, state
+        included (as Keras counts it): the sizes of the spec's
+        ``param_shapes`` where it has them, else counted from an abstract
+        ``init``.
+
+        >>> import conv1djax as cj
+        >>> cj.Conv1D(32, 3).count_params((None, 10, 128))
+        12320
+        >>> cj.Dense(10).count_params((None, 64))
+        650
+        >>> cj.BatchNormalization().count_params((None, 8))
+        32
+        """
+        shapes = getattr(self, "param_shapes", None)
+        if callable(shapes):
+            return sum(math.prod(s) for s in shapes(input_shape).values())
+        return super().count_params(input_shape)
+
     def weight_names(self) -> tuple[str, ...]:
         """The names of the layer's params, in Keras's ``get_weights()``
         order (``()`` for a layer without params): the keys of ``init``'s
@@ -652,15 +671,6 @@ class ConvBase(KernelLayer):
         if self.activation is None:
             return shape
         return shapes.eval_output_shape(self.activation, shape)
-
-    def count_params(self, input_shape: ShapeLike) -> int:
-        """The number of scalars in the params for ``input_shape``.
-
-        >>> import conv1djax as cj
-        >>> cj.Conv1D(32, 3).count_params((None, 10, 128))
-        12320
-        """
-        return sum(math.prod(s) for s in self.param_shapes(input_shape).values())
 
     # ---- numerics -------------------------------------------------------
 

@@ -10,7 +10,6 @@ matrix product on the last axis is.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -136,15 +135,6 @@ class Dense(KernelLayer):
         if self.activation is None:
             return shape
         return shapes.eval_output_shape(self.activation, shape)
-
-    def count_params(self, input_shape: ShapeLike) -> int:
-        """The number of scalars in the params for ``input_shape``.
-
-        >>> import conv1djax as cj
-        >>> cj.Dense(10).count_params((None, 64))
-        650
-        """
-        return sum(math.prod(s) for s in self.param_shapes(input_shape).values())
 
     # ---- numerics -------------------------------------------------------------
 

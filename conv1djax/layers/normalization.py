@@ -315,11 +315,6 @@ class _Normalization(Configurable):
         self._param_axes(len(shape), shape)
         return shape
 
-    def count_params(self, input_shape: ShapeLike) -> int:
-        """The number of scalars in the params (state included, as Keras
-        counts it) for ``input_shape``."""
-        return sum(math.prod(s) for s in self.param_shapes(input_shape).values())
-
     def init(
         self,
         key: jax.Array | int,
