@@ -485,8 +485,9 @@ _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 
 def from_torch_graph(
     module: Any, *, data_format: str = "channels_first", fold_batchnorm: bool = False
-) -> tuple[Graph, dict[str, Params]]:
-    """Any module ``torch.fx`` can trace as ``(Graph, params)``; see
+) -> tuple[LayerLike, Params]:
+    """Any module ``torch.fx`` can trace as ``(Graph, params)`` (a
+    ``torch.nn`` module of its own as its spec, or a one-op graph); see
     :func:`conv1djax.interop.from_torch_module`."""
     import torch  # noqa: PLC0415
 
@@ -548,7 +549,11 @@ def from_torch_graph(
             try:
                 converted = _convert_module(sub, name, cl)
             except (TypeError, ValueError) as err:
-                raise _refuse(node, f"{name}: {err}", "") from None
+                raise _refuse(
+                    node,
+                    f"{name}: {err}",
+                    "See cj.interop.from_torch_module for what converts.",
+                ) from None
             if converted is None:
                 raise _refuse(
                     node,
@@ -601,7 +606,7 @@ def from_torch_graph(
                     "Rewrite it with the operations cj.interop.from_torch_module lists.",
                 )
         else:  # pragma: no cover - fx has no other ops
-            raise _refuse(node, "an unknown fx op", "")
+            raise _refuse(node, "an unknown fx op", "Report it to conv1djax.")
         op, a, kw = got
         kw = _normalise(op, dict(kw), node)
         nodes.append(Node(node.name, op, _arg(tuple(a), node),
