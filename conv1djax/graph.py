@@ -11,7 +11,7 @@ A :class:`Graph` holds
   a ``forward`` reads directly), ``params[name]``;
 - ``nodes``: :class:`Node` s in order, each a call of a sub-layer
   (``op="layer"``), a read of an own weight (``op="weight"``) or an
-  operation of :data:`OPS` on the values of earlier nodes (:class:`Ref`);
+  operation of ``OPS`` on the values of earlier nodes (:class:`Ref`);
 - ``inputs``: the names of the input nodes, and ``output``, what ``apply``
   returns (a :class:`Ref`, or a tuple of them).
 
@@ -83,8 +83,8 @@ class Node:
 
     ``op`` is ``"layer"`` (``kwargs`` has ``("layer", key)``: the sub-layer
     to call on ``args[0]``), ``"weight"`` (``("weight", name)``: an own
-    weight) or a name of :data:`OPS`. ``args`` and ``kwargs`` hold
-    :class:`Ref` s, :class:`Slice` s, numbers, strings, None and tuples of
+    weight) or a name of ``OPS``. ``args`` and ``kwargs`` hold
+    :class:`Ref` s, ``Slice`` s, numbers, strings, None and tuples of
     them. ``source`` is where the node came from (a PyTorch source line),
     for error messages.
 
@@ -476,7 +476,7 @@ def _run_op(
     node: Node, env: dict[str, Any], cl_of: dict[str, bool], cl_mode: bool
 ) -> Any:
     """``(value, channels_last)`` of an op node: its inputs put in the
-    layout the op's kind reads (see :data:`OPS`), its axes mapped."""
+    layout the op's kind reads (see ``OPS``), its axes mapped."""
     fn, kind = OPS[node.op]
     args = _resolve(node.args, env)
     kwargs = dict(_resolve(node.kwargs, env))
@@ -669,7 +669,7 @@ class Graph(_Composite):
 
     def get_config(self) -> dict[str, Any]:
         """JSON data for :func:`conv1djax.save`: the layers, the nodes (a
-        :class:`Ref` as ``{"ref": name}``, a :class:`Slice` as ``{"slice":
+        :class:`Ref` as ``{"ref": name}``, a ``Slice`` as ``{"slice":
         [start, stop, step]}``), inputs, output, weights, data_format."""
         return {
             "layers": [[k, layer] for k, layer in self.layers],

@@ -200,7 +200,7 @@ def _moments(
 ) -> tuple[jax.Array, jax.Array]:
     """The mean and (biased) variance of ``x`` over ``axes``, kept as axes of
     length 1; with ``synchronized``, over the devices of the bound
-    :data:`SYNC_AXIS` too (equal shards: the whole batch's)."""
+    ``SYNC_AXIS`` too (equal shards: the whole batch's)."""
     mean = jnp.mean(x, axes, keepdims=True)
     if not (synchronized and _axis_bound(SYNC_AXIS)):
         return mean, jnp.var(x, axes, keepdims=True)
@@ -472,15 +472,15 @@ class BatchNormalization(_Normalization):
       momentum: of the moving statistics' update.
       epsilon: added to the variance.
       center, scale: whether there is ``beta`` / ``gamma``.
-      beta_initializer, gamma_initializer, moving_mean_initializer,
-        moving_variance_initializer: the weights' initializers.
-      beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint,
-        activity_regularizer: as Keras's.
+      beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer: the
+        weights' initializers.
+      beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint, activity_regularizer: as
+        Keras's.
       synchronized: average the batch statistics over the data-parallel
         devices. Under :mod:`conv1djax.parallel` (``jax.jit`` over a sharded
         batch) the statistics are the whole batch's either way; where the
         step runs per device (inside ``jax.shard_map`` or ``jax.pmap`` over
-        the mesh axis ``"data"``, :data:`SYNC_AXIS`), True averages them
+        the mesh axis ``"data"``, ``SYNC_AXIS``), True averages them
         over that axis (``lax.pmean``) and False keeps each device's own.
         Keras takes it on the TensorFlow backend only.
       renorm, renorm_clipping, renorm_momentum: Keras's batch
@@ -710,9 +710,8 @@ class LayerNormalization(_Normalization):
       epsilon: added to the variance.
       center, scale: whether there is ``beta`` / ``gamma``.
       rms_scaling: Keras's variant above (``gamma`` kept, ``beta`` dropped).
-      beta_initializer, gamma_initializer, beta_regularizer,
-        gamma_regularizer, beta_constraint, gamma_constraint,
-        activity_regularizer: as Keras's.
+      beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint, activity_regularizer: as
+        Keras's.
       name, dtype, param_dtype: as every spec (no autocast of the input, as
         Keras: a float32 input is normalized in float32 under
         ``"mixed_bfloat16"``, the output then bfloat16).
@@ -787,9 +786,8 @@ class GroupNormalization(_Normalization):
       axis: the channels' axis, an int, not the batch axis.
       epsilon: added to the variance.
       center, scale: whether there is ``beta`` / ``gamma``.
-      beta_initializer, gamma_initializer, beta_regularizer,
-        gamma_regularizer, beta_constraint, gamma_constraint,
-        activity_regularizer: as Keras's.
+      beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint, activity_regularizer: as
+        Keras's.
       name, dtype, param_dtype: as every spec (no autocast of the input, as
         Keras).
 
