@@ -173,12 +173,6 @@ def test_random_models_and_chunkings_equal_apply(seed):
     for sizes in (_chunking(r, length), [length]):
         assert_close(_stream(model, params, x, sizes, fmt), expected, rtol=1e-5,
                      err_msg=f"{model} {sizes}")  # fmt: skip
-    if seed % 4 == 0:
-        # One sample at a time, jitted: one compilation per phase of the
-        # strided layers (40 eager one-sample steps took 25 s).
-        step = jax.jit(cj.stream_apply, static_argnums=0)
-        assert_close(_stream(model, params, x, [1] * length, fmt, step=step),
-                     expected, rtol=1e-5, err_msg=f"{model} one-sample chunks")  # fmt: skip
 
 
 def test_several_batch_axes_and_the_scan_driver():
