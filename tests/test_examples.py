@@ -4,7 +4,6 @@ examples/streaming_denoise.py, examples/image_denoise_2d.py,
 examples/separable_classifier.py and examples/interop_roundtrip.py."""
 
 import importlib.util
-import math
 import pathlib
 import sys
 

@@ -370,9 +370,7 @@ def test_params_that_do_not_fit_are_refused_before_writing(
     params = _params(model, (None, 8, 8, 3))
     params = _replace(params, index, key, value)
     fresh = tmp_path / f"new{fmt}"
-    with pytest.raises(
-        ValueError, match=".*".join(re.escape(f) for f in fragments)
-    ):
+    with pytest.raises(ValueError, match=".*".join(re.escape(f) for f in fragments)):
         cj.save(fresh, model, params)
     assert os.listdir(tmp_path) == []  # nothing written, no temporary left
     old = tmp_path / f"old{fmt}"
