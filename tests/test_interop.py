@@ -197,12 +197,15 @@ def test_a_keras_file_loads(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_a_keras_file_of_lora_and_normalization_layers_loads(tmp_path):
+def test_a_keras_file_of_lora_normalization_and_wrapper_layers_loads(tmp_path):
     # Keras saves a LoRA layer's kernel merged and no LoRA weights; loading
     # fills them with zeros (as Keras's load_own_variables), the output kept.
+    # A wrapper's layer saves its variables under the wrapper's "layer".
     kmodel = keras.Sequential([
         keras.Input((8, 3)), keras.layers.Conv1D(4, 3, lora_rank=2),
-        keras.layers.BatchNormalization(), keras.layers.Flatten(),
+        keras.layers.BatchNormalization(),
+        keras.layers.SpectralNormalization(keras.layers.Conv1D(4, 2)),
+        keras.layers.GroupNormalization(groups=2), keras.layers.Flatten(),
         keras.layers.Dense(2, lora_rank=1),
     ])  # fmt: skip
     kmodel.set_weights([normal(i, w.shape) + (1.5 if "variance" in w.path else 0)
@@ -211,6 +214,8 @@ def test_a_keras_file_of_lora_and_normalization_layers_loads(tmp_path):
     kmodel.save(path)
     model, params = cj.interop.load_keras_file(path)
     assert model.layers[0].lora_rank == 2 and not params[0]["lora_kernel_b"].any()
+    # the wrapper's own state (Keras's inference does not read it)
+    np.testing.assert_array_equal(params[2]["vector_u"], kmodel.layers[2].vector_u)
     x = normal(9, (2, 8, 3))
     assert_close(model.apply(params, x), kmodel(x), rtol=1e-5, atol=1e-5)
 

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import zipfile
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -59,13 +59,7 @@ def load_keras_file(
             # Keras saves a LoRA layer's kernel merged and its LoRA weights
             # not at all, and loads them as zeros: so do we.
             stored = [n for n in names if n not in LORA_WEIGHTS]
-            group = h5.get(f"layers/{key}/vars")
-            if stored and (group is None or len(group) != len(stored)):
-                raise ValueError(
-                    f"{path}: the weights of {key} ({type(layer).__name__}) are "
-                    f"missing or incomplete in model.weights.h5."
-                )
-            arrays = {n: np.asarray(group[str(j)]) for j, n in enumerate(stored)}
+            arrays = _stored_arrays(h5, key, stored, path, type(layer).__name__)
             if len(stored) < len(names):
                 kernel = arrays[layer._LORA_KERNEL]
                 for name, shape in layer.lora_shapes(kernel.shape).items():
@@ -73,3 +67,36 @@ def load_keras_file(
             weights += [arrays[n] for n in names]
     _, params = from_keras_config(config, weights)
     return model, params
+
+
+def _stored_arrays(
+    h5: Any, key: str, names: list[str], path: Any, cls: str
+) -> dict[str, np.ndarray]:
+    """The arrays of the weights ``names`` of the layer saved under
+    ``layers/<key>``. A Keras wrapper's (``SpectralNormalization``) wrapped
+    layer saves its variables under ``layers/<key>/layer`` (our names
+    ``"layer/<name>"``, in its order), and the wrapper's own under
+    ``layers/<key>``, after the aliases of the wrapped layer's it tracks."""
+    inner = [n for n in names if n.startswith("layer/")]
+    own = [n for n in names if not n.startswith("layer/")]
+    groups = [(h5.get(f"layers/{key}/vars"), own)]
+    if inner:
+        groups.append((h5.get(f"layers/{key}/layer/vars"), inner))
+    arrays = {}
+    for group, wanted in groups:
+        if not wanted:
+            continue
+        if (
+            group is None
+            or len(group) < len(wanted)
+            or (not inner and len(group) != len(wanted))
+        ):
+            raise ValueError(
+                f"{path}: the weights of {key} ({cls}) are missing or incomplete "
+                "in model.weights.h5."
+            )
+        start = len(group) - len(wanted) if wanted is own else 0
+        arrays.update(
+            {n: np.asarray(group[str(start + j)]) for j, n in enumerate(wanted)}
+        )
+    return arrays
