@@ -50,6 +50,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import activations, protocol
 from conv1djax._typing import CallFn, Params, Shape, ShapeLike
+from conv1djax.layers.params import as_array
 from conv1djax.models import _Composite
 from conv1djax.protocol import call_layer
 
@@ -551,6 +552,14 @@ def _output_cl(value: Any, cl: bool) -> Any:
 _DATA_FORMATS = ("channels_first", "channels_last")
 
 
+def _has_torch_weights(layer: Any) -> bool:
+    """Whether a sub-layer has weights to exchange with PyTorch: a family
+    with a PyTorch module, or a layer with its own state-dict hooks."""
+    return bool(getattr(layer, "torch_module", None)) or callable(
+        getattr(layer, "from_torch_state", None)
+    )
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class Graph(_Composite):
     """Named sub-layers and own weights wired by a list of :class:`Node` s.
@@ -666,6 +675,68 @@ class Graph(_Composite):
         self.__post_init__()
 
     # ---- config ------------------------------------------------------------------
+
+    def from_torch_state(
+        self, state_dict: Mapping[str, Any], convert: Callable[[Any, Any], Params]
+    ) -> dict[str, Params]:
+        """The params from the traced module's whole ``state_dict()`` (keys
+        ``"<module path>.<name>"``, every key used): each sub-layer's from
+        its keys by ``convert`` (``interop.from_torch``), a parameter-free
+        one's from none, the graph's own weights by name.
+
+        Raises:
+          ValueError: naming the keys no sub-layer takes, or a sub-layer's
+            keys that do not fit it.
+        """
+        params: dict[str, Params] = {}
+        used: set[str] = set()
+        for key, layer in self.layers:
+            prefix = f"{key}."
+            state = {
+                k[len(prefix) :]: v
+                for k, v in state_dict.items()
+                if k.startswith(prefix)
+            }
+            # a nested module's keys belong to it, not to its parent
+            state = {k: v for k, v in state.items()
+                     if not any(k.startswith(f"{o[len(prefix):]}.") for o, _ in self.layers
+                                if o.startswith(prefix))}  # fmt: skip
+            try:
+                if _has_torch_weights(layer):
+                    params[key] = convert(layer, state)
+                elif state:
+                    raise ValueError(
+                        f"{type(layer).__name__} takes a state dict with the keys "
+                        f"[]; received {sorted(state)}."
+                    )
+                else:
+                    params[key] = {}
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"module {key!r}: {err}") from None
+            used |= {prefix + k for k in state}
+        for name, _ in self.weights:
+            if name not in state_dict:
+                raise ValueError(f"the state dict has no {name!r} (a graph weight).")
+            params[name] = jnp.asarray(as_array(state_dict[name], name))
+            used.add(name)
+        extra = sorted(set(state_dict) - used)
+        if extra:
+            raise ValueError(f"state dict keys no layer of the graph takes: {extra}.")
+        return params
+
+    def to_torch_state(
+        self, params: Params, convert: Callable[[Any, Any], Any]
+    ) -> dict[str, np.ndarray]:
+        """The traced module's whole ``state_dict`` (NumPy arrays): each
+        sub-layer's by ``convert`` (``interop.to_torch``) under its path."""
+        state: dict[str, np.ndarray] = {}
+        for key, layer in self.layers:
+            if _has_torch_weights(layer):
+                for k, v in convert(layer, params[key]).items():
+                    state[f"{key}.{k}"] = v
+        for name, _ in self.weights:
+            state[name] = np.array(params[name])
+        return state
 
     def get_config(self) -> dict[str, Any]:
         """JSON data for :func:`conv1djax.save`: the layers, the nodes (a

@@ -22,8 +22,9 @@ One module per peer, every name above importable from ``cj.interop``:
 ``keras_weights`` (a Keras layer's weights, in the order each spec's
 ``weight_names()`` gives, and a Keras ``Sequential``'s config),
 ``keras_file`` (``.keras`` files), ``torch_weights`` (a PyTorch
-convolution's ``state_dict``) and ``torch_modules`` (PyTorch modules and
-Sequentials).
+convolution's ``state_dict``), ``torch_modules`` (single PyTorch modules
+and Sequentials) and ``torch_fx`` (any traceable module, as a
+:class:`~conv1djax.Graph`; ``from_torch_module``, which chooses among them).
 
 conv1djax never imports torch or keras: tensors are read through their
 ``.detach().cpu().numpy()`` (or ``numpy.asarray``), and nothing is
@@ -46,9 +47,9 @@ from conv1djax.interop.keras_weights import from_keras_config as from_keras_conf
 from conv1djax.interop.keras_weights import to_keras as to_keras
 from conv1djax.interop.keras_weights import to_keras_config as to_keras_config
 from conv1djax.interop.keras_weights import weight_names as weight_names
+from conv1djax.interop.torch_fx import from_torch_module as from_torch_module
 from conv1djax.interop.torch_fx import graph_from_torch as graph_from_torch
 from conv1djax.interop.torch_fx import graph_to_torch as graph_to_torch
-from conv1djax.interop.torch_modules import from_torch_module as from_torch_module
 from conv1djax.interop.torch_modules import (
     from_torch_sequential as from_torch_sequential,
 )

@@ -6,20 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
 from conv1djax import protocol
 from conv1djax._typing import LayerLike
-
-
-def as_array(value: Any, what: str) -> np.ndarray:  # any array, or a torch tensor
-    """A NumPy array from an array, a JAX array or a torch tensor."""
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub" and array.dtype.name != "bfloat16":
-        raise TypeError(f"{what} must be an array of numbers; received {array.dtype}.")
-    return array
+from conv1djax.layers.params import as_array as as_array
 
 
 def checked_params(layer: LayerLike, params: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from conv1djax._typing import LayerLike, Params
 from conv1djax.graph import Graph, Node, Ref, Slice
 from conv1djax.interop import torch_modules as _tm
 from conv1djax.interop._arrays import as_array
+from conv1djax.interop.torch_weights import from_torch, to_torch
 
 # ---- where a node comes from ------------------------------------------------------
 
@@ -138,14 +139,12 @@ def _module_layer(module: Any, name: str) -> tuple[LayerLike, Params] | None:
     converts, and those the other layer families add (Linear, BatchNorm,
     the weight-normalized convolutions)."""
     layer: Any
-    if name == "Linear" and hasattr(_layers, "Dense"):
+    if name == "Linear":
         layer = _layers.Dense(
             int(module.out_features), use_bias=module.bias is not None
         )
         return _wrapped(module, layer)
-    if re.fullmatch(r"BatchNorm[123]d", name) and hasattr(
-        _layers, "BatchNormalization"
-    ):
+    if re.fullmatch(r"BatchNorm[123]d", name):
         if module.training:
             raise ValueError("a BatchNorm converts in eval() mode: call module.eval()")
         if not module.track_running_stats:
@@ -157,7 +156,7 @@ def _module_layer(module: Any, name: str) -> tuple[LayerLike, Params] | None:
             center=module.affine,
             scale=module.affine,
         )
-        return layer, layer_from_torch(layer, _state(module))
+        return layer, from_torch(layer, _state(module))
     if re.fullmatch(r"Conv(?:Transpose)?[123]d", name):
         rank = int(name[-2])
         layer = _tm._torch_conv(module, rank)
@@ -187,125 +186,155 @@ def _wrapped(module: Any, layer: LayerLike) -> tuple[LayerLike, Params]:
     spectral-normalized, and its params from the module's state dict."""
     kind = _weight_normed(module)
     if kind in ("parametrize", "hook"):
-        wrapper = getattr(_layers, "WeightNormalization", None)
-        if wrapper is None:  # the wrapper is not here yet: fold
-            state = {"weight": module.weight.detach()}
-            if module.bias is not None:
-                state["bias"] = module.bias
-            return layer, layer_from_torch(layer, state)
-        layer = wrapper(layer)
+        layer = _layers.WeightNormalization(layer)
     elif kind == "spectral":
-        wrapper = getattr(_layers, "TorchSpectralNormalization", None)
-        if wrapper is None:
-            raise ValueError(
-                "spectral_norm needs cj.TorchSpectralNormalization: remove it "
-                "with torch.nn.utils.parametrize.remove_parametrizations first"
-            )
-        layer = wrapper(layer)
-    return layer, layer_from_torch(layer, _state(module))
+        layer = _layers.TorchSpectralNormalization(layer)
+    return layer, from_torch(layer, _state(module))
+
+
+def from_torch_module(
+    module: Any,
+    *,
+    rank: int | None = None,
+    data_format: str = "channels_first",
+    fold_batchnorm: bool = False,
+) -> tuple[LayerLike, Params]:  # module: a torch.nn.Module
+    """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
+    what it computes, on the same channels-first (``(N, C, *spatial)``)
+    inputs, and its params (``{}`` for a parameter-free one). A
+    ``torch.nn.Sequential`` of the modules below goes to
+    :func:`~conv1djax.interop.from_torch_sequential`.
+
+    Any other module whose ``forward`` ``torch.fx`` can trace (torch is
+    imported then, inside this function) becomes a
+    :class:`~conv1djax.Graph`: its sub-modules (keyed by their paths,
+    ``"layer1.0.conv1"``, so :func:`~conv1djax.interop.to_torch` and
+    :func:`~conv1djax.interop.from_torch` map its whole ``state_dict``),
+    ``nn.Linear`` (``Dense``), ``BatchNorm{1,2,3}d`` in eval mode
+    (``BatchNormalization(axis=1)``), weight- and spectral-normalized
+    convolutions (the wrappers), and the functions, tensor methods and
+    modules the graph's operations compute with PyTorch's semantics
+    (arithmetic, ``torch.cat``, ``chunk``, ``split``, ``F.pad`` and the
+    padding modules, pooling with any padding and ``ceil_mode``, adaptive
+    pooling of any size, ``interpolate`` / ``Upsample`` with
+    ``align_corners``, ``flatten``, ``view``, ``reshape``, ``permute``,
+    indexing, shapes; the page "Porting from PyTorch" lists them). A node it
+    cannot convert is a ``ValueError`` naming the node, its source line and
+    what to do.
+
+    Args:
+      module: a ``torch.nn.Module``, in eval mode when it has dropout or
+        BatchNorm.
+      rank: the spatial rank of an ``Upsample`` in a Sequential when no
+        module around it says.
+      data_format: "channels_first" (PyTorch's order) or "channels_last":
+        the same numbers on ``(N, *spatial, C)`` inputs and outputs.
+      fold_batchnorm: fold each BatchNorm after a convolution into it.
+
+    The modules that convert into a spec of their own, read by their class
+    names:
+
+    - ``Conv{1,2,3}d``: ``Conv{1,2,3}D`` with ``data_format=
+      "channels_first"``, its kernel_size, stride, dilation, groups (a
+      depthwise ``groups=in_channels`` stays a grouped convolution), bias,
+      padding (an int or tuple: PyTorch's explicit padding; "same", "valid";
+      0 becomes "valid") and padding_mode. A stride > 1 together with a
+      dilation > 1 (which Keras refuses) converts with an explicit padding
+      (0 stays ``((0, 0),)`` then): conv1djax allows it with explicit
+      paddings, PyTorch's meaning. A parametrized
+      one (``torch.nn.utils.parametrizations.weight_norm``) gives the weight
+      its parametrizations compute.
+    - ``ConvTranspose{1,2,3}d``: ``Conv{1,2,3}DTranspose`` with its padding
+      as an explicit crop and its output_padding (padding 0 with
+      output_padding < stride becomes Keras's "valid", which is the same).
+    - Activations (``Activation``): ReLU, ReLU6, Sigmoid, Tanh, SiLU, SELU,
+      Mish, Softsign, Hardswish (``hard_silu``), Hardsigmoid, LogSigmoid,
+      Tanhshrink, Identity (``linear``); GELU (``approximate="none"``:
+      ``gelu``, exact; ``"tanh"``: ``gelu`` with ``approximate=True``);
+      LeakyReLU (``leaky_relu`` with its negative_slope); ELU and CELU with
+      alpha=1, Softplus with beta=1 and threshold=20, Hardtanh with -1 and 1,
+      Softshrink and Hardshrink with lambd=0.5 (other arguments are refused:
+      the Keras activation is not them). Dropout modules in ``eval()`` mode
+      are the identity (``linear``).
+    - ``MaxPool{1,2,3}d`` / ``AvgPool{1,2,3}d`` with padding=0, dilation=1,
+      ceil_mode=False (Keras's "valid"; anything else is refused):
+      ``MaxPooling{1,2,3}D`` / ``AveragePooling{1,2,3}D``.
+    - ``AdaptiveMaxPool{1,2,3}d`` / ``AdaptiveAvgPool{1,2,3}d`` of output
+      size 1: ``GlobalMaxPooling{1,2,3}D`` / ``GlobalAveragePooling{1,2,3}D``
+      with ``keepdims=True``.
+    - ``Upsample`` (and ``UpsamplingNearest2d``) with an integer
+      scale_factor and mode "nearest" (or "nearest-exact"):
+      ``UpSampling{2,3}D``; ``rank`` says how many axes when the factor is
+      one number (a Sequential finds it from the modules around). A 1-D
+      one is refused: ``UpSampling1D`` is channels-last only.
+    - ``ZeroPad{1,2,3}d`` (and ``ConstantPad{1,2,3}d`` with value 0, padding
+      >= 0): ``ZeroPadding{1,2,3}D``.
+
+    Returns:
+      ``(spec, params)``.
+
+    Raises:
+      TypeError: for a module conv1djax has no equivalent of, naming it.
+      ValueError: for arguments of a module that have no exact equivalent.
+
+    A ``LeakyReLU`` with a slope other than 0.2 and a GELU with ``"tanh"``
+    are ``functools.partial`` s of :mod:`conv1djax.activations`' functions,
+    registered for :func:`conv1djax.save` as
+    ``"conv1djax.interop:leaky_relu(negative_slope=0.1)"`` and so on; a
+    process that loads such a file without converting one first passes
+    ``custom_objects={name: functools.partial(...)}`` to
+    :func:`conv1djax.load`.
+    """
+    name = _tm._check_module(module)
+    if data_format not in ("channels_first", "channels_last"):
+        raise ValueError(
+            "`data_format` must be 'channels_first' or 'channels_last'; received "
+            f"data_format={data_format!r}."
+        )
+    plain = data_format == "channels_first" and not fold_batchnorm
+    if name == "Sequential" and plain:
+        try:
+            return _tm.from_torch_sequential(module, rank=rank)
+        except (TypeError, ValueError) as err:
+            try:  # a module only the graph's operations compute
+                return from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise err from None
+    if plain and name != "Sequential":
+        try:
+            converted = _tm._torch_layer(module, rank)
+        except (TypeError, ValueError) as err:
+            try:  # a module only the graph's operations compute
+                return from_torch_graph(module)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: {err}") from None
+        if converted is not None:
+            return converted
+    return from_torch_graph(
+        module, data_format=data_format, fold_batchnorm=fold_batchnorm
+    )
 
 
 # ---- state dicts, per layer and whole ----------------------------------------------
 
 
-def layer_from_torch(layer: LayerLike, state: Mapping[str, Any]) -> Params:
-    """One sub-layer's params from its module's ``state_dict()``."""
-    from conv1djax.interop.torch_weights import from_torch  # noqa: PLC0415
-
-    name = type(layer).__name__
-    if name == "BatchNormalization":
-        names = {"running_mean": "moving_mean", "running_var": "moving_variance"}
-        if layer.scale:
-            names["weight"] = "gamma"
-        if layer.center:
-            names["bias"] = "beta"
-        state = {k: v for k, v in state.items() if k != "num_batches_tracked"}
-        _check_keys(state, set(names), "BatchNormalization")
-        return _jnp({names[k]: as_array(v, k) for k, v in state.items()})
-    if getattr(layer, "torch_module", None) or callable(
-        getattr(layer, "from_torch_state", None)
-    ):
-        return from_torch(layer, state)
-    _check_keys(state, set(), name)
-    return {}
-
-
-def layer_to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
-    """One sub-layer's ``state_dict`` from its params."""
-    from conv1djax.interop.torch_weights import to_torch  # noqa: PLC0415
-
-    name = type(layer).__name__
-    if name == "BatchNormalization":
-        names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
-                 "moving_variance": "running_var"}  # fmt: skip
-        state = {names[k]: np.array(v) for k, v in params.items()}
-        state["num_batches_tracked"] = np.array(0, np.int64)
-        return state
-    if getattr(layer, "torch_module", None) or callable(
-        getattr(layer, "to_torch_state", None)
-    ):
-        return dict(to_torch(layer, params))
-    return {}
-
-
-def _check_keys(state: Mapping[str, Any], want: set[str], who: str) -> None:
-    if set(state) != want:
-        raise ValueError(
-            f"{who} takes a state dict with the keys {sorted(want)}; received "
-            f"{sorted(state)}."
-        )
-
-
-def _jnp(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: jnp.asarray(v) for k, v in params.items()}
-
-
 def graph_from_torch(model: Graph, state_dict: Mapping[str, Any]) -> dict[str, Params]:
     """A :class:`~conv1djax.Graph`'s params from the traced module's whole
-    ``state_dict()`` (keys ``"<module path>.<name>"``; every key used).
+    ``state_dict()`` (keys ``"<module path>.<name>"``; every key used):
+    ``model.from_torch_state`` with :func:`~conv1djax.interop.from_torch`.
 
     Raises:
       ValueError: naming the keys no sub-layer takes, or a sub-layer's
         keys that do not fit it.
     """
-    params: dict[str, Params] = {}
-    used: set[str] = set()
-    for key, layer in model.layers:
-        prefix = f"{key}."
-        state = {
-            k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)
-        }
-        # a nested module's keys belong to it, not to its parent
-        state = {k: v for k, v in state.items()
-                 if not any(k.startswith(f"{o[len(prefix):]}.") for o, _ in model.layers
-                            if o.startswith(prefix))}  # fmt: skip
-        try:
-            params[key] = layer_from_torch(layer, state)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"module {key!r}: {err}") from None
-        used |= {prefix + k for k in state}
-    for name, _ in model.weights:
-        if name not in state_dict:
-            raise ValueError(f"the state dict has no {name!r} (a graph weight).")
-        params[name] = jnp.asarray(as_array(state_dict[name], name))
-        used.add(name)
-    extra = sorted(set(state_dict) - used)
-    if extra:
-        raise ValueError(f"state dict keys no layer of the graph takes: {extra}.")
-    return params
+    return model.from_torch_state(state_dict, from_torch)
 
 
 def graph_to_torch(model: Graph, params: Params) -> dict[str, np.ndarray]:
     """The traced module's whole ``state_dict`` (NumPy arrays) from a
     :class:`~conv1djax.Graph`'s params:
     ``module.load_state_dict({k: torch.from_numpy(v) ...})``."""
-    state: dict[str, np.ndarray] = {}
-    for key, layer in model.layers:
-        for k, v in layer_to_torch(layer, params[key]).items():
-            state[f"{key}.{k}"] = v
-    for name, _ in model.weights:
-        state[name] = np.array(params[name])
-    return state
+    return model.to_torch_state(params, to_torch)
 
 
 # ---- tracing --------------------------------------------------------------------

@@ -365,131 +365,6 @@ def _check_module(module: Any) -> str:
     return _torch_name(module)
 
 
-def from_torch_module(
-    module: Any,
-    *,
-    rank: int | None = None,
-    data_format: str = "channels_first",
-    fold_batchnorm: bool = False,
-) -> tuple[LayerLike, Params]:  # module: a torch.nn.Module
-    """A PyTorch module as ``(spec, params)``: the conv1djax spec computing
-    what it computes, on the same channels-first (``(N, C, *spatial)``)
-    inputs, and its params (``{}`` for a parameter-free one). A
-    ``torch.nn.Sequential`` of the modules below goes to
-    :func:`from_torch_sequential`.
-
-    Any other module whose ``forward`` ``torch.fx`` can trace (torch is
-    imported then, inside this function) becomes a
-    :class:`~conv1djax.Graph`: its sub-modules (keyed by their paths,
-    ``"layer1.0.conv1"``, so :func:`~conv1djax.interop.to_torch` and
-    :func:`~conv1djax.interop.from_torch` map its whole ``state_dict``),
-    ``nn.Linear`` (``Dense``), ``BatchNorm{1,2,3}d`` in eval mode
-    (``BatchNormalization(axis=1)``), weight- and spectral-normalized
-    convolutions (the wrappers), and the functions, tensor methods and
-    modules the graph's operations compute with PyTorch's semantics
-    (arithmetic, ``torch.cat``, ``chunk``, ``split``, ``F.pad`` and the
-    padding modules, pooling with any padding and ``ceil_mode``, adaptive
-    pooling of any size, ``interpolate`` / ``Upsample`` with
-    ``align_corners``, ``flatten``, ``view``, ``reshape``, ``permute``,
-    indexing, shapes; the page "Porting from PyTorch" lists them). A node it
-    cannot convert is a ``ValueError`` naming the node, its source line and
-    what to do.
-
-    Args:
-      module: a ``torch.nn.Module``, in eval mode when it has dropout or
-        BatchNorm.
-      rank: the spatial rank of an ``Upsample`` in a Sequential when no
-        module around it says.
-      data_format: "channels_first" (PyTorch's order) or "channels_last":
-        the same numbers on ``(N, *spatial, C)`` inputs and outputs.
-      fold_batchnorm: fold each BatchNorm after a convolution into it.
-
-    The modules that convert into a spec of their own, read by their class
-    names:
-
-    - ``Conv{1,2,3}d``: ``Conv{1,2,3}D`` with ``data_format=
-      "channels_first"``, its kernel_size, stride, dilation, groups (a
-      depthwise ``groups=in_channels`` stays a grouped convolution), bias,
-      padding (an int or tuple: PyTorch's explicit padding; "same", "valid";
-      0 becomes "valid") and padding_mode. A stride > 1 together with a
-      dilation > 1 (which Keras refuses) converts with an explicit padding
-      (0 stays ``((0, 0),)`` then): conv1djax allows it with explicit
-      paddings, PyTorch's meaning. A parametrized
-      one (``torch.nn.utils.parametrizations.weight_norm``) gives the weight
-      its parametrizations compute.
-    - ``ConvTranspose{1,2,3}d``: ``Conv{1,2,3}DTranspose`` with its padding
-      as an explicit crop and its output_padding (padding 0 with
-      output_padding < stride becomes Keras's "valid", which is the same).
-    - Activations (``Activation``): ReLU, ReLU6, Sigmoid, Tanh, SiLU, SELU,
-      Mish, Softsign, Hardswish (``hard_silu``), Hardsigmoid, LogSigmoid,
-      Tanhshrink, Identity (``linear``); GELU (``approximate="none"``:
-      ``gelu``, exact; ``"tanh"``: ``gelu`` with ``approximate=True``);
-      LeakyReLU (``leaky_relu`` with its negative_slope); ELU and CELU with
-      alpha=1, Softplus with beta=1 and threshold=20, Hardtanh with -1 and 1,
-      Softshrink and Hardshrink with lambd=0.5 (other arguments are refused:
-      the Keras activation is not them). Dropout modules in ``eval()`` mode
-      are the identity (``linear``).
-    - ``MaxPool{1,2,3}d`` / ``AvgPool{1,2,3}d`` with padding=0, dilation=1,
-      ceil_mode=False (Keras's "valid"; anything else is refused):
-      ``MaxPooling{1,2,3}D`` / ``AveragePooling{1,2,3}D``.
-    - ``AdaptiveMaxPool{1,2,3}d`` / ``AdaptiveAvgPool{1,2,3}d`` of output
-      size 1: ``GlobalMaxPooling{1,2,3}D`` / ``GlobalAveragePooling{1,2,3}D``
-      with ``keepdims=True``.
-    - ``Upsample`` (and ``UpsamplingNearest2d``) with an integer
-      scale_factor and mode "nearest" (or "nearest-exact"):
-      ``UpSampling{2,3}D``; ``rank`` says how many axes when the factor is
-      one number (a Sequential finds it from the modules around). A 1-D
-      one is refused: ``UpSampling1D`` is channels-last only.
-    - ``ZeroPad{1,2,3}d`` (and ``ConstantPad{1,2,3}d`` with value 0, padding
-      >= 0): ``ZeroPadding{1,2,3}D``.
-
-    Returns:
-      ``(spec, params)``.
-
-    Raises:
-      TypeError: for a module conv1djax has no equivalent of, naming it.
-      ValueError: for arguments of a module that have no exact equivalent.
-
-    A ``LeakyReLU`` with a slope other than 0.2 and a GELU with ``"tanh"``
-    are ``functools.partial`` s of :mod:`conv1djax.activations`' functions,
-    registered for :func:`conv1djax.save` as
-    ``"conv1djax.interop:leaky_relu(negative_slope=0.1)"`` and so on; a
-    process that loads such a file without converting one first passes
-    ``custom_objects={name: functools.partial(...)}`` to
-    :func:`conv1djax.load`.
-    """
-    from conv1djax.interop import torch_fx  # noqa: PLC0415 (it imports this module)
-
-    name = _check_module(module)
-    if data_format not in ("channels_first", "channels_last"):
-        raise ValueError(
-            "`data_format` must be 'channels_first' or 'channels_last'; received "
-            f"data_format={data_format!r}."
-        )
-    plain = data_format == "channels_first" and not fold_batchnorm
-    if name == "Sequential" and plain:
-        try:
-            return from_torch_sequential(module, rank=rank)
-        except (TypeError, ValueError) as err:
-            try:  # a module only the graph's operations compute
-                return torch_fx.from_torch_graph(module)
-            except (TypeError, ValueError):
-                raise err from None
-    if plain and name != "Sequential":
-        try:
-            converted = _torch_layer(module, rank)
-        except (TypeError, ValueError) as err:
-            try:  # a module only the graph's operations compute
-                return torch_fx.from_torch_graph(module)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}: {err}") from None
-        if converted is not None:
-            return converted
-    return torch_fx.from_torch_graph(
-        module, data_format=data_format, fold_batchnorm=fold_batchnorm
-    )
-
-
 def _nearest_rank(ranks: list[int | None], i: int, default: int | None) -> int | None:
     for j in [*range(i - 1, -1, -1), *range(i + 1, len(ranks))]:
         if ranks[j] is not None:
@@ -502,7 +377,7 @@ def from_torch_sequential(
 ) -> tuple[models.Sequential, list[Params]]:  # module: a torch.nn.Sequential
     """A ``torch.nn.Sequential`` as ``(model, params)``: a
     :class:`~conv1djax.Sequential` of its modules converted in order by
-    :func:`from_torch_module` (a nested Sequential becomes a nested
+    :func:`~conv1djax.interop.from_torch_module` (a nested Sequential becomes a nested
     ``Sequential``), and its params list. Two pairs of modules become one
     layer:
 

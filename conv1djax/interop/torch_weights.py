@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from conv1djax._typing import LayerLike, Params
-from conv1djax.graph import Graph
 from conv1djax.interop._arrays import as_array, checked_params
 from conv1djax.layers.params import torch_layout
 
@@ -61,12 +60,8 @@ def from_torch(
         False, say), or shapes that do not fit the layer.
       TypeError: for a layer PyTorch has no module for.
     """
-    if isinstance(layer, Graph):  # a whole traced model
-        from conv1djax.interop.torch_fx import graph_from_torch  # noqa: PLC0415
-
-        return graph_from_torch(layer, state_dict)
     own = getattr(layer, "from_torch_state", None)
-    if callable(own):  # a wrapper: PyTorch's parametrization names
+    if callable(own):  # its own names: a wrapper, BatchNormalization, a Graph
         return dict(own(state_dict, from_torch))
     kind = _torch_kind(layer)
     want = {"weight", "bias"} if layer.use_bias else {"weight"}
@@ -123,12 +118,8 @@ def from_torch(
 def to_torch(layer: LayerLike, params: Params) -> dict[str, np.ndarray]:
     """A PyTorch ``state_dict`` (NumPy arrays) for the layer's params:
     ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
-    if isinstance(layer, Graph):  # a whole traced model
-        from conv1djax.interop.torch_fx import graph_to_torch  # noqa: PLC0415
-
-        return graph_to_torch(layer, params)
     own = getattr(layer, "to_torch_state", None)
-    if callable(own):  # a wrapper: PyTorch's parametrization names
+    if callable(own):  # its own names: a wrapper, BatchNormalization, a Graph
         return dict(own(params, to_torch))
     kind = _torch_kind(layer)
     names = list(layer.weight_names())

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
@@ -60,7 +61,7 @@ from conv1djax import (
 )
 from conv1djax._typing import Params, Shape, ShapeLike
 from conv1djax.layers.base import Configurable
-from conv1djax.layers.params import init_params
+from conv1djax.layers.params import as_array, init_params
 from conv1djax.shapes import as_input, check_input, check_shape_entries
 
 _GAMMA_BETA_REGISTRIES: Mapping[str, Any] = {
@@ -562,6 +563,39 @@ class BatchNormalization(_Normalization):
         ('gamma', 'moving_mean', 'moving_variance')
         """
         return (*super().weight_names(), *self.non_trainable_weights())
+
+    def _torch_names(self) -> dict[str, str]:
+        """PyTorch's ``BatchNorm{1,2,3}d`` names of the weights -> ours."""
+        names = {"running_mean": "moving_mean", "running_var": "moving_variance"}
+        if self.scale:
+            names["weight"] = "gamma"
+        if self.center:
+            names["bias"] = "beta"
+        return names
+
+    def from_torch_state(
+        self, state_dict: Mapping[str, Any], convert: Any = None
+    ) -> Params:
+        """The params from PyTorch's ``BatchNorm{1,2,3}d`` ``state_dict()``:
+        ``weight`` (``gamma``), ``bias`` (``beta``), ``running_mean``,
+        ``running_var``; ``num_batches_tracked`` is dropped (``convert``,
+        the hook's reader of wrapped layers, is unused)."""
+        names = self._torch_names()
+        state = {k: v for k, v in state_dict.items() if k != "num_batches_tracked"}
+        if set(state) != set(names):
+            raise ValueError(
+                f"BatchNormalization takes a state dict with the keys "
+                f"{sorted(names)}; received {sorted(state)}."
+            )
+        return {names[k]: jnp.asarray(as_array(v, k)) for k, v in state.items()}
+
+    def to_torch_state(self, params: Params, convert: Any = None) -> dict[str, Any]:
+        """PyTorch's ``BatchNorm{1,2,3}d`` ``state_dict()`` (NumPy arrays)
+        from the params, ``num_batches_tracked`` 0."""
+        back = {ours: theirs for theirs, ours in self._torch_names().items()}
+        state = {back[k]: np.array(v) for k, v in params.items()}
+        state["num_batches_tracked"] = np.array(0, np.int64)
+        return state
 
     def non_trainable_weights(self) -> tuple[str, ...]:
         """The state: ``("moving_mean", "moving_variance")``, and with

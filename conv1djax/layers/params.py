@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import DTypeLike
 
 from conv1djax import _validation
@@ -108,6 +109,16 @@ def check_no_params(layer: Any, params: Params, path: str = "params") -> None:
         f"{type(layer).__name__} has no params: `{path}` must be {{}} (what init "
         f"returns); received {got}."
     )
+
+
+def as_array(value: Any, what: str) -> np.ndarray:  # any array, or a torch tensor
+    """A NumPy array from an array, a JAX array or a torch tensor."""
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub" and array.dtype.name != "bfloat16":
+        raise TypeError(f"{what} must be an array of numbers; received {array.dtype}.")
+    return array
 
 
 def torch_layout(kernel: Any, torch_module: str | None) -> Any:

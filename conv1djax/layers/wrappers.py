@@ -44,7 +44,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from conv1djax import _validation, initializers, keras_config, protocol, stream_contract
 from conv1djax._typing import CallFn, Params, Shape, ShapeLike
-from conv1djax.layers.params import torch_layout
+from conv1djax.layers.params import as_array, torch_layout
 from conv1djax.protocol import Layer, call_layer
 
 _SUB = "layer"  # where the wrapped layer's params live
@@ -512,12 +512,6 @@ def _torch_prefixed(
     return {ours: state_dict[theirs] for theirs, ours in names.items()}
 
 
-def _array(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class WeightNormalization(_KernelWrapper):
     """Spec of PyTorch's weight normalization
@@ -608,12 +602,12 @@ class WeightNormalization(_KernelWrapper):
             inner_sd["bias"] = state_dict["bias"]
         inner = convert(self.layer, inner_sd)
         kernel = self._kernel(inner)
-        g = _array(got["g"])
+        g = as_array(got["g"], "g")
         shape = self._own_shapes(kernel)["g"]
         if g.size != math.prod(shape):
             raise ValueError(
                 f"The PyTorch g of shape {g.shape} does not fit the weight of shape "
-                f"{np.shape(_array(got['v']))}: expected {math.prod(shape)} entries."
+                f"{np.shape(as_array(got['v'], 'v'))}: expected {math.prod(shape)} entries."
             )
         params = {_SUB: inner, "g": jnp.asarray(g.reshape(shape))}
         self._split(params)
@@ -794,8 +788,8 @@ class TorchSpectralNormalization(_KernelWrapper):
         if use_bias:
             inner_sd["bias"] = state_dict["bias"]
         params = {_SUB: convert(self.layer, inner_sd),
-                  "u": jnp.asarray(_array(got["u"])),
-                  "v": jnp.asarray(_array(got["v"]))}  # fmt: skip
+                  "u": jnp.asarray(as_array(got["u"], "u")),
+                  "v": jnp.asarray(as_array(got["v"], "v"))}  # fmt: skip
         self._split(params)
         return params
 
