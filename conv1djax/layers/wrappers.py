@@ -55,14 +55,32 @@ def _weight_names(layer: Any) -> tuple[str, ...] | None:
     return tuple(names()) if callable(names) else None
 
 
+def _builtin_layer_class(name: str) -> type | None:
+    """The library's layer class called ``name`` (a public class of
+    ``conv1djax.layers``, found among the specs' subclasses, so that this
+    module need not import the package it is part of; ``layers.base``
+    holds the shared bases, not layers of their own), or None."""
+    found = [protocol.Layer]
+    while found:
+        cls = found.pop()
+        module = cls.__module__
+        if (
+            cls.__name__ == name
+            and not name.startswith("_")
+            and module.startswith("conv1djax.layers.")
+            and module != "conv1djax.layers.base"
+        ):
+            return cls
+        found.extend(cls.__subclasses__())
+    return None
+
+
 def _layer_config(layer: Any) -> Any:
     """A built-in layer as Keras's nested layer entry (what Keras's
     ``Wrapper.get_config`` writes); any other layer as itself (``cj.save``
     writes it by its registered class)."""
-    from conv1djax import layers as _layers  # the package of this module
-
     cls = type(layer)
-    if getattr(_layers, cls.__name__, None) is cls and hasattr(layer, "get_config"):
+    if _builtin_layer_class(cls.__name__) is cls and hasattr(layer, "get_config"):
         return {"module": "keras.layers", "class_name": cls.__name__,
                 "config": layer.get_config(), "registered_name": None}  # fmt: skip
     return layer
@@ -71,12 +89,10 @@ def _layer_config(layer: Any) -> Any:
 def _layer_from_config(value: Any, cls: str) -> Any:
     """The wrapped layer from a config's ``"layer"`` entry: a layer, or
     Keras's nested ``{"class_name", "config"}`` of a built-in layer."""
-    from conv1djax import layers as _layers
-
     if protocol.is_layer(value):
         return value
     name = value.get("class_name") if isinstance(value, Mapping) else None
-    layer_cls = getattr(_layers, name, None) if isinstance(name, str) else None
+    layer_cls = _builtin_layer_class(name) if isinstance(name, str) else None
     if not (isinstance(layer_cls, type) and hasattr(layer_cls, "from_config")):
         raise ValueError(
             f"The 'layer' entry of a {cls} config must be a layer or Keras's "
