@@ -26,7 +26,7 @@ methods it has, never by its type):
    streams is one of these: the 1-D convolutions, pooling, padding,
    cropping, upsampling, ``Activation`` and the normalizations.
 3. **A composite through** ``call``: a layer with ``sublayers()`` whose
-   ``apply`` takes ``call`` (the README's ``SkipSum``) streams by running its
+   ``apply`` takes ``call`` (the WaveNet example's ``SkipSum``) streams by running its
    own ``apply`` with a ``call`` that steps each sub-layer on its state. Its
    own arithmetic must be pointwise in time (adds, products, channel
    slices and concatenations), and every sub-layer it calls must keep its

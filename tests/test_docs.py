@@ -4,14 +4,14 @@ Parses the Markdown under docs/ and mkdocs.yml as text (no mkdocs import):
 every public name of ``conv1djax.__all__`` is documented by a
 ``::: conv1djax.<name>`` directive, or by a ``::: conv1djax.<module>``
 directive that renders it as a member; every example has a page in the nav,
-and shows the plot the example saves once that plot is in docs/. The site's
-getting-started doctests run here too. ``mkdocs build --strict`` (in
+and shows the plot the example saves once that plot is in docs/; the
+README's links lead to files of the repository. The pages' doctests run as
+pytest collects docs/ (pyproject's testpaths). ``mkdocs build --strict`` (in
 .ci/run) checks the rest: links, cross-references, docstrings.
 """
 
 from __future__ import annotations
 
-import doctest
 import re
 import types
 from pathlib import Path
@@ -115,21 +115,22 @@ def test_every_example_has_a_page(example):
             assert f"](../{plot})" in text, f"{page.name} does not show ../{plot}"
 
 
-@pytest.mark.loose_promotion  # the page's train steps use optax's Adam, which promotes a float and its int32 step
-def test_getting_started_doctests():
-    result = doctest.testfile(
-        str(DOCS / "getting-started.md"),
-        module_relative=False,
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        verbose=False,
-    )
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 @pytest.mark.parametrize("name", cj.__all__)
 def test_every_public_name_has_a_doctest(name):
     """Each public name's docstring shows it in use (pytest's
     --doctest-modules runs the examples; here, that there is one)."""
     doc = getattr(cj, name).__doc__ or ""
     assert ">>>" in doc, f"conv1djax.{name}'s docstring has no >>> example"
+
+
+def test_readme_links_lead_to_files():
+    """The README is read on the repository's page, outside the site's
+    strict build: each relative link or image in it names a file of the
+    repository."""
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if "://" not in t]
+    assert local, "the README links no page"
+    missing = [t for t in local if not (ROOT / t).is_file()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
