@@ -6,8 +6,8 @@ stored in ``benchmarks/results/`` (``--dir`` for another folder). Only
 matplotlib is needed (the ``bench`` extra has it).
 
 The charts are laid out to be read at the documentation site's content
-width (about 760 px): 7.6 inches at 100 px per inch, drawn at 200 dpi for
-sharp text on dense screens, fonts of 9 to 11 points, at most a dozen bar
+width (about 690 px in a 1280 px window): 6.9 inches at 100 px per inch, drawn at 200 dpi for
+sharp text on dense screens, fonts of 10 to 12 points, at most a dozen bar
 groups per chart. Each suite is split by rank:
 
 - ``results_1d.png``, ``results_2d3d.png`` (``bench.py``): for each entry
@@ -35,7 +35,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-WIDTH_IN = 7.6  # the site's content column at 100 px per inch
+WIDTH_IN = 6.9  # the site's content column at 1280 px, at 100 px per inch
 DPI = 200
 PASS_COLORS = {"fwd": "tab:blue", "fwdbwd": "tab:orange", "fwdbwd_tanh": "tab:green"}
 PASS_LABELS = {
@@ -46,6 +46,7 @@ PASS_LABELS = {
 TRAIN_COLOR = "tab:gray"
 FINE_TICKS = (0.3, 0.4, 0.5, 0.7, 1, 1.5, 2, 3, 5)
 COARSE_TICKS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+WIDE_TICKS = (0.3, 1, 3, 10, 30, 100, 300)
 
 
 def _pyplot() -> Any:
@@ -56,12 +57,12 @@ def _pyplot() -> Any:
 
     plt.rcParams.update(
         {
-            "font.size": 10,
-            "axes.titlesize": 11,
-            "axes.labelsize": 10,
-            "xtick.labelsize": 10,
-            "ytick.labelsize": 10,
-            "legend.fontsize": 9,
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "axes.labelsize": 11,
+            "xtick.labelsize": 11,
+            "ytick.labelsize": 11,
+            "legend.fontsize": 10.5,
         }
     )
     return plt
@@ -99,8 +100,8 @@ def _ratio_axis(ax: Any, plt: Any, xlabel: str, lows: Iterable[float]) -> None:
     ax.set_xscale("log")
     values = list(lows)
     low, high = min(0.8, min(values) / 1.3), max(values)
-    fine = high / low < 12
-    ticks = FINE_TICKS if fine else COARSE_TICKS
+    span = high / low
+    ticks = FINE_TICKS if span < 12 else COARSE_TICKS if span < 120 else WIDE_TICKS
     ticks = [t for t in ticks if low <= t <= high * 1.2]
     ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
     ax.xaxis.set_minor_formatter(plt.matplotlib.ticker.NullFormatter())
@@ -111,12 +112,10 @@ def _ratio_axis(ax: Any, plt: Any, xlabel: str, lows: Iterable[float]) -> None:
 
 def _finish(fig: Any, title: str, handles: list, ncol: int, fig_h: float) -> None:
     """The title at the figure's top left, the legend along its bottom."""
-    fig.suptitle(title, x=0.015, ha="left", fontsize=11)
+    fig.suptitle(title, x=0.015, ha="left", fontsize=12)
     legend_rows = math.ceil(len(handles) / ncol)
-    fig.legend(
-        handles=handles, loc="lower center", ncol=ncol, frameon=False, fontsize=9
-    )
-    bottom = (0.12 + 0.22 * legend_rows) / fig_h
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
+    bottom = (0.12 + 0.25 * legend_rows) / fig_h
     fig.tight_layout(rect=(0, bottom, 1, 1))  # it leaves room for the title
 
 
@@ -164,18 +163,19 @@ def _grouped_bars(
                     end = max(end, mv)
                     values.append(mv)
             ax.annotate(
-                f"{v:.2f}x",
+                f"{v:.1f}x" if v >= 10 else f"{v:.2f}x",
                 (end, yy),
                 xytext=(6, 0),
                 textcoords="offset points",
                 va="center",
-                fontsize=9,
+                fontsize=10,
+                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"},
             )
             right = max(right, end)
     ax.set_yticks(ys, [g["label"] for g in groups])
     ax.set_ylim(-0.6, rows - 0.4)
     _ratio_axis(ax, plt, xlabel, values)
-    ax.set_xlim(right=right * 1.45)
+    ax.set_xlim(right=right * (1.45 if right < 10 else 1.7))
     handles = [
         plt.matplotlib.patches.Patch(color=PASS_COLORS[p], label=PASS_LABELS[p])
         for p in passes
@@ -229,7 +229,7 @@ def bench_charts(results: dict, out: Path) -> list[Path]:
             }
         )
     where = _machine_text(results["machine"])
-    xlabel = "Keras time / conv1djax time (log; right of 1x: conv1djax faster)"
+    xlabel = "Keras time / conv1djax time (log scale)\nright of 1x: conv1djax faster"
     marks = [("flax", "Flax nnx", "D"), ("lax", "raw lax", "o")]
     paths = []
     for key, what in (("1d", "1-D layers"), ("2d3d", "2-D and 3-D layers")):
@@ -269,7 +269,7 @@ def torch_charts(results: dict, out: Path) -> list[Path]:
     machine = results["machine"]
     torch_version = machine["versions"].get("torch", "").split("+")[0]
     where = _machine_text(machine)
-    xlabel = "PyTorch time / conv1djax time (log; right of 1x: conv1djax faster)"
+    xlabel = "PyTorch time / conv1djax time (log scale)\nright of 1x: conv1djax faster"
     paths = []
     for key, what in (("1d", "1-D layers"), ("2d3d", "2-D and 3-D layers")):
         if by_rank[key]:
@@ -356,7 +356,7 @@ def sweep_chart(data: dict, out: Path, target: float = 0.95) -> Path:
         "geo.\nmean",
         transform=ax.get_yaxis_transform(),
         va="top",
-        fontsize=9,
+        fontsize=10,
     )
     ax.axvline(target, color="tab:red", lw=1, ls="--")
     ax.set_yticks(ys, labels)
@@ -366,7 +366,7 @@ def sweep_chart(data: dict, out: Path, target: float = 0.95) -> Path:
     _ratio_axis(
         ax,
         plt,
-        'reference time / auto time (log; right of 1x: impl="auto" faster)',
+        'reference time / auto time (log scale)\nright of 1x: impl="auto" faster',
         values,
     )
     handles = [
@@ -396,9 +396,9 @@ def sweep_chart(data: dict, out: Path, target: float = 0.95) -> Path:
     s = data.get("summary", {})
     _finish(
         fig,
-        'impl="auto" against the plain path, impl="reference": every ratio\n'
-        f"{s.get('measurements', '?')} ratios, {s.get('configurations', '?')}"
-        f" layers (per row in parentheses); {when}",
+        'impl="auto" against the plain path, impl="reference"\n'
+        f"{s.get('measurements', '?')} ratios of {s.get('configurations', '?')}"
+        f" layers (per row in parentheses)\n{when}",
         handles,
         2,
         fig_h,
