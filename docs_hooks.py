@@ -46,8 +46,9 @@ PACKAGE = "conv1djax"
 
 def on_files(files, config):
     """Adds ``benchmarks/results/*.png`` to the site as ``results/*.png``:
-    where ``benchmarks/README.md``, included in the Performance page, links
-    them (``results/sweep.png``, right on GitHub too)."""
+    where ``docs/performance.md`` and ``benchmarks/README.md`` (included in
+    ``docs/benchmark-details.md``) link them (``results/sweep.png``, right
+    on GitHub too)."""
     for chart in sorted(BENCHMARK_CHARTS.glob("*.png")):
         files.append(
             File.generated(config, f"results/{chart.name}", abs_src_path=str(chart))

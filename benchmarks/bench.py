@@ -29,7 +29,8 @@ Layouts: each row has one data layout. Peers without it (Flax is
 channels-last only, PyTorch channels-first only) transpose at the boundary,
 inside the timed function, as their users would.
 
-Writes ``results.md``, ``results.json`` and ``results.png`` to ``--out``.
+Writes ``results.md``, ``results.json`` and the charts ``results_1d.png`` and
+``results_2d3d.png`` (drawn by ``charts.py``) to ``--out``.
 Runs without network.
 
 Run:  python benchmarks/bench.py [--quick] [--out DIR] [--rounds N]
@@ -54,6 +55,7 @@ from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import charts  # noqa: E402  (benchmarks/, the script's directory)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -1000,35 +1002,6 @@ def markdown(results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _rows(results)
-    labels = [f"{name}\n{label}" for name, label, _ in rows]
-    series = {
-        p: [d["ratio"].get(p, np.nan) for _, _, d in rows] for p in PEERS if p != "ours"
-    }
-    fig, ax = plt.subplots(figsize=(max(14, 0.45 * len(labels)), 6))
-    width = 0.8 / len(series)
-    xs = np.arange(len(labels))
-    for i, (p, vals) in enumerate(series.items()):
-        ax.bar(xs + (i - (len(series) - 1) / 2) * width, vals, width, label=p)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_yscale("log")
-    ax.set_ylabel("peer time / conv1djax time (log)")
-    ax.set_xticks(xs, labels, fontsize=7, rotation=90)
-    ax.legend()
-    ax.set_title(
-        f"conv1djax speed-up, {results['machine']['cpu']}, "
-        f"{results['machine']['cores']} cores, {results['machine']['date']}"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 rounds, not 31")
@@ -1058,7 +1031,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     (args.out / "results.md").write_text(markdown(results))
-    chart(results, args.out / "results.png")
+    charts.bench_charts(results, args.out)
     print(markdown(results))
 
 

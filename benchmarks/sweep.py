@@ -39,7 +39,8 @@ The second part is the memory floor: one elementwise pass over the
 depthwise benchmark's (16, 1024, 64) float32 array against the depthwise
 ``k=3`` convolution's forward and forward + backward on it.
 
-Writes ``sweep.md``, ``sweep.json`` and ``sweep.png`` to ``--out``.
+Writes ``sweep.md``, ``sweep.json`` and the chart ``sweep.png`` (drawn by
+``charts.py``) to ``--out``.
 
 Run:  python benchmarks/sweep.py [--count 80] [--seed 0] [--rounds 7]
       python benchmarks/sweep.py --only 3 17   # some configurations again
@@ -58,6 +59,7 @@ import statistics
 import time
 from pathlib import Path
 
+import charts  # benchmarks/, the script's directory
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -503,35 +505,8 @@ def write(rows, floors, summary, args):
         {"header": header, "summary": summary, "rows": rows, "floor": floors},
         indent=1))  # fmt: skip
     if rows and not args.only:
-        _plot(rows, args.out / "sweep.png", header)
-
-
-def _plot(rows, path, header):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 5), constrained_layout=True)
-    markers = dict(zip(CONTEXTS, "os^D", strict=True))
-    families = sorted({r["family"] for r in rows})
-    colors = dict(zip(families, plt.cm.tab10.colors, strict=False))
-    for c in CONTEXTS:
-        for fam in families:
-            pts = [(r["index"], r["contexts"][c]["ratio"]) for r in rows
-                   if r["family"] == fam and c in r["contexts"]]  # fmt: skip
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                ax.scatter(xs, ys, marker=markers[c], color=colors[fam], s=18,
-                           alpha=0.8, label=f"{fam}, {c}")  # fmt: skip
-    ax.axhline(1.0, color="gray", lw=0.8)
-    ax.axhline(TARGET, color="red", lw=0.8, ls="--", label=f"target {TARGET}")
-    ax.set_yscale("log")
-    ax.set_xlabel("configuration #")
-    ax.set_ylabel("reference time / auto time")
-    ax.set_title("impl='auto' vs impl='reference'\n" + header, fontsize=8)
-    ax.legend(fontsize=6, ncol=4, loc="upper left")
-    fig.savefig(path, dpi=120)
+        charts.sweep_chart({"header": header, "summary": summary, "rows": rows},
+                           args.out, TARGET)  # fmt: skip
 
 
 def main(argv=None):

@@ -53,7 +53,8 @@ forward's useful multiply-adds (2 FLOPs each), next to the rate of
 start and at the end of the run.
 
 Writes ``torch.md``, ``torch.json`` (everything, per-round samples included)
-and ``torch.png`` to ``--out``. Runs without network. Reuses ``bench.py``'s
+and the charts ``torch_1d.png`` and ``torch_2d3d.png`` (drawn by
+``charts.py``) to ``--out``. Runs without network. Reuses ``bench.py``'s
 ``Case``, ``STEPS``, ``make_data``, ``compile_jax``, the PyTorch padding
 helpers and the machine description.
 
@@ -83,6 +84,7 @@ from typing import Any  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench  # noqa: E402  (sets KERAS_BACKEND=jax before anything imports keras)
+import charts  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -776,53 +778,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [(r["case"]["name"], r) for r in results["cases"]]
-    models = [(r["name"], r) for r in results["models"]]
-    labels = [name for name, _ in rows] + [f"{name}\ntrain step" for name, _ in models]
-    ys = np.arange(len(labels))[::-1]
-    height = 0.8 / len(PASSES)
-    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.45 * len(labels) * 1.2))
-    for i, (mode, label) in enumerate(PASSES.items()):
-        vals = [r[mode]["ratio"]["torch"] for _, r in rows]
-        offset = (i - (len(PASSES) - 1) / 2) * height
-        bars = ax.barh(ys[: len(rows)] - offset, vals, height, label=label)
-        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=2)
-    if models:
-        bars = ax.barh(
-            ys[len(rows) :],
-            [r["ratio"]["torch"] for _, r in models],
-            height * len(PASSES),
-            label="train step (fwd+bwd+Adam)",
-            color="tab:gray",
-        )
-        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
-    ax.axvline(1.0, color="k", lw=1)
-    ax.set_xscale("log")
-    ticks = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
-    ax.xaxis.set_major_formatter(ticks)
-    ax.xaxis.set_minor_formatter(ticks)
-    ax.tick_params(axis="x", which="both", labelsize=8)
-    ax.set_yticks(ys, labels, fontsize=9)
-    ax.set_xlabel("PyTorch time / conv1djax time (log; right of 1x: conv1djax faster)")
-    ax.legend(loc="lower right", fontsize=8)
-    m = results["machine"]
-    ax.set_title(
-        f"conv1djax vs PyTorch {m['versions']['torch']}, {m['cpu']}, "
-        f"{m['cores']} cores, {m['date']}",
-        fontsize=10,
-    )
-    ax.grid(axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -880,7 +835,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "torch.json").write_text(json.dumps(results, indent=1))
     (args.out / "torch.md").write_text(markdown(results))
-    chart(results, args.out / "torch.png")
+    charts.torch_charts(results, args.out)
     print(markdown(results))
     print(f"suite and models: {results['seconds']:.0f} s; wrote {args.out}/torch.*")
 
