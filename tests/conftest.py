@@ -3,6 +3,7 @@
 import functools
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,65 @@ def pytest_configure(config):
         "loose_promotion: library code this test runs promotes dtypes implicitly "
         "(a finding, named where the mark is set); standard promotion",
     )
+
+
+# The optional oracles: the tests that need one skip without it (through
+# pytest.importorskip, whose reason reads "could not import 'torch': ..."),
+# and the run's summary says which was missing and how to install it.
+# PyTorch is not in the test extra: the registry's default build for Linux
+# pulls gigabytes of CUDA packages; its CPU build is enough.
+ORACLES = {
+    "torch": (
+        "PyTorch, the second oracle (the PyTorch interop: state dicts, torch.fx "
+        "conversion, padding modes, weight and spectral normalization; grouped "
+        "transposed convolutions), is not installed",
+        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu\n"
+        "(PyTorch's CPU build: a plain `pip install torch` pulls gigabytes of "
+        "CUDA packages on Linux)",
+    ),
+}
+_MISSING_MODULE = re.compile(r"could not import '([\w.]+)'|No module named '([\w.]+)'")
+
+
+def _missing_module(report) -> str | None:
+    """The top-level module whose absence skipped ``report``, if that was why."""
+    longrepr = report.longrepr
+    # a skip's longrepr is (path, line, reason); a list once it has crossed
+    # from an xdist worker
+    reason = longrepr[2] if isinstance(longrepr, tuple | list) else str(longrepr)
+    match = _MISSING_MODULE.search(reason)
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).split(".")[0]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the tests: which optional module (an oracle) was missing, what
+    skipped for it, and the command that installs it."""
+    missing: dict[str, list] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        module = _missing_module(report)
+        if module is not None:
+            missing.setdefault(module, []).append(report)
+    if not missing:
+        return
+    terminalreporter.write_sep("=", "skipped for a missing module", yellow=True)
+    for module, reports in sorted(missing.items()):
+        # a test file skipped as it is imported is reported once by its test
+        # collector and once by its doctest collector: counted by node id
+        files = sorted(
+            {r.nodeid for r in reports if isinstance(r, pytest.CollectReport)}
+        )
+        tests = {r.nodeid for r in reports if not isinstance(r, pytest.CollectReport)}
+        skipped = [f"{len(tests)} test{'s' * (len(tests) != 1)}"] * bool(tests)
+        if files:
+            whole = f"{len(files)} whole test file{'s' * (len(files) != 1)}"
+            skipped.append(f"{whole} ({', '.join(files)})")
+        what, install = ORACLES.get(
+            module, (f"{module!r} is not installed", "pip install -e '.[test]'")
+        )
+        terminalreporter.write_line(f"{' and '.join(skipped)} skipped: {what}.")
+        terminalreporter.write_line(f"To run them: {install}")
 
 
 @pytest.fixture(autouse=True)

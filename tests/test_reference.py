@@ -8,8 +8,6 @@ from conv1djax's code; Keras's own padding rule for the transposed case comes
 from ``keras.src.backend.common.backend_utils``.
 """
 
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -190,10 +188,9 @@ def test_grouped_conv_matches_numpy(seed):
     assert_close(spec.apply(params, jnp.asarray(x, jnp.float32)), expected)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 @pytest.mark.parametrize("i", range(0, len(TRANSPOSE_CASES), 2))
 def test_grouped_transpose_matches_torch(i):
-    import torch
+    torch = pytest.importorskip("torch")
 
     config, channels, steps = TRANSPOSE_CASES[i]
     spec = cj.Conv1DTranspose(**{**config, "data_format": "channels_last"})

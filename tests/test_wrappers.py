@@ -161,7 +161,7 @@ def _channels_first(x, rank):
 
 @pytest.mark.parametrize("style", ["weight_norm", "spectral_norm"])
 def test_torch_parametrizations_equal_pytorch_per_family(style):
-    import torch
+    torch = pytest.importorskip("torch")
 
     parametrizations = torch.nn.utils.parametrizations
     for n, spec in enumerate(TORCH_CASES[style]):
@@ -232,7 +232,7 @@ def test_torch_parametrizations_equal_pytorch_per_family(style):
 
 @pytest.mark.filterwarnings("ignore:.*weight_norm. is deprecated:FutureWarning")
 def test_weight_norm_reads_the_old_weight_g_and_weight_v():
-    import torch
+    torch = pytest.importorskip("torch")
 
     module = torch.nn.utils.weight_norm(torch.nn.ConvTranspose1d(4, 6, 3))
     wrapper = cj.WeightNormalization(cj.Conv1DTranspose(6, 3))
@@ -307,7 +307,6 @@ def test_errors():
 
 def test_the_wrappers_around_dense_equal_keras_and_pytorch():
     import keras
-    import torch
 
     dense = cj.Dense(5)
     x = normal(0, (3, 4))
@@ -326,7 +325,9 @@ def test_the_wrappers_around_dense_equal_keras_and_pytorch():
             [params["vector_u"]], x, training=True)  # fmt: skip
     assert_close(y, y_k, rtol=1e-5, atol=1e-6)
     assert_close(new["vector_u"], new_u, rtol=1e-5, atol=1e-6)
-    # PyTorch's parametrizations around nn.Linear.
+    # PyTorch's parametrizations around nn.Linear (the Keras half runs without
+    # PyTorch).
+    torch = pytest.importorskip("torch")
     parametrizations = torch.nn.utils.parametrizations
     for ours, wrap in ((cj.WeightNormalization(dense), parametrizations.weight_norm),
                        (cj.TorchSpectralNormalization(dense),
