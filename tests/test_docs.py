@@ -13,6 +13,7 @@ pytest collects docs/ (pyproject's testpaths). ``mkdocs build --strict`` (in
 from __future__ import annotations
 
 import re
+import tomllib
 import types
 from pathlib import Path
 
@@ -134,3 +135,11 @@ def test_readme_links_lead_to_files():
     missing = [t for t in local if not (ROOT / t).is_file()]
     assert not missing, f"README.md links to missing files: {missing}"
 
+
+def test_site_and_package_name_the_same_places():
+    """mkdocs.yml's source link and site address are the package
+    metadata's Source and Documentation URLs."""
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    mkdocs = (ROOT / "mkdocs.yml").read_text()
+    assert f"repo_url: {urls['Source']}\n" in mkdocs
+    assert f"site_url: {urls['Documentation']}\n" in mkdocs
