@@ -196,6 +196,26 @@ def _grouped_bars(
     return path
 
 
+def _by_rank_charts(
+    by_rank: dict[str, list[dict]],
+    title: str,
+    where: str,
+    xlabel: str,
+    out: Path,
+    stem: str,
+    marks: Sequence[tuple[str, str, str]] = (),
+) -> list[Path]:
+    """One chart per rank group that has entries: ``<stem>_1d.png`` and
+    ``<stem>_2d3d.png``."""
+    paths = []
+    for key, what in (("1d", "1-D layers"), ("2d3d", "2-D and 3-D layers")):
+        if by_rank[key]:
+            chart_title = f"{title}: {what}\n{where}"
+            path = out / f"{stem}_{key}.png"
+            paths.append(_grouped_bars(by_rank[key], chart_title, xlabel, path, marks))
+    return paths
+
+
 def bench_charts(results: dict, out: Path) -> list[Path]:
     """``bench.py``'s suite against Keras 3, Flax nnx and lax, by rank:
     ``results_1d.png`` (with the train step) and ``results_2d3d.png``."""
@@ -231,19 +251,15 @@ def bench_charts(results: dict, out: Path) -> list[Path]:
     where = _machine_text(results["machine"])
     xlabel = "Keras time / conv1djax time (log scale)\nright of 1x: conv1djax faster"
     marks = [("flax", "Flax nnx", "D"), ("lax", "raw lax", "o")]
-    paths = []
-    for key, what in (("1d", "1-D layers"), ("2d3d", "2-D and 3-D layers")):
-        if by_rank[key]:
-            paths.append(
-                _grouped_bars(
-                    by_rank[key],
-                    f"conv1djax against Keras 3 on JAX: {what}\n{where}",
-                    xlabel,
-                    out / f"results_{key}.png",
-                    marks,
-                )
-            )
-    return paths
+    return _by_rank_charts(
+        by_rank,
+        "conv1djax against Keras 3 on JAX",
+        where,
+        xlabel,
+        out,
+        "results",
+        marks,
+    )
 
 
 def torch_charts(results: dict, out: Path) -> list[Path]:
@@ -270,18 +286,8 @@ def torch_charts(results: dict, out: Path) -> list[Path]:
     torch_version = machine["versions"].get("torch", "").split("+")[0]
     where = _machine_text(machine)
     xlabel = "PyTorch time / conv1djax time (log scale)\nright of 1x: conv1djax faster"
-    paths = []
-    for key, what in (("1d", "1-D layers"), ("2d3d", "2-D and 3-D layers")):
-        if by_rank[key]:
-            paths.append(
-                _grouped_bars(
-                    by_rank[key],
-                    f"conv1djax against PyTorch {torch_version} (CPU): {what}\n{where}",
-                    xlabel,
-                    out / f"torch_{key}.png",
-                )
-            )
-    return paths
+    title = f"conv1djax against PyTorch {torch_version} (CPU)"
+    return _by_rank_charts(by_rank, title, where, xlabel, out, "torch")
 
 
 SWEEP_CONTEXTS = {
