@@ -1033,27 +1033,37 @@ def test_check_grads_second_order_depthwise(spec, shape):
         check_grads(f, args, order=2, modes=("fwd", "rev"))
 
 
-# (spec, input shape, STRIDED_FOLD_MIN_WIDTH): strided widths folded with
-# every example (or, at a minimum width of 8, two of four) side by side.
+# (spec, input shape, STRIDED_FOLD_MIN_WIDTH, dtype, examples folded): a
+# strided width folded with every example (or, at a minimum width of 8,
+# two of four; in 3-D, the 2-D problem's examples and output depths).
 STRIDED_FOLD_CASES = [
-    (cj.Conv2D(4, 3, strides=2, padding="same"), (3, 7, 9, 2), 896),
-    (cj.Conv2D(5, (2, 3), strides=(1, 3)), (2, 5, 10, 3), 896),
+    (cj.Conv2D(4, 3, strides=2, padding="same"), (3, 7, 9, 2), 896, jnp.float32, 3),
+    (cj.Conv2D(5, (2, 3), strides=(1, 3)), (2, 5, 10, 3), 896, jnp.bfloat16, 2),
     (
         cj.Conv2D(
             3, (3, 4), strides=(3, 2), padding="same", data_format="channels_first"
         ),
         (4, 2, 8, 7),
         8,
-    ),  # fmt: skip
-    (cj.Conv2D(6, 5, strides=2, padding="same", use_bias=False), (2, 6, 11, 3), 896),
+        jnp.float32,
+        2,
+    ),
+    (
+        cj.Conv2D(6, 5, strides=2, padding="same", use_bias=False),
+        (2, 6, 11, 3),
+        896,
+        jnp.float64,
+        2,
+    ),
+    (cj.Conv3D(3, (2, 2, 3), strides=(2, 1, 2)), (2, 4, 5, 7, 2), 896, jnp.float32, 4),
 ]
 
 
 def test_the_im2col_forward_of_a_strided_width_on_folded_examples(monkeypatch):
     """A strided convolution run on examples laid side by side along the
     width (each padded to a multiple of the stride) equals the reference
-    path, values and gradients, in float32, bfloat16 and float64, and to
-    second order against finite differences."""
+    path, values and gradients, in float32, bfloat16 and float64, 2-D and
+    3-D, and to second order against finite differences."""
     folds = []
     folded = im2col._folded
 
@@ -1064,9 +1074,8 @@ def test_the_im2col_forward_of_a_strided_width_on_folded_examples(monkeypatch):
 
     monkeypatch.setattr(im2col, "_folded", spy)
     monkeypatch.setattr(im2col, "STRIDED_FOLD_MIN_WORK", 0)
-    for i, (spec, shape, width) in enumerate(STRIDED_FOLD_CASES):
+    for i, (spec, shape, width, dtype, fold) in enumerate(STRIDED_FOLD_CASES):
         monkeypatch.setattr(im2col, "STRIDED_FOLD_MIN_WIDTH", width)
-        dtype = (jnp.float32, jnp.bfloat16, jnp.float32, jnp.float64)[i]
         with jax.enable_x64(dtype == jnp.float64):
             params = {
                 k: v.astype(dtype) for k, v in random_params(spec, shape, i).items()
@@ -1078,7 +1087,7 @@ def test_the_im2col_forward_of_a_strided_width_on_folded_examples(monkeypatch):
             )
             folds.clear()
             results = specs_values_and_vjps(specs, params, x, ct)
-            assert folds == [shape[0] if width > 8 else 2], (i, folds)
+            assert folds == [fold], (i, folds)
             (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = results
             tol = 2e-2 if dtype == jnp.bfloat16 else 1e-5
             for a, b in ((y, y_ref), (gx, gx_ref), (gp["kernel"], gp_ref["kernel"])):
