@@ -1031,3 +1031,95 @@ def test_check_grads_second_order_depthwise(spec, shape):
         ref = dataclasses.replace(spec, impl="reference")
         np.testing.assert_allclose(y, ref.apply(params, x), rtol=1e-12, atol=1e-12)
         check_grads(f, args, order=2, modes=("fwd", "rev"))
+
+
+# (spec, input shape, STRIDED_FOLD_MIN_WIDTH, dtype, examples folded): a
+# strided width folded with every example (or, at a minimum width of 8,
+# two of four; in 3-D, the 2-D problem's examples and output depths).
+STRIDED_FOLD_CASES = [
+    (cj.Conv2D(4, 3, strides=2, padding="same"), (3, 7, 9, 2), 896, jnp.float32, 3),
+    (cj.Conv2D(5, (2, 3), strides=(1, 3)), (2, 5, 10, 3), 896, jnp.bfloat16, 2),
+    (
+        cj.Conv2D(
+            3, (3, 4), strides=(3, 2), padding="same", data_format="channels_first"
+        ),
+        (4, 2, 8, 7),
+        8,
+        jnp.float32,
+        2,
+    ),
+    (
+        cj.Conv2D(6, 5, strides=2, padding="same", use_bias=False),
+        (2, 6, 11, 3),
+        896,
+        jnp.float64,
+        2,
+    ),
+    (cj.Conv3D(3, (2, 2, 3), strides=(2, 1, 2)), (2, 4, 5, 7, 2), 896, jnp.float32, 4),
+]
+
+
+def test_the_im2col_forward_of_a_strided_width_on_folded_examples(monkeypatch):
+    """A strided convolution run on examples laid side by side along the
+    width (each padded to a multiple of the stride) equals the reference
+    path, values and gradients, in float32, bfloat16 and float64, 2-D and
+    3-D, and to second order against finite differences."""
+    folds = []
+    folded = im2col._folded
+
+    def spy(x, kernel, window, fold):
+        if window[0][-1] > 1:
+            folds.append(fold)
+        return folded(x, kernel, window, fold)
+
+    monkeypatch.setattr(im2col, "_folded", spy)
+    monkeypatch.setattr(im2col, "STRIDED_FOLD_MIN_WORK", 0)
+    for i, (spec, shape, width, dtype, fold) in enumerate(STRIDED_FOLD_CASES):
+        monkeypatch.setattr(im2col, "STRIDED_FOLD_MIN_WIDTH", width)
+        with jax.enable_x64(dtype == jnp.float64):
+            params = {
+                k: v.astype(dtype) for k, v in random_params(spec, shape, i).items()
+            }
+            x = normal(10 + i, shape).astype(dtype)
+            ct = normal(20 + i, spec.compute_output_shape(shape)).astype(dtype)
+            specs = tuple(
+                dataclasses.replace(spec, impl=m) for m in ("reference", "im2col")
+            )
+            folds.clear()
+            results = specs_values_and_vjps(specs, params, x, ct)
+            assert folds == [fold], (i, folds)
+            (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = results
+            tol = 2e-2 if dtype == jnp.bfloat16 else 1e-5
+            for a, b in ((y, y_ref), (gx, gx_ref), (gp["kernel"], gp_ref["kernel"])):
+                assert a.dtype == dtype
+                assert_close(a, b, rtol=tol, atol=tol)
+    with jax.enable_x64(True):
+        spec = dataclasses.replace(STRIDED_FOLD_CASES[0][0], impl="im2col")
+        kernel = normal(1, (3, 3, 2, 4), np.float64)
+        bias = jnp.zeros(4, jnp.float64)
+        folds.clear()
+        check_grads(
+            jax.jit(lambda x_, k: spec.apply({"kernel": k, "bias": bias}, x_)),
+            (normal(2, (2, 5, 7, 2), np.float64), kernel),
+            order=2,
+            modes=("fwd", "rev"),
+        )
+        assert folds and set(folds) == {2}
+
+
+def test_the_strided_fold_rule():
+    """Examples are folded along a strided width where the folded row's
+    multiply-adds reach STRIDED_FOLD_MIN_WORK: the 7x7 stride-2 stem over
+    (8, 224, 224, 3), not over (16, 64, 64, 3) nor a 1x4 stride-4 kernel of
+    19 filters over (30, 38, 38, 15)."""
+
+    def fold(shape, taps, f, strides, pads):
+        kernel = jax.ShapeDtypeStruct((*taps, shape[-1], f), jnp.float32)
+        return im2col.fold_count(shape[0], shape[2], kernel, (strides, pads, (1, 1)))
+
+    stem = ((7, 7), 64, (2, 2), ((2, 3), (2, 3)))
+    assert fold((8, 224, 224, 3), *stem) == 8
+    assert fold((16, 64, 64, 3), *stem) == 1
+    assert fold((30, 38, 38, 15), (1, 4), 19, (4, 4), ((0, 0), (0, 0))) == 1
+    assert fold((8, 112, 112, 64), (3, 3), 64, (2, 2), ((0, 1), (0, 1))) == 8
+    assert fold((8, 112, 112, 64), (3, 3), 65, (2, 2), ((0, 1), (0, 1))) == 1

@@ -64,11 +64,31 @@ BLOCKDIAG_MAX_WORK = 2048
 # forward + backward at 2 to 16 groups, 0.96x-4.7x forward.
 SPLIT_MAX_GROUPS = 16
 SPLIT_MIN_PRODUCTS = 8
+# Measured against the split and rejected (2026-12-06, 2-core AMD EPYC, jax
+# 0.10.2, forward alone unless said, ms, split / shift first): at 4 groups
+# of 16 -> 16, 3x3, over (8, 32, 32, 64) the split's Eigen convolutions
+# (XLA:CPU gives YNNPACK a 2-D one only past 16 channels) ran 2.1-2.6 on
+# 1.6 cores. A group's filters padded to 17 for YNNPACK: 3.0-3.3 (one
+# thread, also with 4 or 8 examples side by side along the width);
+# lax's grouped convolution 7.6-8.4 (forward + backward 226 against 6.9);
+# block-diagonal 6.5; the width taps stacked along the channels, per group
+# 5.0 or grouped 8.8; per-group im2col GEMMs 6.6, channels-first 7.4, by
+# blocks of 2 examples 3.6; one einsum over the groups 24. The split's
+# kernel gradient (3.1) against per-group im2col GEMMs 4.9-6.2, a
+# block-diagonal one 6.8, lowering.im2col's blocked GEMMs as the split's
+# dense core 9.4 against 6.5 forward + backward (MSE). At 8 groups of
+# 8 -> 8, 3 taps, over (16, 1024, 64), "shift" 1.1 against the 1-D
+# problem as a 2-D one of height 1 for YNNPACK 6.4 (either axis), lax's
+# 1-D grouped convolution 4.7, per-tap einsums over the groups 4.9, the
+# shift-and-add in channels-first order 1.1 without its transposes (1.8
+# with).
 # A dense convolution of 2 or 3 spatial axes, or with a 1x1 kernel, runs
 # the "im2col" core (lowering.im2col): XLA's forward and input gradient (a
 # 1x1 kernel's as GEMMs, 2.4x faster than XLA's one-thread convolution;
-# narrow 2-D ones on examples laid side by side), the kernel gradient as
-# blocked im2col GEMMs where lowering.im2col's own thresholds say they pay,
+# narrow 2-D ones on examples laid side by side, and a strided 2-D forward
+# of enough work per row: the 7x7 stride-2 stem over (8, 224, 224, 3) 25 ->
+# 18 ms; measurements at lowering.im2col.STRIDED_FOLD_MIN_WORK), the
+# kernel gradient as blocked im2col GEMMs where lowering.im2col's own thresholds say they pay,
 # 1.3x-2.1x faster than XLA's there (measured 2026-12-06, 2-core AMD EPYC,
 # jax 0.10.2: (32, 56, 56, 64) 3x3, 105-130 ms against 160-210 ms). A 1-D one with more taps keeps "direct":
 # XLA:CPU's 1-D convolution and its kernel gradient run on every core

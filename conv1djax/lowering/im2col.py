@@ -89,16 +89,58 @@ EXAMPLE_MAX_BYTES = 64 << 20
 # 82 ms.
 FOLD_MIN_WIDTH = 112
 FOLD_MAX_FILTERS = 64
+# A strided width runs on one thread up to wider outputs still (a 7x7
+# stride-2 kernel of 3 -> 64 channels over one (224, W) image: W = 896, 1.0
+# cores busy; 1344, 1.32; 1792, 1.46). Its forward is folded towards an
+# output STRIDED_FOLD_MIN_WIDTH wide while the folded row's multiply-adds
+# (output columns times the kernel's elements) reach STRIDED_FOLD_MIN_WORK;
+# its input gradient keeps XLA's unfolded transpose (folded, (8, 112, 112,
+# 64) 3x3 stride 2 under an MSE: 122 against 92 ms; (16, 56, 56, 32): 20
+# against 16). Forward / MSE / tanh value and gradient, ms, unfolded against
+# folded (2026-12-06, 2-core AMD EPYC, jax 0.10.2; the machine shared, the
+# noise about 10%), 3x3 stride 2 "same" unless said, folded row work in
+# millions: (8, 224, 224, 3) 7x7 stem, 8.4: 25.3 / 108.6 / 104.5 against
+# 18.2 / 99.5 / 96.9 (a second run 23.3 / 120.0 / 116.6 against 18.0 /
+# 111.9 / 107.0); (16, 224, 224, 3) stem, 8.4: 72.4 / 211 / 198 against
+# 56.7 / 194 / 188; (8, 112, 112, 64) to 64, 16.5: 27.8 / 112.7 / 122.2
+# against 21.0-22.8 / 116.6-116.9 / 111.9-121.0, and 31.2 / 123.3 / 128.0
+# against 19.9 / 92.2 / 122.5; (32, 112, 112, 64), 16.5: 158 / 576 / 553
+# against 104 / 486 / 465; (8, 56, 56, 128) to 64, 16.5: 11.8 / 37.2 / 39.5
+# against 7.8 / 28.7 / 31.8; (16, 56, 56, 32) to 64, 8.3: 6.3 / 22.2 / 21.4
+# against 4.6 / 16.0 / 19.0; (8, 64, 64, 64), 9.4: 7.6 / 23.4 / 23.7
+# against 4.5 / 17.0 / 22.4; (32, 32, 32, 64), 18.9: 7.3 / 27.2 / 25.9
+# against 4.9 / 17.3 / 22.0; (16, 112, 112, 32) to 64, 16.5: 31.8 / 144.8 /
+# 124.6 against 30.6 / 122.9 / 112.9; (8, 96, 96, 24) 7x7 to 32, 14.5:
+# 14.2 / 42.9 / 42.7 against 8.5 / 36.8 / 36.2; (8, 64, 64, 32) 5x5 valid
+# to 48, 9.2: 8.5 / 25.9 / 24.3 against 4.8 / 18.4 / 19.2; (8, 40, 40, 48)
+# 5x5 valid to 48, 8.3: 4.2 / 10.5 / 11.0 against 2.4 / 9.6 / 10.2; (8, 96,
+# 96, 16) 5x5 stride 3 to 64, 6.5: 5.1 / 18.1 / 19.4 against 3.5 / 15.0 /
+# 15.4; 3-D, where the depth taps stacked along the channels make a 2-D
+# convolution of this core: Conv3D(32, 3, strides=2) over (2, 32, 64, 64,
+# 16): 32.9 / 118.3 / 109.4 against 23.6 / 118.3 / 94.2; Conv3D(64, 3,
+# strides=2) over (4, 16, 32, 32, 32): 12.4 / 40.3 / 33.9 against 6.9 /
+# 32.7 / 26.3. Below the work threshold folding lost: the stem over (16, 64, 64,
+# 3), 4.8: 3.9 / 15.5 / 15.3 against 4.2 / 20.1 / 14.7; over (8, 224,
+# 224, 3) folded by 4, 4.2: 23.3 / 120 / 117 against 25.1 / 129 / 120;
+# (16, 28, 28, 32) to 32, 2.1: 1.13 forward against 1.41; (4, 16, 16, 128)
+# to 64, 2.4: 0.52 against 0.90; (2, 32, 32, 64), 1.2: 0.52 against 0.65;
+# sweep draws #52 and #78 (seed 0; 0.5 and 0.3): 0.88x and 0.62x the
+# reference path forward.
+STRIDED_FOLD_MIN_WIDTH = 896
+STRIDED_FOLD_MIN_WORK = 6_000_000
 
 Window = tuple[tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...]]
 
 
-def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
+def _forward(
+    x: jax.Array, kernel: jax.Array, window: Window, *, fold_strided: bool = True
+) -> jax.Array:
     """The forward product. A 1x1 kernel: the strided input times the kernel
     over the channel axis (XLA:CPU runs its convolution on one thread, its
     GEMM on all: 2.4x faster at ``(8, 56, 56, 256)`` to 64 channels, the
     input gradient alike). Otherwise XLA's dense convolution, on examples
-    laid side by side where it would run on one core (:func:`fold_count`);
+    laid side by side where it would run on one core (:func:`fold_count`;
+    a strided width only where ``fold_strided``);
     :mod:`~conv1djax.lowering.dispatch` runs a 3-D one as a 2-D one of this
     core, its depth taps stacked along the channels."""
     if all(k == 1 for k in kernel.shape[:-2]):
@@ -107,7 +149,7 @@ def _forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
     fold = fold_count(x.shape[0], x.shape[-2], kernel, window)
-    if fold > 1:
+    if fold > 1 and (fold_strided or window[0][-1] == 1):
         return _folded(x, kernel, window, fold)
     return _xla_conv(x, kernel, window)
 
@@ -156,9 +198,9 @@ def _strided_forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Arr
 
 def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> int:
     """How many examples :func:`_folded` lays side by side: enough for an
-    output :data:`FOLD_MIN_WIDTH` wide, a divisor of ``examples``; 1 (no
-    folding) off 2-D, for a strided width or more than
-    :data:`FOLD_MAX_FILTERS` filters.
+    output :data:`FOLD_MIN_WIDTH` wide (:data:`STRIDED_FOLD_MIN_WIDTH` for a
+    strided width), a divisor of ``examples``; 1 (no folding) off 2-D or
+    for more than :data:`FOLD_MAX_FILTERS` filters.
 
     >>> import jax.numpy as jnp
     >>> kernel = jnp.zeros((3, 3, 64, 64))
@@ -166,28 +208,37 @@ def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> 
     2
     >>> fold_count(8, 32, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
     4
-    >>> fold_count(8, 32, kernel, ((1, 2), ((1, 1), (1, 1)), (1, 1)))
-    1
     """
     strides, padding, dilation = window
-    if kernel.ndim != 4 or strides[-1] != 1 or kernel.shape[-1] > FOLD_MAX_FILTERS:
+    if kernel.ndim != 4 or kernel.shape[-1] > FOLD_MAX_FILTERS:
         return 1
+    if strides[-1] > 1 and not STRIDED_FOLD_MIN_WIDTH:
+        return 1
+    least = FOLD_MIN_WIDTH if strides[-1] == 1 else STRIDED_FOLD_MIN_WIDTH
     lo, hi = padding[-1]
-    out = width + lo + hi - (kernel.shape[1] - 1) * dilation[-1]
-    want = -(-FOLD_MIN_WIDTH // max(out, 1))
-    return max(g for g in range(1, min(want, examples) + 1) if examples % g == 0)
+    extent = (kernel.shape[1] - 1) * dilation[-1] + 1
+    out = (width + lo + hi - extent) // strides[-1] + 1
+    want = -(-least // max(out, 1))
+    fold = max(g for g in range(1, min(want, examples) + 1) if examples % g == 0)
+    row_work = fold * out * math.prod(kernel.shape)
+    if strides[-1] > 1 and row_work < STRIDED_FOLD_MIN_WORK:
+        return 1
+    return fold
 
 
 def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.Array:
     """A 2-D convolution of groups of ``fold`` examples laid side by side
-    along the width, each with its own padding: one convolution of
-    ``fold`` times the width, whose outputs that straddle two examples are
-    dropped."""
+    along the width, each with its own padding (rounded up to a multiple of
+    the width's stride): one convolution of ``fold`` times the width, whose
+    outputs that straddle two examples are dropped."""
     strides, padding, dilation = window
     n, height, width, c = x.shape
     f = kernel.shape[-1]
+    stride = strides[1]
     extent = (kernel.shape[1] - 1) * dilation[1] + 1
-    x = layout.pad_spatial(x, ((0, 0), padding[1]))
+    lo, hi = padding[1]
+    hi += -(width + lo + hi) % stride
+    x = layout.pad_spatial(x, ((0, 0), (lo, hi)))
     padded = x.shape[2]
     x = jnp.swapaxes(x.reshape(n // fold, fold, height, padded, c), 1, 2)
     y = _xla_conv(
@@ -195,9 +246,10 @@ def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.A
         kernel,
         (strides, (padding[0], (0, extent - 1)), dilation),
     )
-    rows = y.shape[1]
-    y = y.reshape(n // fold, rows, fold, padded, f)[:, :, :, : padded - extent + 1]
-    return jnp.swapaxes(y, 1, 2).reshape(n, rows, padded - extent + 1, f)
+    rows, columns = y.shape[1], padded // stride
+    out = (width + sum(padding[1]) - extent) // stride + 1
+    y = y.reshape(n // fold, rows, fold, columns, f)[:, :, :, :out]
+    return jnp.swapaxes(y, 1, 2).reshape(n, rows, out, f)
 
 
 def block_size(examples: int, example_bytes: int) -> int:
@@ -316,8 +368,12 @@ def _conv_jvp(
         # XLA's own: a convolution of gy with the flipped kernel (a matrix
         # product for a 1x1 kernel); of a strided convolution, the transpose
         # of its space-to-depth form (_strided_forward).
-        run = _strided_forward if _space_to_depth_pays(kernel, window) else _forward
-        forward = functools.partial(run, kernel=kernel, window=window)
+        # A strided width is not folded here (STRIDED_FOLD_MIN_WIDTH).
+        if _space_to_depth_pays(kernel, window):
+            forward = functools.partial(_strided_forward, kernel=kernel, window=window)
+        else:
+            forward = functools.partial(_forward, kernel=kernel, window=window,
+                                        fold_strided=False)  # fmt: skip
         return jax.linear_transpose(forward, x_struct)(gy)[0]
 
     def kernel_grad_(gy: jax.Array) -> jax.Array:
