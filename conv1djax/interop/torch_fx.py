@@ -18,11 +18,11 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+import conv1djax.interop.torch_modules as _tm
 from conv1djax import graph as _graph
 from conv1djax import layers as _layers
 from conv1djax._typing import LayerLike, Params
 from conv1djax.graph import Graph, Node, Ref, Slice
-from conv1djax.interop import torch_modules as _tm
 from conv1djax.interop._arrays import as_array
 from conv1djax.interop.torch_weights import from_torch, to_torch
 
