@@ -210,21 +210,24 @@ def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> 
     >>> fold_count(8, 32, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
     4
     """
-    strides, padding, dilation = window
+    strides = window[0]
     if kernel.ndim != 4 or kernel.shape[-1] > FOLD_MAX_FILTERS:
         return 1
-    if strides[-1] > 1 and not STRIDED_FOLD_MIN_WIDTH:
-        return 1
     least = FOLD_MIN_WIDTH if strides[-1] == 1 else STRIDED_FOLD_MIN_WIDTH
-    lo, hi = padding[-1]
-    extent = (kernel.shape[1] - 1) * dilation[-1] + 1
-    out = (width + lo + hi - extent) // strides[-1] + 1
+    out = _output_width(width, kernel, window)
     want = -(-least // max(out, 1))
     fold = max(g for g in range(1, min(want, examples) + 1) if examples % g == 0)
     row_work = fold * out * math.prod(kernel.shape)
     if strides[-1] > 1 and row_work < STRIDED_FOLD_MIN_WORK:
         return 1
     return fold
+
+
+def _output_width(width: int, kernel: jax.Array, window: Window) -> int:
+    """The output's width, of an input ``width`` wide."""
+    strides, padding, dilation = window
+    extent = (kernel.shape[1] - 1) * dilation[-1] + 1
+    return (width + sum(padding[-1]) - extent) // strides[-1] + 1
 
 
 def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.Array:
@@ -248,7 +251,7 @@ def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.A
         (strides, (padding[0], (0, extent - 1)), dilation),
     )
     rows, columns = y.shape[1], padded // stride
-    out = (width + sum(padding[1]) - extent) // stride + 1
+    out = _output_width(width, kernel, window)
     y = y.reshape(n // fold, rows, fold, columns, f)[:, :, :, :out]
     return jnp.swapaxes(y, 1, 2).reshape(n, rows, out, f)
 
