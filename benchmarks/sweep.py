@@ -9,7 +9,9 @@ then the spatial sizes) until it costs at most :data:`MAX_MACS`
 multiply-adds and :data:`MAX_ELEMENTS` elements, so that the sweep fits a
 2-core machine.
 
-After them come the fixed entries of ``bench.py``'s suite. Each
+After them come the fixed entries of ``bench.py``'s suite and
+:data:`COMMON`, the dense stride-1 layers of everyday CNNs (3x3 kernels of
+16-128 channels, a first layer of 3, 5x5 and 7x7 ones, a 3x3x3 one). Each
 configuration's layer is timed with ``impl="auto"`` against the same
 layer with ``impl="reference"`` (one ``lax.conv_general_dilated``, Keras's
 lowering) in four program contexts:
@@ -232,6 +234,38 @@ def suite(start: int) -> list[Config]:
         configs.append(Config(start + i, case.layer, shape,
                               f"suite: {case.name}, {shape}", family, dense))  # fmt: skip
     return configs
+
+
+# Dense stride-1 layers as CNNs use them, each within MAX_MACS: the random
+# draws rarely land on them, and the "im2col" core's folds and GEMMs decide
+# by channel counts (lowering.im2col.FOLD_MIN_MACS, GEMM_MIN_CHANNELS).
+COMMON = (
+    (cj.Conv2D(16, 3, padding="same"), (8, 64, 64, 16)),
+    (cj.Conv2D(32, 3, padding="same"), (8, 64, 64, 32)),
+    (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 32)),
+    (cj.Conv2D(32, 3, padding="same"), (16, 32, 32, 64)),
+    (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 48)),
+    (cj.Conv2D(128, 3, padding="same"), (8, 16, 16, 128)),
+    (cj.Conv2D(64, 3, padding="same"), (8, 64, 64, 3)),
+    (cj.Conv2D(32, 5, padding="same"), (8, 32, 32, 32)),
+    (cj.Conv2D(32, 7, padding="same"), (8, 32, 32, 16)),
+    (cj.Conv3D(32, 3, padding="same"), (1, 8, 32, 32, 32)),
+)
+
+
+def common(start: int) -> list[Config]:
+    """:data:`COMMON`, numbered from ``start``."""
+    return [
+        Config(
+            start + i, layer, shape, f"common: {_describe(layer)} {shape}", "conv", True
+        )
+        for i, (layer, shape) in enumerate(COMMON)
+    ]
+
+
+def _describe(layer) -> str:
+    taps = "x".join(str(k) for k in layer.kernel_size)
+    return f"{type(layer).__name__}({layer.filters}, {taps}, same)"
 
 
 def _chosen(config) -> str:
@@ -520,12 +554,14 @@ def main(argv=None):
     parser.add_argument("--floor-only", action="store_true")
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--no-suite", action="store_true",
-                        help="only the random configurations, not bench.py's suite")  # fmt: skip
+                        help="only the random configurations, not bench.py's "
+                             "suite nor COMMON")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     configs = draw(args.count, args.seed)
     if not args.no_suite:
         configs += suite(len(configs))
+        configs += common(len(configs))
     if args.only:
         configs = [configs[i] for i in args.only]
     if args.list:

@@ -166,12 +166,17 @@ def rng():
 
 
 @pytest.fixture
-def im2col_gemms_everywhere(monkeypatch):
-    """The "im2col" core's kernel gradient runs its blocked GEMMs on small
-    test cases too (by default XLA's own below GEMM_MIN_ROWS positions)."""
+def im2col_forms_everywhere(monkeypatch):
+    """The "im2col" core's own forms run on small test cases too: its
+    kernel gradient's blocked GEMMs (by default XLA's own below
+    GEMM_MIN_ROWS positions or, at stride 1, GEMM_MIN_CHANNELS channels)
+    and the stride-1 forward on folded examples (by default only from
+    FOLD_MIN_MACS multiply-adds per output position)."""
     from conv1djax.lowering import im2col
 
     monkeypatch.setattr(im2col, "GEMM_MIN_ROWS", 0)
+    monkeypatch.setattr(im2col, "GEMM_MIN_CHANNELS", 0)
+    monkeypatch.setattr(im2col, "FOLD_MIN_MACS", 0)
 
 
 def assert_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=""):

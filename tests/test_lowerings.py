@@ -25,8 +25,8 @@ from conv1djax.lowering import choose, fft, im2col, layout, reference, rewrites,
 
 CORES = choose.CORES
 
-# The im2col core's GEMMs run on these small cases too (conftest).
-pytestmark = pytest.mark.usefixtures("im2col_gemms_everywhere")
+# The im2col core's GEMMs and folds run on these small cases too (conftest).
+pytestmark = pytest.mark.usefixtures("im2col_forms_everywhere")
 
 N_CASES = 24
 
@@ -756,7 +756,8 @@ def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch
 def test_the_im2col_kernel_gradient_rule(monkeypatch):
     """By default the GEMMs run where they were measured faster: a kernel
     larger than 1x1 over at least GEMM_MIN_ROWS output positions of at most
-    GEMM_MAX_CHANNELS channels, and any 1x1 kernel; XLA's own elsewhere."""
+    GEMM_MAX_CHANNELS channels (at least GEMM_MIN_CHANNELS at stride 1),
+    and any 1x1 kernel; XLA's own elsewhere."""
     monkeypatch.undo()
 
     def primitives(spec, shape):
@@ -774,6 +775,11 @@ def test_the_im2col_kernel_gradient_rule(monkeypatch):
     assert "dot_general" in primitives(dense, (32, 32, 32, 64))
     assert "dot_general" not in primitives(dense, (31, 32, 32, 64))
     assert "dot_general" not in primitives(dense, (32, 32, 32, 128))
+    # fewer channels: XLA's own at stride 1, the GEMMs at stride 2 (the stem)
+    assert im2col.GEMM_MIN_CHANNELS == 64
+    assert "dot_general" not in primitives(dense, (32, 32, 32, 63))
+    stem = cj.Conv2D(64, 7, strides=2, padding="same")
+    assert "dot_general" in primitives(stem, (8, 128, 128, 3))
     # at most FEW_TAPS_MAX_POSITIONS kernel positions and at least
     # FEW_TAPS_MIN_FILTERS filters: the GEMMs from any number of rows
     assert im2col.FEW_TAPS_MIN_FILTERS == 128
@@ -1105,6 +1111,30 @@ def test_the_im2col_forward_of_a_strided_width_on_folded_examples(monkeypatch):
             modes=("fwd", "rev"),
         )
         assert folds and set(folds) == {2}
+
+
+def test_the_stride_one_fold_rule(monkeypatch):
+    """At stride 1, examples are folded along the width where each output
+    position's multiply-adds (k_h * k_w * C * F) reach FOLD_MIN_MACS: a 3x3
+    kernel of 64 -> 64 channels, a 5x5 one of 32 -> 32, the 3x3x3 one of
+    32 -> 32 (a 2-D problem of 96 channels); not a 3x3 one of 32 -> 32 or
+    48 -> 48."""
+    monkeypatch.undo()
+
+    def fold(shape, taps, f):
+        kernel = jax.ShapeDtypeStruct((*taps, shape[-1], f), jnp.float32)
+        pads = tuple((k // 2, k // 2) for k in taps)
+        return im2col.fold_count(shape[0], shape[2], kernel, ((1, 1), pads, (1, 1)))
+
+    assert im2col.FOLD_MIN_MACS == 24_000
+    assert fold((8, 32, 32, 64), (3, 3), 64) == 4
+    assert fold((32, 56, 56, 64), (3, 3), 64) == 2
+    assert fold((8, 64, 64, 32), (5, 5), 32) == 2
+    assert fold((64, 32, 32, 96), (3, 3), 32) == 4
+    assert fold((8, 64, 64, 32), (3, 3), 32) == 1
+    assert fold((8, 64, 64, 48), (3, 3), 48) == 1
+    # and never past FOLD_MAX_FILTERS filters
+    assert fold((8, 32, 32, 128), (3, 3), 65) == 1
 
 
 def test_the_strided_fold_rule():

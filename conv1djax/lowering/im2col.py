@@ -62,6 +62,16 @@ BLOCK_BYTES = 4 << 20
 # XLA's runs on both cores: 0.72x-1.23x.
 GEMM_MAX_CHANNELS = 64
 GEMM_MIN_ROWS = 32768
+# ... and, for a stride-1 convolution, at least GEMM_MIN_CHANNELS input
+# channels: below 64 the GEMMs tied or lost inside whole programs, fwd+bwd
+# MSE / tanh, XLA's time over the GEMMs' (2026-12-06, 2-core AMD EPYC, jax
+# 0.10.2, 3x3 "same" unless said, (N, S, S, C) to F): (8, 64, 64, 32) to
+# 32 0.93 / 0.94; 48 to 64 0.77 / 1.05; 5x5 32 to 32 1.01 / 1.02; 7x7 32
+# to 32 0.94 / 0.91; 5x5 32 to 48 0.86 / 1.13; 3 to 32 and (8, 224, 224, 3)
+# to 64 0.93-0.98 / 1.16-1.18; (64, 32, 32, 32) to 32 auto 0.76x-0.96x
+# the reference path. At 64: (8, 64, 64, 64) 1.08 / 1.10, (32, 56, 56, 64)
+# 1.29 / 1.34. A strided one (the stem's 3 channels) keeps the GEMMs.
+GEMM_MIN_CHANNELS = 64
 # A kernel of at most FEW_TAPS_MAX_POSITIONS positions with at least
 # FEW_TAPS_MIN_FILTERS filters (the phases of a strided transposed
 # convolution, stacked along the filters: a 4x4 stride-2 one is a 2x2 kernel
@@ -90,6 +100,28 @@ EXAMPLE_MAX_BYTES = 64 << 20
 # 82 ms.
 FOLD_MIN_WIDTH = 112
 FOLD_MAX_FILTERS = 64
+# A stride-1 fold also needs FOLD_MIN_MACS multiply-adds per output
+# position (k_h * k_w * C * F): below them the transposes in and out cost
+# what the second thread gains. Forward / MSE / tanh, the reference path's
+# time over the folded core's, then unfolded (2026-12-06, 2-core AMD EPYC,
+# jax 0.10.2, 3x3 "same" unless said, (N, S, S, C) to F, per-position
+# multiply-adds): (8, 64, 64, 32) to 32, 9216: 0.91 / 0.81 / 0.92 folded
+# against 1.03 / 0.90 / 0.96; (16, 64, 64, 32) to 32: 0.89 / 0.76 / 0.88
+# against 1.01 / 0.83 / 0.92; (8, 32, 32, 16) to 16, 2304: 0.95 / 0.90 /
+# 0.91 against 1.05 / 1.05 / 1.01; 7x7 16 to 16, 12544: 0.91 / 0.88 / 0.90
+# against 1.00 / 0.94 / 0.93; 5x5 16 to 32, 12800: 0.91 / 0.97 / 0.99
+# against 1.01 / 0.97 / 1.00; 32 to 64 and 64 to 32, 18432: 0.90-0.97 /
+# 0.94-1.33 / 0.93-1.08 against 0.97-1.02 / 0.99-1.40 / 0.98-1.05; 48 to
+# 48, 20736: 0.94 / 1.03 / 1.07 against 0.98 / 1.05 / 1.08. Folded faster:
+# 5x5 32 to 32, 25600: 1.32-1.46 / 0.92-1.36 / 0.86-1.38 against 1.10 /
+# 0.74 / 0.75; 7x7 16 to 32, 25088: 1.56 / 1.22 / 1.48; (2, 32, 32, 32,
+# 32) 3x3x3 to 32 (a 2-D problem of 96 channels), 27648: forward 36 ms
+# against 54, MSE 95 against 146, tanh 136 against 109; 64 to 64, 36864:
+# 1.21-1.69 / 1.24-1.55 / 1.40-1.80 against 0.79-1.02 / 0.95-1.10 / 0.99-
+# 1.36; 96 and 128 to 64, 55296-73728: 1.06-1.79 / 1.47-1.80 / 1.23-1.41.
+# The closest below the line: 48 to 64 and 64 to 48, 27648, folded: 0.97-
+# 0.98 / 0.66-1.06 / 0.88-1.05, unfolded 0.95-1.01 / 0.74-1.06 / 0.98-1.06.
+FOLD_MIN_MACS = 24_000
 # A strided width runs on one thread up to wider outputs still (a 7x7
 # stride-2 kernel of 3 -> 64 channels over one (224, W) image: W = 896, 1.0
 # cores busy; 1344, 1.32; 1792, 1.46). Its forward is folded towards an
@@ -200,18 +232,22 @@ def _strided_forward(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Arr
 def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> int:
     """How many examples :func:`_folded` lays side by side: enough for an
     output :data:`FOLD_MIN_WIDTH` wide (:data:`STRIDED_FOLD_MIN_WIDTH` for a
-    strided width), a divisor of ``examples``; 1 (no folding) off 2-D or
-    for more than :data:`FOLD_MAX_FILTERS` filters.
+    strided width), a divisor of ``examples``; 1 (no folding) off 2-D, for
+    more than :data:`FOLD_MAX_FILTERS` filters, and at stride 1 below
+    :data:`FOLD_MIN_MACS` multiply-adds per output position.
 
     >>> import jax.numpy as jnp
+    >>> same = ((1, 1), ((1, 1), (1, 1)), (1, 1))
     >>> kernel = jnp.zeros((3, 3, 64, 64))
-    >>> fold_count(32, 56, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
-    2
-    >>> fold_count(8, 32, kernel, ((1, 1), ((1, 1), (1, 1)), (1, 1)))
-    4
+    >>> fold_count(32, 56, kernel, same), fold_count(8, 32, kernel, same)
+    (2, 4)
+    >>> fold_count(8, 32, jnp.zeros((3, 3, 32, 32)), same)
+    1
     """
     strides = window[0]
     if kernel.ndim != 4 or kernel.shape[-1] > FOLD_MAX_FILTERS:
+        return 1
+    if strides[-1] == 1 and math.prod(kernel.shape) < FOLD_MIN_MACS:
         return 1
     least = FOLD_MIN_WIDTH if strides[-1] == 1 else STRIDED_FOLD_MIN_WIDTH
     out = _output_width(width, kernel, window)
@@ -294,7 +330,7 @@ def kernel_grad(
       ``(*taps, C, F)``, accumulated in float32 for 16-bit floats (else in
       ``x``'s dtype); the caller casts. XLA's own where the GEMMs do not
       pay (:data:`GEMM_MAX_CHANNELS`, :data:`GEMM_MIN_ROWS`,
-      :data:`EXAMPLE_MAX_BYTES`).
+      :data:`GEMM_MIN_CHANNELS`, :data:`EXAMPLE_MAX_BYTES`).
     """
     strides, padding, dilation = window
     n, *_, c = x.shape
@@ -318,10 +354,12 @@ def kernel_grad(
         return grad.reshape(*taps, c, f)
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
     few_taps = len(offsets) <= FEW_TAPS_MAX_POSITIONS and f >= FEW_TAPS_MIN_FILTERS
+    strided = max(strides) > 1
     if (
         example_bytes > EXAMPLE_MAX_BYTES
         or c > GEMM_MAX_CHANNELS
         or (n * positions < GEMM_MIN_ROWS and not few_taps)
+        or (c < GEMM_MIN_CHANNELS and not strided and not few_taps)
     ):
         return _xla_kernel_grad(x, gy, taps, window)
     block = block_size(n, example_bytes)
