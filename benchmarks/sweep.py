@@ -11,7 +11,8 @@ multiply-adds and :data:`MAX_ELEMENTS` elements, so that the sweep fits a
 
 After them come the fixed entries of ``bench.py``'s suite and
 :data:`COMMON`, the dense stride-1 layers of everyday CNNs (3x3 kernels of
-16-128 channels, a first layer of 3, 5x5 and 7x7 ones, a 3x3x3 one). Each
+16-128 channels, unpadded or "same", a first layer of 3, 5x5 and 7x7 ones,
+a 3x3x3 one). Each
 configuration's layer is timed with ``impl="auto"`` against the same
 layer with ``impl="reference"`` (one ``lax.conv_general_dilated``, Keras's
 lowering) in four program contexts:
@@ -240,6 +241,8 @@ def suite(start: int) -> list[Config]:
 # draws rarely land on them, and the "im2col" core's folds and GEMMs decide
 # by channel counts (lowering.im2col.FOLD_MIN_MACS, GEMM_MIN_CHANNELS).
 COMMON = (
+    (cj.Conv2D(32, 3), (8, 66, 66, 32)),  # Keras's default padding, "valid"
+    (cj.Conv2D(64, 3), (8, 34, 34, 64)),
     (cj.Conv2D(16, 3, padding="same"), (8, 64, 64, 16)),
     (cj.Conv2D(32, 3, padding="same"), (8, 64, 64, 32)),
     (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 32)),
@@ -265,7 +268,7 @@ def common(start: int) -> list[Config]:
 
 def _describe(layer) -> str:
     taps = "x".join(str(k) for k in layer.kernel_size)
-    return f"{type(layer).__name__}({layer.filters}, {taps}, same)"
+    return f"{type(layer).__name__}({layer.filters}, {taps}, {layer.padding})"
 
 
 def _chosen(config) -> str:

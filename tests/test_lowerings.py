@@ -21,7 +21,16 @@ from jax.test_util import check_grads
 
 import conv1djax as cj
 from conftest import assert_close, normal, random_params, specs_values_and_vjps
-from conv1djax.lowering import choose, fft, im2col, layout, reference, rewrites, shift
+from conv1djax.lowering import (
+    choose,
+    fft,
+    im2col,
+    layout,
+    reference,
+    rewrites,
+    shift,
+    xla_conv,
+)
 
 CORES = choose.CORES
 
@@ -1153,3 +1162,67 @@ def test_the_strided_fold_rule():
     assert fold((30, 38, 38, 15), (1, 4), 19, (4, 4), ((0, 0), (0, 0))) == 1
     assert fold((8, 112, 112, 64), (3, 3), 64, (2, 2), ((0, 1), (0, 1))) == 8
     assert fold((8, 112, 112, 64), (3, 3), 65, (2, 2), ((0, 1), (0, 1))) == 1
+
+
+@pytest.mark.parametrize(
+    "strides, dilation", [((1, 1), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (2, 3))]
+)
+def test_an_unpadded_dense_2d_convolution_runs_padded_by_a_row(strides, dilation):
+    """XLA's convolution as the cores call it (lowering.xla_conv): an
+    unpadded dense 2-D one runs padded above by one stride, its first output
+    row dropped (XLA:CPU's fast path), and equals lax's own, values and
+    gradients to second order; a padded, grouped, 1-D or 3-D one runs as
+    given."""
+    dn = layout.dimension_numbers(2, False)
+    unpadded = ((0, 0), (0, 0))
+    x, kernel = normal(1, (2, 11, 10, 4)), normal(2, (3, 2, 4, 6))
+
+    def ours(x_, k):
+        return xla_conv.conv(
+            x_, k, strides=strides, padding=unpadded, dilation=dilation
+        )
+
+    def lax_own(x_, k):
+        return lax.conv_general_dilated(x_, k, strides, unpadded, rhs_dilation=dilation,
+                                        dimension_numbers=dn)  # fmt: skip
+
+    assert_close(ours(x, kernel), lax_own(x, kernel), rtol=1e-6, atol=1e-6)
+    ct = normal(3, lax_own(x, kernel).shape)
+    _, vjp = jax.vjp(ours, x, kernel)
+    _, vjp_ref = jax.vjp(lax_own, x, kernel)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):
+        args = (
+            normal(4, (1, 7, 6, 2), np.float64),
+            normal(5, (2, 3, 2, 3), np.float64),
+        )
+        check_grads(ours, args, order=2, modes=("fwd", "rev"))
+
+    def paddings(fn, *args):
+        jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
+        return [e.params["padding"] for e in _all_eqns(jaxpr)
+                if e.primitive.name == "conv_general_dilated"]  # fmt: skip
+
+    assert paddings(ours, x, kernel) == [((strides[0], 0), (0, 0))]
+    grouped = normal(6, (3, 2, 2, 6))
+    assert paddings(
+        lambda x_, k: xla_conv.conv(x_, k, strides=strides, padding=unpadded,
+                                    dilation=dilation, groups=2),
+        x, grouped,
+    ) == [unpadded]  # fmt: skip
+    padded = ((0, 1), (0, 0))
+    assert paddings(
+        lambda x_, k: xla_conv.conv(x_, k, strides=strides, padding=padded,
+                                    dilation=dilation),
+        x, kernel,
+    ) == [padded]  # fmt: skip
+    for rank in (1, 3):
+        x_r, k_r = normal(7, (2, *(6,) * rank, 3)), normal(8, (*(2,) * rank, 3, 4))
+        pads = ((0, 0),) * rank
+        assert paddings(
+            lambda x_, k, pads=pads, rank=rank: xla_conv.conv(
+                x_, k, strides=(1,) * rank, padding=pads, dilation=(1,) * rank
+            ),
+            x_r, k_r,
+        ) == [pads]  # fmt: skip

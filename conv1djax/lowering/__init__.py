@@ -7,6 +7,8 @@ follows. The modules, in the order data flows through them:
 - :mod:`~conv1djax.lowering.choose`: the decision rule and its thresholds.
 - :mod:`~conv1djax.lowering.layout`: dimension numbers, padding, layouts.
 - :mod:`~conv1djax.lowering.reference`: one ``lax.conv_general_dilated``.
+- :mod:`~conv1djax.lowering.xla_conv`: XLA's convolution as the cores call
+  it (an unpadded dense 2-D one padded by a row: XLA:CPU's fast path).
 - :mod:`~conv1djax.lowering.rewrites`: space-to-depth, polyphase, and
   depth as batch or as channels.
 - the cores :mod:`~conv1djax.lowering.im2col`,

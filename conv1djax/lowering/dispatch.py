@@ -21,8 +21,8 @@ computes it:
 
 The cores:
 
-- ``"direct"``: ``lax.conv_general_dilated`` (``feature_group_count`` for
-  groups).
+- ``"direct"``: XLA's convolution (``feature_group_count`` for groups; an
+  unpadded dense 2-D one padded by a row, :mod:`~conv1djax.lowering.xla_conv`).
 - ``"im2col"``: XLA's forward and input gradient (a 1x1 kernel's as
   matrix products), the kernel gradient as blocked im2col GEMMs
   (:mod:`~conv1djax.lowering.im2col`), for dense convolutions.
@@ -60,6 +60,7 @@ import conv1djax.lowering.ncw as ncw
 import conv1djax.lowering.reference as reference
 import conv1djax.lowering.shift as shift
 import conv1djax.lowering.split as split
+import conv1djax.lowering.xla_conv as xla_conv
 from conv1djax.lowering.rewrites import (
     depth_as_batch,
     depth_as_channels,
@@ -174,14 +175,8 @@ def core_conv(
             x, kernel, strides=strides, padding=padding, dilation=dilation,
             run_conv2d=run_conv2d,
         )  # fmt: skip
-    return lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=padding,
-        rhs_dilation=dilation,
-        dimension_numbers=layout.dimension_numbers(rank, False),
-        feature_group_count=groups,
+    return xla_conv.conv(
+        x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups
     )
 
 

@@ -43,7 +43,7 @@ from jax import lax
 
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
-import conv1djax.lowering.reference as reference
+import conv1djax.lowering.xla_conv as xla_conv
 from conv1djax.dtype_policy import at_least_float32
 from conv1djax.lowering.rewrites import space_to_depth
 
@@ -195,10 +195,9 @@ def _pointwise_input(x: jax.Array, window: Window) -> jax.Array:
 
 
 def _xla_conv(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
-    """XLA's dense channels-last convolution, as the reference path runs it."""
+    """XLA's dense channels-last convolution (:mod:`~conv1djax.lowering.xla_conv`)."""
     strides, padding, dilation = window
-    return reference.conv(x, kernel, strides=strides, padding=padding,
-                          dilation_rate=dilation, groups=1, channels_first=False)  # fmt: skip
+    return xla_conv.conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
 
 
 # The space-to-depth input gradient is taken while the taps it pads the
