@@ -1167,12 +1167,14 @@ def test_the_strided_fold_rule():
 @pytest.mark.parametrize(
     "strides, dilation", [((1, 1), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (2, 3))]
 )
-def test_an_unpadded_dense_2d_convolution_runs_padded_by_a_row(strides, dilation):
+def test_xla_conv_runs_an_unpadded_dense_2d_convolution_padded_by_a_row(
+    strides, dilation
+):
     """XLA's convolution as the cores call it (lowering.xla_conv): an
-    unpadded dense 2-D one runs padded above by one stride, its first output
-    row dropped (XLA:CPU's fast path), and equals lax's own, values and
-    gradients to second order; a padded, grouped, 1-D or 3-D one runs as
-    given."""
+    unpadded dense stride-1 2-D one runs padded above by one row, that
+    row's output dropped (XLA:CPU's fast path); every one equals lax's own,
+    values and gradients to second order; a strided, padded, grouped, 1-D
+    or 3-D one runs as given."""
     dn = layout.dimension_numbers(2, False)
     unpadded = ((0, 0), (0, 0))
     x, kernel = normal(1, (2, 11, 10, 4)), normal(2, (3, 2, 4, 6))
@@ -1204,7 +1206,8 @@ def test_an_unpadded_dense_2d_convolution_runs_padded_by_a_row(strides, dilation
         return [e.params["padding"] for e in _all_eqns(jaxpr)
                 if e.primitive.name == "conv_general_dilated"]  # fmt: skip
 
-    assert paddings(ours, x, kernel) == [((strides[0], 0), (0, 0))]
+    rewritten = ((1, 0), (0, 0)) if strides == (1, 1) else unpadded
+    assert paddings(ours, x, kernel) == [rewritten]
     grouped = normal(6, (3, 2, 2, 6))
     assert paddings(
         lambda x_, k: xla_conv.conv(x_, k, strides=strides, padding=unpadded,
