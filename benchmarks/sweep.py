@@ -67,7 +67,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from bench import SUITE, cpu_name  # benchmarks/, the script's directory
+from bench import SUITE, Case, cpu_name  # benchmarks/, the script's directory
 
 import conv1djax as cj
 from conv1djax.lowering import choose
@@ -222,53 +222,57 @@ def draw(count: int, seed: int) -> list[Config]:
     return configs
 
 
-def suite(start: int) -> list[Config]:
-    """The fixed entries of ``bench.py``'s suite, numbered from ``start``:
-    the shapes the benchmark table quotes, measured in every context too."""
+def _fixed(cases, start: int, source: str) -> list[Config]:
+    """``bench.Case`` entries as configurations numbered from ``start``,
+    labelled ``"<source>: <name>, <shape>"``."""
     configs = []
-    for i, case in enumerate(SUITE):
+    for i, case in enumerate(cases):
         shape = tuple(case.input_shape)
         family = {"Conv": "conv", "ConvTranspose": "transpose",
                   "DepthwiseConv": "depthwise", "SeparableConv": "separable"}[case.family]  # fmt: skip
         dense = family == "conv" and case.layer.groups == 1 and max(
             case.layer.kernel_size) < choose.FFT_MIN_TAPS  # fmt: skip
         configs.append(Config(start + i, case.layer, shape,
-                              f"suite: {case.name}, {shape}", family, dense))  # fmt: skip
+                              f"{source}: {case.name}, {shape}", family, dense))  # fmt: skip
     return configs
+
+
+def suite(start: int) -> list[Config]:
+    """The fixed entries of ``bench.py``'s suite, numbered from ``start``:
+    the shapes the benchmark table quotes, measured in every context too."""
+    return _fixed(SUITE, start, "suite")
 
 
 # Dense stride-1 layers as CNNs use them, each within MAX_MACS: the random
 # draws rarely land on them, and the "im2col" core's folds and GEMMs decide
 # by channel counts (lowering.im2col.FOLD_MIN_MACS, GEMM_MIN_CHANNELS).
-COMMON = (
-    (cj.Conv2D(32, 3), (8, 66, 66, 32)),  # Keras's default padding, "valid"
-    (cj.Conv2D(64, 3), (8, 34, 34, 64)),
-    (cj.Conv2D(16, 3, padding="same"), (8, 64, 64, 16)),
-    (cj.Conv2D(32, 3, padding="same"), (8, 64, 64, 32)),
-    (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 32)),
-    (cj.Conv2D(32, 3, padding="same"), (16, 32, 32, 64)),
-    (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 48)),
-    (cj.Conv2D(128, 3, padding="same"), (8, 16, 16, 128)),
-    (cj.Conv2D(64, 3, padding="same"), (8, 64, 64, 3)),
-    (cj.Conv2D(32, 5, padding="same"), (8, 32, 32, 32)),
-    (cj.Conv2D(32, 7, padding="same"), (8, 32, 32, 16)),
-    (cj.Conv3D(32, 3, padding="same"), (1, 8, 32, 32, 32)),
+COMMON = tuple(
+    Case(
+        f"{type(layer).__name__}({layer.filters}, "
+        f"{'x'.join(map(str, layer.kernel_size))}, {layer.padding})",
+        layer,
+        shape,
+    )
+    for layer, shape in (
+        (cj.Conv2D(32, 3), (8, 66, 66, 32)),  # Keras's default padding, "valid"
+        (cj.Conv2D(64, 3), (8, 34, 34, 64)),
+        (cj.Conv2D(16, 3, padding="same"), (8, 64, 64, 16)),
+        (cj.Conv2D(32, 3, padding="same"), (8, 64, 64, 32)),
+        (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 32)),
+        (cj.Conv2D(32, 3, padding="same"), (16, 32, 32, 64)),
+        (cj.Conv2D(64, 3, padding="same"), (8, 32, 32, 48)),
+        (cj.Conv2D(128, 3, padding="same"), (8, 16, 16, 128)),
+        (cj.Conv2D(64, 3, padding="same"), (8, 64, 64, 3)),
+        (cj.Conv2D(32, 5, padding="same"), (8, 32, 32, 32)),
+        (cj.Conv2D(32, 7, padding="same"), (8, 32, 32, 16)),
+        (cj.Conv3D(32, 3, padding="same"), (1, 8, 32, 32, 32)),
+    )
 )
 
 
 def common(start: int) -> list[Config]:
     """:data:`COMMON`, numbered from ``start``."""
-    return [
-        Config(
-            start + i, layer, shape, f"common: {_describe(layer)} {shape}", "conv", True
-        )
-        for i, (layer, shape) in enumerate(COMMON)
-    ]
-
-
-def _describe(layer) -> str:
-    taps = "x".join(str(k) for k in layer.kernel_size)
-    return f"{type(layer).__name__}({layer.filters}, {taps}, {layer.padding})"
+    return _fixed(COMMON, start, "common")
 
 
 def _chosen(config) -> str:

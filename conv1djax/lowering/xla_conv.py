@@ -25,9 +25,9 @@ reference path (``impl="reference"``) stays Keras's one
 from __future__ import annotations
 
 import jax
-from jax import lax
 
 import conv1djax.lowering.layout as layout
+import conv1djax.lowering.reference as reference
 
 
 def conv(
@@ -39,9 +39,10 @@ def conv(
     dilation: tuple[int, ...],
     groups: int = 1,
 ) -> jax.Array:
-    """``lax.conv_general_dilated`` of channels-last ``x (N, *spatial, C)``
-    with ``kernel (*taps, C // groups, F)``; a dense stride-1 2-D one with
-    no padding runs padded above by one row, that row's output dropped.
+    """The reference path's convolution (:func:`~conv1djax.lowering.reference.conv`)
+    of channels-last ``x (N, *spatial, C)`` with ``kernel (*taps, C //
+    groups, F)``; a dense stride-1 2-D one with no padding runs padded above
+    by one row, that row's output dropped.
 
     >>> import jax.numpy as jnp
     >>> x, kernel = jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4))
@@ -56,13 +57,6 @@ def conv(
     extra_row = rank == 2 and groups == 1 and unpadded and stride_one
     if extra_row:
         padding = ((1, 0), *padding[1:])
-    y = lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=padding,
-        rhs_dilation=dilation,
-        dimension_numbers=layout.dimension_numbers(rank, False),
-        feature_group_count=groups,
-    )
+    y = reference.conv(x, kernel, strides=strides, padding=padding,
+                       dilation_rate=dilation, groups=groups, channels_first=False)  # fmt: skip
     return y[:, 1:] if extra_row else y
