@@ -85,12 +85,14 @@ SPLIT_MIN_PRODUCTS = 8
 # A dense convolution of 2 or 3 spatial axes, or with a 1x1 kernel, runs
 # the "im2col" core (lowering.im2col): XLA's forward and input gradient (a
 # 1x1 kernel's as GEMMs, 2.4x faster than XLA's one-thread convolution;
-# narrow 2-D ones on examples laid side by side, and a strided 2-D forward
-# of enough work per row: the 7x7 stride-2 stem over (8, 224, 224, 3) 25 ->
-# 18 ms; measurements at lowering.im2col.STRIDED_FOLD_MIN_WORK), the
-# kernel gradient as blocked im2col GEMMs where lowering.im2col's own thresholds say they pay,
-# 1.3x-2.1x faster than XLA's there (measured 2026-12-06, 2-core AMD EPYC,
-# jax 0.10.2: (32, 56, 56, 64) 3x3, 105-130 ms against 160-210 ms). A 1-D one with more taps keeps "direct":
+# narrow 2-D ones of enough multiply-adds on examples laid side by side,
+# and a strided 2-D forward of enough work per row: the 7x7 stride-2 stem
+# over (8, 224, 224, 3) 25 -> 18 ms; measurements at
+# lowering.im2col.FOLD_MIN_MACS and STRIDED_FOLD_MIN_WORK), the kernel
+# gradient as blocked im2col GEMMs where lowering.im2col's own thresholds
+# say they pay, 1.3x-2.1x faster than XLA's there (measured 2026-12-06,
+# 2-core AMD EPYC, jax 0.10.2: (32, 56, 56, 64) 3x3, 105-130 ms against
+# 160-210 ms). A 1-D one with more taps keeps "direct":
 # XLA:CPU's 1-D convolution and its kernel gradient run on every core
 # (kernel gradient 5.0 ms, the GEMMs 6.9 ms at (16, 1024, 64), k=3).
 # A 1-D 1x1 kernel over fewer channels than this keeps "direct": a matrix
