@@ -245,7 +245,9 @@ def suite(start: int) -> list[Config]:
 
 # Dense stride-1 layers as CNNs use them, each within MAX_MACS: the random
 # draws rarely land on them, and the "im2col" core's folds and GEMMs decide
-# by channel counts (lowering.im2col.FOLD_MIN_MACS, GEMM_MIN_CHANNELS).
+# by channel counts (lowering.im2col.FOLD_MIN_MACS, GEMM_MIN_CHANNELS); then
+# 1-D layers of 24 to 33 taps, where the FFT's rules decide
+# (lowering.choose.FFT_DENSE_MIN_TAPS, FFT_DERIVATIVES_MIN_TAPS).
 COMMON = tuple(
     Case(
         f"{type(layer).__name__}({layer.filters}, "
@@ -266,6 +268,13 @@ COMMON = tuple(
         (cj.Conv2D(32, 5, padding="same"), (8, 32, 32, 32)),
         (cj.Conv2D(32, 7, padding="same"), (8, 32, 32, 16)),
         (cj.Conv3D(32, 3, padding="same"), (1, 8, 32, 32, 32)),
+        (cj.Conv1D(64, 24, padding="same"), (4, 1024, 64)),
+        (
+            cj.Conv1D(64, 32, padding="same", data_format="channels_first"),
+            (4, 64, 512),
+        ),  # fmt: skip
+        (cj.Conv1D(32, 32, padding="same"), (8, 1024, 32)),
+        (cj.Conv1D(64, 33, padding="same", groups=8), (8, 1024, 64)),
     )
 )
 
@@ -277,7 +286,8 @@ def common(start: int) -> list[Config]:
 
 def _chosen(config) -> str:
     """The core ``impl="auto"`` picks for the configuration's convolution
-    (the depthwise step's, for a separable layer)."""
+    (the depthwise step's, for a separable layer), "+fft'" where it takes the
+    "fft" core's derivatives."""
     spec, shape = config.spec, config.shape
     rank = len(shape) - 2
     first = spec.data_format == "channels_first"
@@ -288,9 +298,10 @@ def _chosen(config) -> str:
     if config.family in ("depthwise", "separable"):
         groups = channels
         filters = channels * spec.depth_multiplier
-    return choose.choose_impl(
+    kernel_size = taps if len(taps) == rank else taps * rank
+    core = choose.choose_impl(
         transposed=config.family == "transpose",
-        kernel_size=taps if len(taps) == rank else taps * rank,
+        kernel_size=kernel_size,
         strides=spec.strides,
         groups=groups,
         channels=channels,
@@ -299,6 +310,11 @@ def _chosen(config) -> str:
         channels_first=first,
         filters=filters,
     )
+    derivatives = choose.fft_derivatives(
+        core, kernel_size=kernel_size, strides=spec.strides, groups=groups,
+        channels=channels, dtype=config.dtype, filters=filters,
+    )  # fmt: skip
+    return f"{core}+fft'" if derivatives else core
 
 
 def programs(config, impl):

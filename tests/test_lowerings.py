@@ -285,6 +285,112 @@ def test_fft_error_stays_at_float32_rounding():
     assert errors["fft"] < 2 * errors["reference"] + 1e-7 * scale, errors
 
 
+# Convolutions that impl="auto" runs forward with one core and differentiates
+# with the "fft" core's derivatives (choose.fft_derivatives).
+FFT_DERIVATIVES = [
+    (cj.Conv1D(20, 34, groups=4, padding="same"), (2, 40, 4)),
+    (cj.Conv1DTranspose(32, 33, groups=8, data_format="channels_first"), (2, 8, 11)),
+    (cj.Conv1D(8, 66, strides=2, groups=2, padding="causal"), (2, 80, 4)),
+    (cj.DepthwiseConv1D(32, depth_multiplier=4, dilation_rate=2), (2, 75, 3)),
+    (cj.Conv1D(8, 40, padding="same"), (2, 50, 8)),
+]
+FFT_DERIVATIVES_IDS = ["blockdiag", "shift-transposed-ncw", "strided", "depthwise",
+                       "direct"]  # fmt: skip
+
+
+def _fft_derivatives_chosen(spec, shape):
+    """Whether impl="auto" runs ``spec`` with the FFT core's derivatives."""
+    channels = shape[1] if spec.data_format == "channels_first" else shape[-1]
+    depthwise = "Depthwise" in type(spec).__name__
+    groups = channels if depthwise else spec.groups
+    filters = channels * spec.depth_multiplier if depthwise else spec.filters
+    facts = dict(kernel_size=spec.kernel_size, strides=spec.strides, groups=groups,
+                 channels=channels, filters=filters, dtype=jnp.float32)  # fmt: skip
+    core = choose.choose_impl(transposed=spec.transposed, backend="cpu",
+                              channels_first=spec.data_format == "channels_first",
+                              **facts)  # fmt: skip
+    return core, choose.fft_derivatives(core, **facts)
+
+
+@pytest.mark.parametrize("spec, shape", FFT_DERIVATIVES, ids=FFT_DERIVATIVES_IDS)
+def test_fft_derivatives_match_the_reference(spec, shape):
+    """Values and VJPs against the reference path; the forward program has no
+    FFT, its gradient's has."""
+    core, chosen = _fft_derivatives_chosen(spec, shape)
+    assert chosen and core not in ("fft", "reference"), core
+    params = random_params(spec, shape, 10)
+    x = normal(1, shape)
+    ct = normal(2, jax.eval_shape(spec.apply, params, x).shape)
+    reference_spec = dataclasses.replace(spec, impl="reference")
+    (y, g), (y_ref, g_ref) = specs_values_and_vjps(
+        (spec, reference_spec), params, x, ct
+    )
+    assert_close(y, y_ref)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
+        assert_close(a, b)
+    forward = str(jax.make_jaxpr(spec.apply)(params, x))
+    grad = str(
+        jax.make_jaxpr(jax.grad(lambda p: jnp.sum(spec.apply(p, x) ** 2)))(params)
+    )
+    assert "fft" not in forward and "fft" in grad
+
+
+@pytest.mark.parametrize(
+    "spec, shape", FFT_DERIVATIVES[:3], ids=FFT_DERIVATIVES_IDS[:3]
+)
+def test_fft_derivatives_check_grads_second_order(spec, shape):
+    """Forward and reverse mode to second order against finite differences,
+    float64 (the derivatives' own derivatives are the FFT core's)."""
+    with jax.enable_x64(True):
+        params = jax.tree.map(
+            lambda a: a.astype(jnp.float64), random_params(spec, shape, 20)
+        )
+        x = normal(3, shape, np.float64)
+        check_grads(jax.jit(spec.apply), (params, x), order=2, modes=("fwd", "rev"))
+
+
+def test_fft_derivatives_rule():
+    facts = dict(strides=1, groups=8, channels=64, filters=64, dtype=jnp.float32)
+    taps = choose.FFT_DERIVATIVES_MIN_TAPS
+    assert choose.fft_derivatives("split", kernel_size=taps, **facts)
+    assert not choose.fft_derivatives("split", kernel_size=taps - 1, **facts)
+    assert not choose.fft_derivatives("fft", kernel_size=taps, **facts)
+    assert not choose.fft_derivatives("reference", kernel_size=taps, **facts)
+    assert not choose.fft_derivatives("split", kernel_size=(taps, 1), **facts)
+    bf16 = {**facts, "dtype": jnp.bfloat16}
+    assert not choose.fft_derivatives("split", kernel_size=taps, **bf16)
+    # the taps of the stride-1 problem count
+    assert not choose.fft_derivatives("split", kernel_size=2 * taps - 2,
+                                      **{**facts, "strides": 2})  # fmt: skip
+    assert choose.fft_derivatives("split", kernel_size=2 * taps - 1,
+                                  **{**facts, "strides": 2})  # fmt: skip
+    # a depthwise kernel of one filter per channel keeps "shift"'s own
+    depthwise = {**facts, "groups": 64, "filters": 64}
+    assert not choose.fft_derivatives("shift", kernel_size=48, **depthwise)
+    assert choose.fft_derivatives("blockdiag", kernel_size=48, **depthwise)
+    multiplier = {**depthwise, "filters": 64 * choose.FFT_DERIVATIVES_MIN_PRODUCTS}
+    assert choose.fft_derivatives("shift", kernel_size=48, **multiplier)
+
+
+def test_the_dense_fft_rule():
+    cpu = functools.partial(choose.choose_impl, transposed=False, strides=1,
+                            groups=1, dtype=jnp.float32, backend="cpu")  # fmt: skip
+    wide = choose.FFT_DENSE_MIN_CHANNELS
+    taps = choose.FFT_DENSE_MIN_TAPS
+    assert cpu(kernel_size=taps, channels=wide, filters=wide) == "fft"
+    assert cpu(kernel_size=taps, channels=wide, filters=wide,
+               channels_first=True) == "fft"  # fmt: skip
+    assert cpu(kernel_size=taps - 1, channels=wide, filters=wide) == "direct"
+    assert cpu(kernel_size=taps, channels=wide // 2, filters=wide) == "direct"
+    assert cpu(kernel_size=taps, channels=wide, filters=wide // 2) == "direct"
+    assert cpu(kernel_size=taps, channels=wide) == "direct"  # filters unknown
+    # space-to-depth: the stride multiplies the channels, divides the taps
+    assert cpu(kernel_size=2 * taps, channels=wide // 2, filters=wide,
+               strides=2) == "fft"  # fmt: skip
+    assert cpu(kernel_size=taps, channels=wide, filters=wide,
+               dtype=jnp.bfloat16) == "direct"  # fmt: skip
+
+
 def test_the_decision_rule():
     rule = functools.partial(
         choose.choose_impl, transposed=False, strides=1, dtype=jnp.float32

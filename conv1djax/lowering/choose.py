@@ -26,6 +26,47 @@ ONE_D_CORES = ("fft", "ncw")
 # is 1.7x-2.2x faster at 96; forward + backward it is ahead from 24-48 taps
 # (1.35x at 48, 2.4x-2.6x at 96).
 FFT_MIN_TAPS = 64
+# A dense convolution whose channels (times the stride: space-to-depth) and
+# filters are both at least FFT_DENSE_MIN_CHANNELS takes it from
+# FFT_DENSE_MIN_TAPS taps: an FFT's cost grows with channels plus filters,
+# the direct one's with their product. Forward / value and gradient of sum(y^2) / of an MSE, ms, XLA's
+# convolution ("direct") against "fft" (2026-12-07, 2-core AMD EPYC, jax
+# 0.10.2, "same", (N, steps, C) to F): (16, 1024, 64) to 64, 12 taps 9.1 /
+# 28.5 / 28.7 against 9.6 / 22.9 / 23.0; 16 taps 12.4-12.6 / 37-42 / 37
+# against 10.3-11.3 / 24-33 / 24-25; 24 taps 17.5 / 53 / 54 against 10.2 /
+# 26 / 27; 48 taps 35 / 104 / 106 against 14 / 35 / 35; the same over (128,
+# 128, 64): 16 taps 12.6 / 44 / 44 against 16.4 / 37 / 39, 24 taps 17.7 /
+# 54 / 54 against 12.3 / 33 / 29; (8, 1024, 128) to 128, 8 taps 10.5 / 34
+# / 33 against 12.6 / 33 / 32, 12 taps 15.6 / 53 / 48 against 12.7 / 37 /
+# 38; (4, 1024, 256) to 256, 12 taps 31 / 96 / 96 against 25 / 64 / 63.
+# Fewer channels lost forward: (16, 1024, 32) to 32, 24 taps 4.5 against
+# 5.4, 32 taps 6.2 against 9.6; (16, 1024, 32) to 128, 16 taps 10.7 against
+# 12.1 (then won, 24 taps: 15.8 against 13.4); 16 to 16 won from 48 taps.
+FFT_DENSE_MIN_TAPS = 24
+FFT_DENSE_MIN_CHANNELS = 64
+# Below those, from FFT_DERIVATIVES_MIN_TAPS taps on, a 1-D convolution of
+# at least FFT_DERIVATIVES_MIN_PRODUCTS channel pairs per group (channels
+# times filters) keeps its core's forward and takes the "fft" core's
+# derivatives (fft_derivatives): at these lengths the FFT's gradients beat
+# every other core's, its forward not always. Value and gradient of
+# sum(y^2) / of an MSE, ms, the core's own against the FFT's derivatives
+# (2026-12-07, 2-core AMD EPYC, jax 0.10.2; 32 taps unless said): Conv1D(16,
+# groups=1) over (8, 2048, 16), "direct": 7.1 / 7.0 against 6.5 / 6.3;
+# Conv1D(32) over (16, 1024, 32) 18.3 / 18.4 against 17.2 / 15.7; 32 to 128
+# 69 / 67 against 51 / 52; Conv1D(64, groups=8) over (16, 1024, 64),
+# "split": 29 / 31 against 24 / 26 (48 taps 44 / 45 against 31 / 36);
+# Conv1D(160, groups=16) over (4, 3199, 16), "shift": 67 / 55 against 34 /
+# 24; Conv1DTranspose(80, groups=8) over (10, 75, 8) 3.3 / 3.2 against 1.9
+# / 1.5; DepthwiseConv1D(depth_multiplier=4) over (8, 1024, 32) 25 / 19
+# against 16 / 9.7. At 24 taps the last lost (7.3 / 6.7 against 12.4 /
+# 7.9) and the grouped one of 8 was mixed (23 / 24 against 22 / 26); a
+# depthwise kernel of one filter per channel run by "shift" lost at 32 and
+# 48 taps (7.5 / 7.4 and 11.4 / 9.8 against 11.9 / 12.1 and 14.1 / 15.7).
+# In benchmarks/sweep.py's draws of 34 to 58 taps (2026-12-07) the gradient
+# contexts went from 1.0x-18x the reference path to 2.0x-32x, the forward
+# unchanged.
+FFT_DERIVATIVES_MIN_TAPS = 32
+FFT_DERIVATIVES_MIN_PRODUCTS = 4
 # Shift-and-add from this many groups, while taps * (input channels per
 # group) stays at most SHIFT_MAX_TERMS: it does that many multiply-adds per
 # output element in one fused loop, and the program grows with it. At 64
@@ -179,6 +220,15 @@ def choose_impl(
     wide = np.dtype(dtype) in _WIDE_FLOATS
     if wide and one_d and taps >= FFT_MIN_TAPS:
         return "fft"
+    per_group_filters = filters // groups if filters else 1
+    if (
+        wide
+        and one_d
+        and groups == 1
+        and taps >= FFT_DENSE_MIN_TAPS
+        and min(in_per_group, filters or 0) >= FFT_DENSE_MIN_CHANNELS
+    ):
+        return "fft"
     if groups == 1:
         if channels_first and not transposed and len(kernel_size) < 3:
             # XLA's own channels-first path: neither the transposes around
@@ -192,7 +242,6 @@ def choose_impl(
         return "direct"
     terms = taps * in_per_group
     phases = math.prod(strides) if transposed else 1
-    per_group_filters = filters // groups if filters else 1
     work = terms * per_group_filters * phases
     if (
         wide
@@ -214,6 +263,47 @@ def choose_impl(
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
         return "split"
     return "direct"
+
+
+def fft_derivatives(
+    core: str,
+    *,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    groups: int,
+    channels: int,
+    dtype: DTypeLike,
+    filters: int | None = None,
+) -> bool:
+    """Whether ``impl="auto"``'s ``core`` runs with the ``"fft"`` core's
+    derivatives (:func:`conv1djax.lowering.adjoint.with_derivatives_of`).
+
+    That is a 1-D float32 or float64 convolution that another core runs
+    forward, of at least :data:`FFT_DERIVATIVES_MIN_TAPS` taps (of the
+    stride-1 problem, as in :func:`choose_impl`), unless ``"shift"`` runs it
+    with fewer than :data:`FFT_DERIVATIVES_MIN_PRODUCTS` channel pairs per
+    group: its own derivatives of a depthwise kernel run near memory speed.
+
+    Args:
+      core: what :func:`choose_impl` returned for the other arguments,
+        which mean what they mean there.
+
+    >>> import jax.numpy as jnp
+    >>> facts = dict(strides=1, groups=16, channels=16, filters=160,
+    ...              dtype=jnp.float32)
+    >>> fft_derivatives("shift", kernel_size=34, **facts)
+    True
+    >>> fft_derivatives("shift", kernel_size=16, **facts)
+    False
+    """
+    kernel_size, strides = _per_axis(kernel_size), _per_axis(strides)
+    if core in ("fft", "reference") or len(kernel_size) != 1:
+        return False
+    taps = -(-kernel_size[0] // strides[0])
+    products = (channels // groups) * ((filters or groups) // groups)
+    if core == "shift" and products < FFT_DERIVATIVES_MIN_PRODUCTS:
+        return False
+    return np.dtype(dtype) in _WIDE_FLOATS and taps >= FFT_DERIVATIVES_MIN_TAPS
 
 
 def choose_step_impl(*, work: int, dtype: DTypeLike, backend: str) -> str:

@@ -34,7 +34,10 @@ The cores:
   (:mod:`~conv1djax.lowering.shift`), for grouped and depthwise
   convolutions.
 - ``"fft"`` (1-D): overlap-save FFT convolution
-  (:mod:`~conv1djax.lowering.fft`), for long kernels.
+  (:mod:`~conv1djax.lowering.fft`), for long kernels. Under ``"auto"``, a
+  1-D kernel of middling length that another core runs forward takes the
+  FFT's derivatives (:func:`~conv1djax.lowering.adjoint.with_derivatives_of`,
+  :func:`~conv1djax.lowering.choose.fft_derivatives`).
 - ``"ncw"`` (1-D): XLA's channels-first convolution forward, with a backward
   of batched matmuls (:mod:`~conv1djax.lowering.ncw`).
 
@@ -51,6 +54,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.blockdiag as blockdiag
 import conv1djax.lowering.choose as choose
 import conv1djax.lowering.fft as fft
@@ -191,22 +195,31 @@ def _lower(
     groups: int,
     channels_first: bool,
     impl: str,
-    run_core: Callable[[jax.Array, str], jax.Array],
+    run_core: Callable[[jax.Array, jax.Array, str], jax.Array],
 ) -> jax.Array:
     """What both entry points share: resolve ``impl``, run the reference
-    path, or run ``run_core(x, core)`` on the channels-last input."""
+    path, or run ``run_core(x, kernel, core)`` on the channels-last input
+    (under ``"auto"``, with the FFT core's derivatives where
+    :func:`~conv1djax.lowering.choose.fft_derivatives` says)."""
+    fft_derivatives = False
     if impl == "auto":
+        channels = x.shape[1] if channels_first else x.shape[-1]
+        filters = kernel.shape[-2] * groups if transposed else kernel.shape[-1]
         impl = choose.choose_impl(
             transposed=transposed,
             kernel_size=kernel.shape[:-2],
             strides=strides,
             groups=groups,
-            channels=x.shape[1] if channels_first else x.shape[-1],
+            channels=channels,
             dtype=kernel.dtype,
             backend=jax.default_backend(),
             channels_first=channels_first,
-            filters=kernel.shape[-2] * groups if transposed else kernel.shape[-1],
+            filters=filters,
         )
+        fft_derivatives = choose.fft_derivatives(
+            impl, kernel_size=kernel.shape[:-2], strides=strides, groups=groups,
+            channels=channels, dtype=kernel.dtype, filters=filters,
+        )  # fmt: skip
     if impl == "reference":
         run = reference.conv_transpose if transposed else reference.conv
         return run(
@@ -220,7 +233,14 @@ def _lower(
         )
     if channels_first:
         x = layout.to_channels_last(x)
-    y = run_core(x, impl)
+    if fft_derivatives:
+        core = impl
+        y = adjoint.with_derivatives_of(
+            lambda x, kernel: run_core(x, kernel, core),
+            lambda x, kernel: run_core(x, kernel, "fft"),
+        )(x, kernel)
+    else:
+        y = run_core(x, kernel, impl)
     return layout.to_channels_first(y) if channels_first else y
 
 
@@ -253,7 +273,7 @@ def conv(
       ``(N, *out, F)`` (or ``(N, F, *out)``).
     """
 
-    def run_core(x: jax.Array, core: str) -> jax.Array:
+    def run_core(x: jax.Array, kernel: jax.Array, core: str) -> jax.Array:
         return core_conv(
             x,
             kernel,
@@ -297,7 +317,7 @@ def conv_transpose(
     """
     rank = kernel.ndim - 2
 
-    def run_core(x: jax.Array, core: str) -> jax.Array:
+    def run_core(x: jax.Array, kernel: jax.Array, core: str) -> jax.Array:
         if max(strides) > 1 and max(dilation_rate) > 1:
             # PyTorch's strided and dilated transpose: the stride-dilated
             # input (zeros between the steps) through the dilated kernel.
