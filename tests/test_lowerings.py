@@ -844,6 +844,89 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
         close(gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float64])
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (cj.Conv2D(6, 3, padding="same"), (2, 4, 4, 5)),
+        (cj.Conv2D(6, (3, 2), strides=2, padding="same"), (3, 7, 6, 5)),
+        (cj.Conv2D(4, 3, dilation_rate=(2, 1)), (1, 7, 5, 6)),
+        (
+            cj.Conv2D(4, (2, 3), strides=(1, 3), data_format="channels_first"),
+            (2, 5, 6, 8),
+        ),  # fmt: skip
+        (cj.Conv3D(5, (2, 3, 2), padding="same"), (2, 3, 4, 3, 5)),
+        (cj.Conv2DTranspose(5, 3, strides=2, padding="same"), (2, 3, 3, 6)),
+    ],
+    ids=["same", "strided", "dilated-valid", "ncw-strided-width", "3d", "transposed"],
+)
+def test_the_im2col_small_image_gemms(spec, shape, dtype, monkeypatch):
+    """A kernel outweighing the positions (here any): the forward, the input
+    gradient (col2im) and the kernel gradient as GEMMs of the whole im2col,
+    against the reference path in the same dtype; the programs hold no
+    convolution."""
+    monkeypatch.setattr(im2col, "SMALL_MIN_CHANNELS", 1)
+    monkeypatch.setattr(im2col, "SMALL_MIN_KERNEL_PER_ROW", 0)
+    monkeypatch.setattr(im2col, "SMALL_FORWARD_MIN_KERNEL_PER_ROW", 0)
+    with jax.enable_x64(dtype == jnp.float64):
+        params = {
+            n: normal(i, s).astype(dtype)
+            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
+        }
+        x = normal(10, shape).astype(dtype)
+        ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
+        specs = tuple(
+            dataclasses.replace(spec, impl=i) for i in ("reference", "im2col")
+        )
+        (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+            specs, params, x, ct
+        )
+        assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
+        tol = {jnp.bfloat16: 2e-2, jnp.float32: 2e-6, jnp.float64: 1e-12}[dtype]
+        for a, b, what in ((y, y_ref, "values"), (gx, gx_ref, "VJP w.r.t. x"),
+                           (gp["kernel"], gp_ref["kernel"], "VJP w.r.t. kernel")):  # fmt: skip
+            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max(),
+                                       err_msg=what)  # fmt: skip
+        jaxpr = jax.make_jaxpr(
+            jax.value_and_grad(lambda p, x_: jnp.sum(specs[1].apply(p, x_)), (0, 1))
+        )(params, x)
+        names = {e.primitive.name for e in _all_eqns(jaxpr.jaxpr)}
+        assert "conv_general_dilated" not in names and "dot_general" in names
+
+
+def test_the_im2col_small_image_rule():
+    """The gradients run as GEMMs from SMALL_MIN_KERNEL_PER_ROW kernel
+    elements per output position in all (the forward from
+    SMALL_FORWARD_MIN_KERNEL_PER_ROW), with SMALL_MIN_CHANNELS channels and
+    filters; XLA's convolutions elsewhere."""
+
+    def convolutions(spec, shape):
+        x = jax.ShapeDtypeStruct(shape, jnp.float32)
+        params = jax.eval_shape(lambda k: spec.init(k, shape), jax.random.key(0))
+
+        def f(p, x_):
+            return jnp.sum(dataclasses.replace(spec, impl="im2col").apply(p, x_))
+
+        jaxpr = jax.make_jaxpr(jax.grad(f, (0, 1)))(params, x)
+        names = [e.primitive.name for e in _all_eqns(jaxpr.jaxpr)]
+        return names.count("conv_general_dilated")
+
+    wide = im2col.SMALL_MIN_CHANNELS
+    assert (wide, im2col.SMALL_MIN_KERNEL_PER_ROW) == (256, 1500)
+    assert im2col.SMALL_FORWARD_MIN_KERNEL_PER_ROW == 10_000
+    layer = cj.Conv2D(wide, 3, padding="same")  # 589,824 kernel elements
+    # at most 58 rows: all three as GEMMs; at most 393, the gradients
+    assert convolutions(layer, (29, 2, 1, wide)) == 0
+    assert convolutions(layer, (30, 2, 1, wide)) == 1
+    assert convolutions(layer, (131, 3, 1, wide)) == 1
+    assert convolutions(layer, (132, 3, 1, wide)) == 3
+    # fewer channels or filters
+    assert convolutions(layer, (29, 2, 1, wide - 1)) == 3
+    narrow = cj.Conv2D(wide - 1, 3, padding="same")
+    assert convolutions(narrow, (29, 2, 1, wide)) == 3
+
+
 @pytest.mark.parametrize("block_bytes", [1, 400, 0])
 def test_the_im2col_kernel_gradient_over_several_blocks(block_bytes, monkeypatch):
     """Blocks of one and of two examples (a scan over blocks) sum to the

@@ -89,6 +89,34 @@ FEW_TAPS_MIN_FILTERS = 128
 # channels and 3x3 taps: 600 MiB), the kernel gradient is XLA's own: the
 # blocks would not fit in memory beside the model.
 EXAMPLE_MAX_BYTES = 64 << 20
+# A convolution whose kernel outweighs its output positions in all (the
+# im2col's rows: examples times positions), as a network's last stages have,
+# runs its input gradient as a GEMM of the output gradient and the kernel as
+# stored, then col2im (XLA's transposes the kernel for a convolution with
+# the flipped one: 4.4 ms of a (3, 3, 512, 512) kernel), and its kernel
+# gradient as the GEMMs above: from SMALL_MIN_KERNEL_PER_ROW kernel elements
+# per row, with at least SMALL_MIN_CHANNELS channels and filters; its
+# forward as one GEMM of the im2col from SMALL_FORWARD_MIN_KERNEL_PER_ROW.
+# 3x3, "same", C -> F, ms, forward / MSE / tanh value and gradient, XLA's
+# against the GEMMs, kernel elements per row (2026-12-07, 2-core AMD EPYC,
+# jax 0.10.2): all three GEMMs: (8, 4, 4, 1024) to 1024, 73728: 33.7 / 128
+# / 130 against 13.9 / 53 / 58; (4, 7, 7, 512) to 512, 12037: 6.1 / 31 / 29
+# against 5.2 / 17 / 16; (16, 4, 4, 512) to 512, 9216: 7.4 / 28.5 / 29.6
+# against 7.7 / 20.7 / 21.5; 256 to 512 and 512 to 256, 4608: 3.1-3.3 /
+# 12.7-14.1 / 13.2-14.2 against 3.4-3.5 / 9.2-10.8 / 9.2-10.7. XLA's forward
+# and the GEMM gradients: 2304 (16, 4, 4, 256) to 256: 8.0 / 8.2 against 6.0
+# / 5.9; 6019 (8, 7, 7, 512): 37.3 / 36.6 against 32.6 / 32.7; 4608 (32, 4,
+# 4, 512): 44.2 / 43.8 against 41.2 / 41.5; stride 2, (16, 8, 8, 256) to
+# 512, 4608: 14.0 / 13.5 against 11.2 / 10.9; (8, 14, 14, 256) to 512,
+# 3009: 19.0 / 19.4 against 17.3 / 16.9; all three, (16, 7, 7, 512), 3009:
+# 69 / 66 against 59 / 58. Below, the GEMMs lost or tied: 752 (16, 7, 7,
+# 256) to 256, 17.8 / 16.6 against 20.6 / 16.1; 576 (16, 8, 8, 256), 19.3
+# / 19.2 against 20.5 / 20.4, and (64, 4, 4, 256) 20.2 against 20.4 (MSE);
+# 753 (64, 7, 7, 512) and (16, 14, 14, 512), 285 / 277 and 258 / 257
+# against 267 / 265 and 275 / 274 (forward 95 and 81 against 109 and 104).
+SMALL_MIN_KERNEL_PER_ROW = 1500
+SMALL_MIN_CHANNELS = 256
+SMALL_FORWARD_MIN_KERNEL_PER_ROW = 10_000
 
 # XLA:CPU's 2-D convolution (YNNPACK) runs on one thread when its output
 # is narrower than about FOLD_MIN_WIDTH columns and has at most
@@ -181,6 +209,10 @@ def _forward(
         return lax.dot_general(
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
+    if _small(x.shape, kernel, window, SMALL_FORWARD_MIN_KERNEL_PER_ROW):
+        out = _output_shape(x.shape, kernel.shape[:-2], window)
+        matrix = kernel.reshape(-1, kernel.shape[-1])
+        return (_patches(x, kernel.shape[:-2], window) @ matrix).reshape(*out, -1)
     fold = fold_count(x.shape[0], x.shape[-2], kernel, window)
     if fold > 1 and (fold_strided or window[0][-1] == 1):
         return _folded(x, kernel, window, fold)
@@ -291,6 +323,96 @@ def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.A
     return jnp.swapaxes(y, 1, 2).reshape(n, rows, out, f)
 
 
+def _output_shape(
+    shape: tuple[int, ...], taps: tuple[int, ...], window: Window
+) -> tuple[int, ...]:
+    """``(N, *out)``, the output's shape without its filters."""
+    strides, padding, dilation = window
+    out = (
+        (size + lo + hi - (k - 1) * d - 1) // s + 1
+        for size, k, (lo, hi), d, s in zip(
+            shape[1:-1], taps, padding, dilation, strides, strict=True
+        )
+    )
+    return (shape[0], *out)
+
+
+def _small(
+    shape: tuple[int, ...], kernel: jax.Array, window: Window, per_row: int
+) -> bool:
+    """Whether the im2col GEMMs run a convolution whose kernel has at least
+    ``per_row`` elements per output position in all, and at least
+    :data:`SMALL_MIN_CHANNELS` channels and filters."""
+    rows = math.prod(_output_shape(shape, kernel.shape[:-2], window))
+    wide = min(kernel.shape[-2:]) >= SMALL_MIN_CHANNELS
+    return wide and kernel.size >= per_row * rows
+
+
+def _patches(x: jax.Array, taps: tuple[int, ...], window: Window) -> jax.Array:
+    """The im2col of channels-last ``x``: ``(N * positions, prod(taps) *
+    C)``, a row per output position, its columns ordered as the kernel's
+    ``(*taps, C)`` elements."""
+    strides, padding, dilation = window
+    x = layout.pad_spatial(x, padding)
+    n, *_, c = x.shape
+    out = _output_shape(x.shape, taps, (strides, ((0, 0),) * len(taps), dilation))
+    windows = [
+        lax.slice(
+            x,
+            (0, *(i * d for i, d in zip(offset, dilation, strict=True)), 0),
+            (
+                n,
+                *(
+                    i * d + (o - 1) * s + 1
+                    for i, d, o, s in zip(
+                        offset, dilation, out[1:], strides, strict=True
+                    )
+                ),
+                c,
+            ),
+            (1, *strides, 1),
+        )  # fmt: skip
+        for offset in itertools.product(*(range(k) for k in taps))
+    ]
+    return jnp.concatenate(windows, axis=-1).reshape(-1, len(windows) * c)
+
+
+def _col2im(
+    columns: jax.Array, shape: tuple[int, ...], taps: tuple[int, ...], window: Window
+) -> jax.Array:
+    """The transpose of :func:`_patches`: each column block added back where
+    its window read the input ``shape``."""
+    strides, padding, dilation = window
+    n, *spatial, c = shape
+    padded = [size + lo + hi for size, (lo, hi) in zip(spatial, padding, strict=True)]
+    out = _output_shape(shape, taps, window)
+    offsets = list(itertools.product(*(range(k) for k in taps)))
+    columns = columns.reshape(*out, len(offsets), c)
+    zero = jnp.zeros((), columns.dtype)
+    total: jax.Array | None = None
+    for t, offset in enumerate(offsets):
+        config = [(0, 0, 0)]
+        for i, d, o, s, size in zip(offset, dilation, out[1:], strides, padded,
+                                    strict=True):  # fmt: skip
+            config.append((i * d, size - i * d - (o - 1) * s - 1, s - 1))
+        term = lax.pad(columns[..., t, :], zero, (*config, (0, 0, 0)))
+        total = term if total is None else total + term
+    assert total is not None  # at least one kernel position
+    return layout.pad_spatial(total, tuple((-lo, -hi) for lo, hi in padding))
+
+
+def _small_input_grad(
+    gy: jax.Array, kernel: jax.Array, shape: tuple[int, ...], window: Window
+) -> jax.Array:
+    """The input cotangent as the output's times the kernel as stored, then
+    :func:`_col2im`."""
+    f = kernel.shape[-1]
+    columns = lax.dot_general(
+        gy.reshape(-1, f), kernel.reshape(-1, f), (((1,), (1,)), ((), ()))
+    )
+    return _col2im(columns, shape, kernel.shape[:-2], window)
+
+
 def block_size(examples: int, example_bytes: int) -> int:
     """The examples per block: the largest divisor of ``examples`` whose
     im2col stays within :data:`BLOCK_BYTES`, at least 1.
@@ -354,7 +476,10 @@ def kernel_grad(
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
     few_taps = len(offsets) <= FEW_TAPS_MAX_POSITIONS and f >= FEW_TAPS_MIN_FILTERS
     strided = max(strides) > 1
-    if (
+    small = min(c, f) >= SMALL_MIN_CHANNELS and (
+        len(offsets) * c * f >= SMALL_MIN_KERNEL_PER_ROW * n * positions
+    )
+    if not small and (
         example_bytes > EXAMPLE_MAX_BYTES
         or c > GEMM_MAX_CHANNELS
         or (n * positions < GEMM_MIN_ROWS and not few_taps)
@@ -444,8 +569,12 @@ def _conv_jvp(
     def input_grad(gy: jax.Array) -> jax.Array:
         # XLA's own: a convolution of gy with the flipped kernel (a matrix
         # product for a 1x1 kernel); of a strided convolution, the transpose
-        # of its space-to-depth form (_strided_forward).
+        # of its space-to-depth form (_strided_forward); GEMMs where the
+        # kernel outweighs the positions (SMALL_MIN_KERNEL_PER_ROW).
         # A strided width is not folded here (STRIDED_FOLD_MIN_WIDTH).
+        pointwise = all(k == 1 for k in kernel.shape[:-2])
+        if not pointwise and _small(x.shape, kernel, window, SMALL_MIN_KERNEL_PER_ROW):
+            return _small_input_grad(gy, kernel, x.shape, window)
         if _space_to_depth_pays(kernel, window):
             forward = functools.partial(_strided_forward, kernel=kernel, window=window)
         else:
