@@ -288,10 +288,10 @@ def test_fft_error_stays_at_float32_rounding():
 # Convolutions that impl="auto" runs forward with one core and differentiates
 # with the "fft" core's derivatives (choose.fft_derivatives).
 FFT_DERIVATIVES = [
-    (cj.Conv1D(20, 34, groups=4, padding="same"), (2, 40, 4)),
+    (cj.Conv1D(20, 34, groups=4, padding="same"), (2, 40, 8)),
     (cj.Conv1DTranspose(32, 33, groups=8, data_format="channels_first"), (2, 8, 11)),
     (cj.Conv1D(8, 66, strides=2, groups=2, padding="causal"), (2, 80, 4)),
-    (cj.DepthwiseConv1D(32, depth_multiplier=4, dilation_rate=2), (2, 75, 3)),
+    (cj.DepthwiseConv1D(32, depth_multiplier=4, dilation_rate=2), (2, 75, 8)),
     (cj.Conv1D(8, 40, padding="same"), (2, 50, 8)),
 ]
 FFT_DERIVATIVES_IDS = ["blockdiag", "shift-transposed-ncw", "strided", "depthwise",
@@ -370,6 +370,26 @@ def test_fft_derivatives_rule():
     assert choose.fft_derivatives("blockdiag", kernel_size=48, **depthwise)
     multiplier = {**depthwise, "filters": 64 * choose.FFT_DERIVATIVES_MIN_PRODUCTS}
     assert choose.fft_derivatives("shift", kernel_size=48, **multiplier)
+
+
+def test_the_block_diagonal_fft_rule():
+    cpu = functools.partial(choose.choose_impl, transposed=False, strides=1,
+                            dtype=jnp.float32, backend="cpu")  # fmt: skip
+    depthwise = functools.partial(cpu, groups=5, channels=5, filters=5)
+    taps = choose.FFT_DEPTHWISE_MIN_TAPS
+    assert depthwise(kernel_size=taps - 1) == "blockdiag"
+    assert depthwise(kernel_size=taps) == "fft"
+    assert depthwise(kernel_size=taps, transposed=True) == "fft"
+    assert depthwise(kernel_size=taps, dtype=jnp.bfloat16) == "blockdiag"
+    assert cpu(kernel_size=(taps, 2), strides=(1, 1), groups=5, channels=5) == (
+        "blockdiag"
+    )
+    # space-to-depth gives each group 2 channels
+    assert depthwise(kernel_size=2 * taps, strides=2) == "blockdiag"
+    grouped = functools.partial(cpu, groups=4, channels=8, filters=8)
+    taps = choose.FFT_BLOCKDIAG_MIN_TAPS
+    assert grouped(kernel_size=taps - 1) == "blockdiag"
+    assert grouped(kernel_size=taps) == "fft"
 
 
 def test_the_dense_fft_rule():

@@ -67,6 +67,22 @@ FFT_DENSE_MIN_CHANNELS = 64
 # unchanged.
 FFT_DERIVATIVES_MIN_TAPS = 32
 FFT_DERIVATIVES_MIN_PRODUCTS = 4
+# A 1-D problem for the block-diagonal core below, which multiplies by the
+# zeros of its kernel too, runs the FFT from FFT_BLOCKDIAG_MIN_TAPS taps,
+# from FFT_DEPTHWISE_MIN_TAPS with one channel per group. Forward / value and
+# gradient of sum(y^2) / of an MSE, ms, block-diagonal (with the FFT's
+# derivatives from 32 taps) against the FFT (2026-12-07, 2-core AMD EPYC,
+# jax 0.10.2, "same"): a depthwise kernel over (16, 1024, 5), 16 taps 1.09 /
+# 2.64 / 2.55 against 0.52 / 1.07 / 1.17, 48 taps 1.44 / 2.56 / 2.65 against
+# 0.49 / 1.11 / 1.31; over (8, 256, 3), 16 taps 0.10 / 0.42 / 0.37 against
+# 0.08 / 0.19 / 0.19; Conv1D(8, groups=4) over (16, 1024, 8), 48 taps 2.00 /
+# 4.92 / 4.79 against 1.30 / 3.73 / 3.86 (32 taps: 1.26 / 3.81 / 3.57
+# against 1.56 / 2.89 / 3.67); groups=2 over (8, 2048, 8), 48 taps 1.90 /
+# 4.07 / 3.70 against 1.22 / 2.60 / 2.84 (32 taps: forward 1.22 against
+# 1.38); Conv1DTranspose(8, groups=4) over (8, 512, 8), 48 taps 0.52 / 1.08
+# / 1.10 against 0.38 / 0.92 / 0.88 (32 taps: forward 0.34 against 0.37).
+FFT_BLOCKDIAG_MIN_TAPS = 48
+FFT_DEPTHWISE_MIN_TAPS = 16
 # Shift-and-add from this many groups, while taps * (input channels per
 # group) stays at most SHIFT_MAX_TERMS: it does that many multiply-adds per
 # output element in one fused loop, and the program grows with it. At 64
@@ -258,7 +274,10 @@ def choose_impl(
         and per_group_channels < SPLIT_MIN_IN_PER_GROUP
         and dense_work <= BLOCKDIAG_MAX_WORK
     ):
-        return "blockdiag"
+        long_kernel = taps >= FFT_BLOCKDIAG_MIN_TAPS or (
+            in_per_group == 1 and taps >= FFT_DEPTHWISE_MIN_TAPS
+        )
+        return "fft" if wide and one_d and long_kernel else "blockdiag"
     products = per_group_channels * per_group_filters
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
         return "split"
