@@ -11,6 +11,36 @@ import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+
+def _fast_xla_flags() -> str:
+    """XLA flags that compile faster: compiling is most of the suite's time,
+    XLA:CPU's backend most of that. No LLVM optimisation, and XLA:CPU's loop
+    emitters in place of its fusion emitters (the latter flag only where
+    this XLA knows it: an unknown flag aborts the process, so a subprocess
+    tries it first). The programs and their numbers are the same HLO's; on 2
+    cores the suite took 25% less time on its slowest files
+    (2026-12-07)."""
+    both = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import jax.numpy as jnp; jnp.zeros(1).block_until_ready()"],
+        env={**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {both}"},
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    return both if probe.returncode == 0 else "--xla_backend_optimization_level=0"
+
+
+# Set by the controlling process before any XLA backend starts; the xdist
+# workers inherit it. Programs that measure speed do not run in the suite.
+if (
+    "PYTEST_XDIST_WORKER" not in os.environ
+    and "CONV1DJAX_TEST_XLA_FLAGS" not in os.environ
+):
+    os.environ["CONV1DJAX_TEST_XLA_FLAGS"] = _fast_xla_flags()
+    os.environ["XLA_FLAGS"] = (
+        f"{os.environ.get('XLA_FLAGS', '')} {os.environ['CONV1DJAX_TEST_XLA_FLAGS']}"
+    ).strip()
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
