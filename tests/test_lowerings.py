@@ -822,6 +822,30 @@ def test_the_decision_rule_in_2d_and_3d():
     assert depthwise(dtype=jnp.bfloat16) == "direct"
 
 
+def _im2col_matches_the_reference(spec, shape, dtype):
+    """The "im2col" core's values and VJPs against the reference path's, in
+    ``dtype`` (bfloat16 to 2e-2 of each array's scale, float32 to 2e-6,
+    float64 to 1e-12)."""
+    params = {
+        n: normal(i, s).astype(dtype)
+        for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
+    }
+    x = normal(10, shape).astype(dtype)
+    ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
+    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+    (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
+        specs, params, x, ct
+    )
+    assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
+    tol = {jnp.bfloat16: 2e-2, jnp.float32: 2e-6, jnp.float64: 1e-12}[dtype]
+    for a, b, what in ((y, y_ref, "values"), (gx, gx_ref, "VJP w.r.t. x"),
+                       (gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")):  # fmt: skip
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max(),
+                                   err_msg=what)  # fmt: skip
+    return params, x, specs[1]
+
+
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float64])
 @pytest.mark.parametrize(
     "spec,shape",
@@ -839,29 +863,7 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
     accumulated in float32 for bfloat16) against the reference path in the
     same dtype."""
     with jax.enable_x64(dtype == jnp.float64):
-        params = {
-            n: normal(i, s).astype(dtype)
-            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
-        }
-        x = normal(10, shape).astype(dtype)
-        ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
-        specs = tuple(
-            dataclasses.replace(spec, impl=i) for i in ("reference", "im2col")
-        )
-        (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
-            specs, params, x, ct
-        )
-        assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
-        tol = 2e-2 if dtype == jnp.bfloat16 else 1e-12
-
-        def close(a, b, what):
-            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-            scale = np.abs(b).max()
-            np.testing.assert_allclose(a, b, rtol=0, atol=tol * scale, err_msg=what)
-
-        close(y, y_ref, "values")
-        close(gx, gx_ref, "VJP w.r.t. x")
-        close(gp["kernel"], gp_ref["kernel"], "VJP w.r.t. the kernel")
+        _im2col_matches_the_reference(spec, shape, dtype)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float64])
@@ -889,27 +891,9 @@ def test_the_im2col_small_image_gemms(spec, shape, dtype, monkeypatch):
     monkeypatch.setattr(im2col, "SMALL_MIN_KERNEL_PER_ROW", 0)
     monkeypatch.setattr(im2col, "SMALL_FORWARD_MIN_KERNEL_PER_ROW", 0)
     with jax.enable_x64(dtype == jnp.float64):
-        params = {
-            n: normal(i, s).astype(dtype)
-            for i, (n, s) in enumerate(sorted(spec.param_shapes(shape).items()))
-        }
-        x = normal(10, shape).astype(dtype)
-        ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
-        specs = tuple(
-            dataclasses.replace(spec, impl=i) for i in ("reference", "im2col")
-        )
-        (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
-            specs, params, x, ct
-        )
-        assert y.dtype == gx.dtype == gp["kernel"].dtype == dtype
-        tol = {jnp.bfloat16: 2e-2, jnp.float32: 2e-6, jnp.float64: 1e-12}[dtype]
-        for a, b, what in ((y, y_ref, "values"), (gx, gx_ref, "VJP w.r.t. x"),
-                           (gp["kernel"], gp_ref["kernel"], "VJP w.r.t. kernel")):  # fmt: skip
-            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-            np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max(),
-                                       err_msg=what)  # fmt: skip
+        params, x, ours = _im2col_matches_the_reference(spec, shape, dtype)
         jaxpr = jax.make_jaxpr(
-            jax.value_and_grad(lambda p, x_: jnp.sum(specs[1].apply(p, x_)), (0, 1))
+            jax.value_and_grad(lambda p, x_: jnp.sum(ours.apply(p, x_)), (0, 1))
         )(params, x)
         names = {e.primitive.name for e in _all_eqns(jaxpr.jaxpr)}
         assert "conv_general_dilated" not in names and "dot_general" in names
