@@ -209,7 +209,7 @@ def _forward(
         return lax.dot_general(
             x, kernel.reshape(kernel.shape[-2:]), (((x.ndim - 1,), (0,)), ((), ()))
         )
-    if _small(x.shape, kernel, window, SMALL_FORWARD_MIN_KERNEL_PER_ROW):
+    if _small(x.shape, kernel.shape, window, SMALL_FORWARD_MIN_KERNEL_PER_ROW):
         out = _output_shape(x.shape, kernel.shape[:-2], window)
         matrix = kernel.reshape(-1, kernel.shape[-1])
         return (_patches(x, kernel.shape[:-2], window) @ matrix).reshape(*out, -1)
@@ -338,14 +338,15 @@ def _output_shape(
 
 
 def _small(
-    shape: tuple[int, ...], kernel: jax.Array, window: Window, per_row: int
+    shape: tuple[int, ...], kernel: tuple[int, ...], window: Window, per_row: int
 ) -> bool:
-    """Whether the im2col GEMMs run a convolution whose kernel has at least
-    ``per_row`` elements per output position in all, and at least
-    :data:`SMALL_MIN_CHANNELS` channels and filters."""
-    rows = math.prod(_output_shape(shape, kernel.shape[:-2], window))
-    wide = min(kernel.shape[-2:]) >= SMALL_MIN_CHANNELS
-    return wide and kernel.size >= per_row * rows
+    """Whether the im2col GEMMs run a convolution of input ``shape`` whose
+    kernel, of shape ``(*taps, C, F)``, has at least ``per_row`` elements per
+    output position in all, and at least :data:`SMALL_MIN_CHANNELS` channels
+    and filters."""
+    rows = math.prod(_output_shape(shape, kernel[:-2], window))
+    wide = min(kernel[-2:]) >= SMALL_MIN_CHANNELS
+    return wide and math.prod(kernel) >= per_row * rows
 
 
 def _patches(x: jax.Array, taps: tuple[int, ...], window: Window) -> jax.Array:
@@ -476,9 +477,7 @@ def kernel_grad(
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
     few_taps = len(offsets) <= FEW_TAPS_MAX_POSITIONS and f >= FEW_TAPS_MIN_FILTERS
     strided = max(strides) > 1
-    small = min(c, f) >= SMALL_MIN_CHANNELS and (
-        len(offsets) * c * f >= SMALL_MIN_KERNEL_PER_ROW * n * positions
-    )
+    small = _small(x.shape, (*taps, c, f), window, SMALL_MIN_KERNEL_PER_ROW)
     if not small and (
         example_bytes > EXAMPLE_MAX_BYTES
         or c > GEMM_MAX_CHANNELS
@@ -573,7 +572,9 @@ def _conv_jvp(
         # kernel outweighs the positions (SMALL_MIN_KERNEL_PER_ROW).
         # A strided width is not folded here (STRIDED_FOLD_MIN_WIDTH).
         pointwise = all(k == 1 for k in kernel.shape[:-2])
-        if not pointwise and _small(x.shape, kernel, window, SMALL_MIN_KERNEL_PER_ROW):
+        if not pointwise and _small(
+            x.shape, kernel.shape, window, SMALL_MIN_KERNEL_PER_ROW
+        ):
             return _small_input_grad(gy, kernel, x.shape, window)
         if _space_to_depth_pays(kernel, window):
             forward = functools.partial(_strided_forward, kernel=kernel, window=window)
