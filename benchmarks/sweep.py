@@ -309,6 +309,7 @@ def _chosen(config) -> str:
         backend=jax.default_backend(),
         channels_first=first,
         filters=filters,
+        positions=math.prod(shape) // channels,
     )
     derivatives = choose.fft_derivatives(
         core, kernel_size=kernel_size, strides=spec.strides, groups=groups,

@@ -411,6 +411,42 @@ def test_the_dense_fft_rule():
                dtype=jnp.bfloat16) == "direct"  # fmt: skip
 
 
+def test_the_split_fft_rule():
+    """A short stride-1 1-D problem for the split core runs the FFT."""
+    taps, most = choose.FFT_SPLIT_MIN_TAPS, choose.FFT_SPLIT_MAX_OUTPUTS
+    split = functools.partial(choose.choose_impl, transposed=False, strides=1,
+                              groups=8, channels=64, filters=64,
+                              dtype=jnp.float32, backend="cpu")  # fmt: skip
+    assert split(kernel_size=taps, positions=most // 64) == "fft"
+    assert split(kernel_size=taps, positions=most // 64, transposed=True) == "fft"
+    assert split(kernel_size=taps, positions=most // 64 + 1) == "split"
+    assert split(kernel_size=taps - 1, positions=most // 64) == "split"
+    assert split(kernel_size=taps) == "split"  # positions unknown
+    assert split(kernel_size=taps, positions=16, dtype=jnp.bfloat16) == "split"
+    assert split(kernel_size=(taps, 1), strides=(1, 1), positions=16) == "split"
+    assert split(kernel_size=2 * taps, strides=2, positions=16) == "split"
+
+
+def test_a_short_grouped_convolution_runs_the_fft_forward():
+    """Sweep #27's shape: values and VJPs equal the reference path's, and the
+    forward program is an FFT."""
+    spec = cj.Conv1DTranspose(80, 50, groups=8, data_format="channels_first")
+    shape = (3, 8, 21)
+    params = random_params(spec, shape, 3)
+    x = normal(4, shape)
+    reference_spec = dataclasses.replace(spec, impl="reference")
+    y, vjp = jax.vjp(spec.apply, params, x)
+    y_ref, vjp_ref = jax.vjp(reference_spec.apply, params, x)
+    assert_close(y, y_ref)
+    ct = normal(5, y.shape)
+    for a, b in zip(
+        jax.tree.leaves(vjp(ct)), jax.tree.leaves(vjp_ref(ct)), strict=True
+    ):
+        assert_close(a, b)
+    hlo = jax.jit(spec.apply).lower(params, x).as_text()
+    assert "stablehlo.fft" in hlo and "convolution" not in hlo
+
+
 def test_the_decision_rule():
     rule = functools.partial(
         choose.choose_impl, transposed=False, strides=1, dtype=jnp.float32

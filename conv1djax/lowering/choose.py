@@ -121,6 +121,27 @@ BLOCKDIAG_MAX_WORK = 2048
 # forward + backward at 2 to 16 groups, 0.96x-4.7x forward.
 SPLIT_MAX_GROUPS = 16
 SPLIT_MIN_PRODUCTS = 8
+# ... except that a stride-1 1-D problem of at least FFT_SPLIT_MIN_TAPS taps
+# and at most FFT_SPLIT_MAX_OUTPUTS outputs (examples times input steps times
+# filters) runs the FFT: at so few outputs XLA's per-group convolutions
+# spend more on their set-up than the FFT does in all. Forward, split
+# against FFT (2026-12-07, 2-core AMD EPYC, jax 0.10.2, "same" unless said;
+# outputs; ms): Conv1DTranspose(80, 50, groups=8), "valid", over (10, 75,
+# 8) (6e4) 2.6 against 0.60, the same over (4, 600, 8) (2e5) 1.43 against
+# 0.87, (4, 1200, 8) (3.8e5) 1.9 against 0.93 (left to the split: other
+# families stop winning below that), (4, 3199, 8) (1e6) 5.4 against 7.8;
+# 48 / 56 taps: Conv1D(64, groups=8) over (4, 1024, 64) (2.6e5) 4.5 /
+# 5.6 against 3.2 / 3.5, Conv1D(32, groups=4) over (8, 512, 32) 2.0 / 2.3
+# against 1.5 / 1.6, Conv1D(128, groups=16) over (2, 1024, 128) 4.5 / 4.9
+# against 3.1 / 3.2, Conv1D(64, groups=8) over (16, 128, 64) 3.8 / 2.6
+# against 2.4 / 2.7, Conv1DTranspose(64, groups=8) over (8, 256, 32) 1.6 /
+# 2.3 against 1.2 / 1.7. Past the line: Conv1D(48, groups=3) over (4, 2000,
+# 24) (3.8e5) 3.6 / 3.8 against 3.6 / 3.2, Conv1D(160, groups=16) over (2,
+# 1500, 32) (4.8e5) 2.5 / 3.2 against 5.0 / 4.0; at 32 taps Conv1D(64,
+# groups=8) over (8, 512, 32) (2.6e5) 2.4 against 2.8. Forward + backward
+# the two tie (both run the FFT's derivatives from 32 taps, above).
+FFT_SPLIT_MIN_TAPS = 48
+FFT_SPLIT_MAX_OUTPUTS = 2**18
 # Measured against the split and rejected (2026-12-06, 2-core AMD EPYC, jax
 # 0.10.2, forward alone unless said, ms, split / shift first): at 4 groups
 # of 16 -> 16, 3x3, over (8, 32, 32, 64) the split's Eigen convolutions
@@ -197,6 +218,7 @@ def choose_impl(
     backend: str,
     channels_first: bool = False,
     filters: int | None = None,
+    positions: int | None = None,
 ) -> str:
     """The lowering ``impl="auto"`` uses, from static facts only.
 
@@ -211,6 +233,8 @@ def choose_impl(
       backend: ``jax.default_backend()``.
       channels_first: the input's layout.
       filters: the output's channel count (None: not counted).
+      positions: the input's examples times its steps along the spatial
+        axes (None: not counted).
 
     Returns:
         ``"reference"`` off CPU and for a dense, forward, channels-first 1-D
@@ -280,6 +304,15 @@ def choose_impl(
         return "fft" if wide and one_d and long_kernel else "blockdiag"
     products = per_group_channels * per_group_filters
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
+        few_outputs = (positions or math.inf) * (filters or 1) <= FFT_SPLIT_MAX_OUTPUTS
+        if (
+            wide
+            and one_d
+            and strides == (1,)
+            and taps >= FFT_SPLIT_MIN_TAPS
+            and few_outputs
+        ):
+            return "fft"
         return "split"
     return "direct"
 

@@ -48,6 +48,7 @@ rounding, values and gradients (``tests/test_lowerings.py``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -205,6 +206,7 @@ def _lower(
     if impl == "auto":
         channels = x.shape[1] if channels_first else x.shape[-1]
         filters = kernel.shape[-2] * groups if transposed else kernel.shape[-1]
+        spatial = x.shape[2:] if channels_first else x.shape[1:-1]
         impl = choose.choose_impl(
             transposed=transposed,
             kernel_size=kernel.shape[:-2],
@@ -215,6 +217,7 @@ def _lower(
             backend=jax.default_backend(),
             channels_first=channels_first,
             filters=filters,
+            positions=x.shape[0] * math.prod(spatial),
         )
         fft_derivatives = choose.fft_derivatives(
             impl, kernel_size=kernel.shape[:-2], strides=strides, groups=groups,
