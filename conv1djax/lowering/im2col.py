@@ -59,7 +59,17 @@ BLOCK_BYTES = 4 << 20
 # (2026-12-06, 2-core AMD EPYC, jax 0.10.2): C = 64: (32, 56) 2.0x, 2.1x;
 # (64, 32) 1.39x, 1.31x; (32, 32) 1.23x, 1.04x; (8, 56) 0.99x, 0.78x;
 # (64, 16) 0.65x, 0.60x. C = 32: (64, 32) 0.76x, 0.64x. C >= 128, where
-# XLA's runs on both cores: 0.72x-1.23x.
+# XLA's runs on both cores: 0.72x-1.23x. Measured again on 2026-12-07
+# (same machine, peers interleaved in one process), fwd+bwd MSE / tanh /
+# the kernel gradient alone, the layer by itself: at C = 64 the GEMMs won
+# from 2048 rows, (64, 16) 1.11 / 1.12 / 1.17, (16, 32) 1.06-1.08 /
+# 1.08-1.09 / 1.06-1.08, (8, 32) 1.09-1.10 / 1.04-1.10 / 1.07-1.16, (8,
+# 16) 1.05 / 1.10 / 1.13, and lost at 512 ((2, 16) 0.84 / 0.96 / 0.90).
+# But in benchmarks/torch_bench.py's ResNet train step, whose four (16, 32,
+# 32, 64) layers it would reach, two runs read 412 against 415 ms and 408
+# against 413 (XLA's against the GEMMs'), and the step compiled 0.3-1.2 s
+# slower: there XLA:CPU runs its one-thread kernel gradient beside the
+# input gradient. The line was left here.
 GEMM_MAX_CHANNELS = 64
 GEMM_MIN_ROWS = 32768
 # ... and, for a stride-1 convolution, at least GEMM_MIN_CHANNELS input
