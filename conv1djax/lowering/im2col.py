@@ -301,10 +301,10 @@ def fold_count(examples: int, width: int, kernel: jax.Array, window: Window) -> 
 
 
 def _output_width(width: int, kernel: jax.Array, window: Window) -> int:
-    """The output's width, of an input ``width`` wide."""
+    """The output's width, of an input ``width`` wide (a 2-D kernel)."""
     strides, padding, dilation = window
-    extent = (kernel.shape[1] - 1) * dilation[-1] + 1
-    return (width + sum(padding[-1]) - extent) // strides[-1] + 1
+    last_axis = (strides[-1:], padding[-1:], dilation[-1:])
+    return _output_shape((1, width, 1), kernel.shape[1:2], last_axis)[1]
 
 
 def _folded(x: jax.Array, kernel: jax.Array, window: Window, fold: int) -> jax.Array:
