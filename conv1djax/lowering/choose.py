@@ -138,8 +138,12 @@ SPLIT_MIN_PRODUCTS = 8
 # 2.3 against 1.2 / 1.7. Past the line: Conv1D(48, groups=3) over (4, 2000,
 # 24) (3.8e5) 3.6 / 3.8 against 3.6 / 3.2, Conv1D(160, groups=16) over (2,
 # 1500, 32) (4.8e5) 2.5 / 3.2 against 5.0 / 4.0; at 32 taps Conv1D(64,
-# groups=8) over (8, 512, 32) (2.6e5) 2.4 against 2.8. Forward + backward
-# the two tie (both run the FFT's derivatives from 32 taps, above).
+# groups=8) over (8, 512, 32) (2.6e5) 2.4 against 2.8. Value and gradient
+# of an MSE, the split with the FFT's derivatives (above) against the FFT,
+# 48 / 56 taps, same shapes and order: 1.7 / 2.3 against 0.8 / 1.0, 2.4 /
+# 2.9 against 2.3 / 2.3, 9.7 / 11.4 against 6.5 / 7.0, 5.4 / 5.2 against
+# 4.4 / 3.5, 18.0 / 15.4 against 6.5 / 6.7, 5.6 / 7.8 against 4.3 / 6.2,
+# 3.9 / 5.6 against 3.2 / 4.1 (a second run of the forwards: 0.93x-4.9x).
 FFT_SPLIT_MIN_TAPS = 48
 FFT_SPLIT_MAX_OUTPUTS = 2**18
 # Measured against the split and rejected (2026-12-06, 2-core AMD EPYC, jax
