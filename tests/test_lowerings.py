@@ -915,8 +915,19 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
         ),  # fmt: skip
         (cj.Conv3D(5, (2, 3, 2), padding="same"), (2, 3, 4, 3, 5)),
         (cj.Conv2DTranspose(5, 3, strides=2, padding="same"), (2, 3, 3, 6)),
+        (cj.Conv1D(6, 3, padding="same"), (2, 5, 5)),
+        (cj.Conv1D(4, 4, strides=3, dilation_rate=1), (3, 11, 6)),
     ],
-    ids=["same", "strided", "dilated-valid", "ncw-strided-width", "3d", "transposed"],
+    ids=[
+        "same",
+        "strided",
+        "dilated-valid",
+        "ncw-strided-width",
+        "3d",
+        "transposed",
+        "1d",
+        "1d-strided",
+    ],  # fmt: skip
 )
 def test_the_im2col_small_image_gemms(spec, shape, dtype, monkeypatch):
     """A kernel outweighing the positions (here any): the forward, the input
@@ -926,6 +937,7 @@ def test_the_im2col_small_image_gemms(spec, shape, dtype, monkeypatch):
     monkeypatch.setattr(im2col, "SMALL_MIN_CHANNELS", 1)
     monkeypatch.setattr(im2col, "SMALL_MIN_KERNEL_PER_ROW", 0)
     monkeypatch.setattr(im2col, "SMALL_FORWARD_MIN_KERNEL_PER_ROW", 0)
+    monkeypatch.setattr(im2col, "SMALL_1D_KERNEL_GRAD_MIN_PER_ROW", 0)
     with jax.enable_x64(dtype == jnp.float64):
         params, x, ours = _im2col_matches_the_reference(spec, shape, dtype)
         jaxpr = jax.make_jaxpr(
@@ -965,6 +977,34 @@ def test_the_im2col_small_image_rule():
     assert convolutions(layer, (29, 2, 1, wide - 1)) == 3
     narrow = cj.Conv2D(wide - 1, 3, padding="same")
     assert convolutions(narrow, (29, 2, 1, wide)) == 3
+    # 1-D: the kernel gradient from SMALL_1D_KERNEL_GRAD_MIN_PER_ROW only
+    assert im2col.SMALL_1D_KERNEL_GRAD_MIN_PER_ROW == 16_384
+    layer = cj.Conv1D(wide, 3, padding="same")  # 196,608 kernel elements
+    assert convolutions(layer, (12, 1, wide)) == 0
+    assert convolutions(layer, (13, 1, wide)) == 1  # the kernel gradient
+    assert convolutions(layer, (20, 1, wide)) == 2  # and the forward
+    assert convolutions(layer, (131, 1, wide)) == 2
+    assert convolutions(layer, (132, 1, wide)) == 3
+
+
+def test_the_1d_im2col_rule():
+    """A dense forward 1-D convolution of many channels over few positions
+    runs the "im2col" core (its GEMMs), otherwise XLA's own."""
+    cpu = functools.partial(choose.choose_impl, transposed=False, strides=1,
+                            groups=1, dtype=jnp.float32, backend="cpu")  # fmt: skip
+    wide = choose.IM2COL_1D_MIN_CHANNELS
+    assert (wide, choose.IM2COL_1D_MIN_KERNEL_PER_ROW) == (256, 4096)
+    dense = functools.partial(cpu, kernel_size=3, channels=wide, filters=wide)
+    # 196,608 kernel elements: at most 48 output positions
+    assert dense(positions=48) == "im2col"
+    assert dense(positions=49) == "direct"
+    assert dense() == "direct"  # positions unknown
+    assert dense(strides=2, positions=96) == "im2col"
+    assert dense(strides=2, positions=97) == "direct"
+    assert dense(positions=48, transposed=True) == "direct"
+    assert dense(positions=48, channels_first=True) == "reference"
+    assert cpu(kernel_size=3, channels=wide - 1, filters=wide, positions=1) == "direct"
+    assert cpu(kernel_size=3, channels=wide, filters=wide - 1, positions=1) == "direct"
 
 
 @pytest.mark.parametrize("block_bytes", [1, 400, 0])

@@ -181,6 +181,26 @@ FFT_SPLIT_MAX_OUTPUTS = 2**18
 # product of so few terms lost to XLA's convolution (sweep #75, 2026-12-06:
 # 1 channel to 86, bfloat16, 0.87x-0.90x the reference path's gradients).
 IM2COL_MIN_CHANNELS = 8
+# A dense, forward 1-D convolution of at least IM2COL_1D_MIN_CHANNELS
+# channels and filters whose kernel has at least IM2COL_1D_MIN_KERNEL_PER_ROW
+# elements per output position (positions estimated as the input's over the
+# stride) runs the "im2col" core too, whose input gradient is then a GEMM
+# and col2im (lowering.im2col.SMALL_MIN_KERNEL_PER_ROW): XLA's own
+# transposes the kernel for its flipped convolution. Forward / value and
+# gradient of an MSE / of mean(tanh(y)) / the kernel's gradient alone
+# (input as data), "direct" over "im2col" (2026-12-07, 2-core AMD EPYC, jax
+# 0.10.2, "same", two runs where two are given): Conv1D(1024, 3) over (4,
+# 16, 1024) (49152 elements per position) 1.04x / 2.73x / 3.05x / 2.30x;
+# Conv1D(512, 3) over (8, 16, 512) (6144) 1.00x-1.03x / 1.37x-1.43x /
+# 1.31x-1.55x / 0.99x-1.02x; strides=2 over (8, 32, 512) (6144) 1.05x /
+# 1.65x / 1.53x / 1.06x. Below the line the kernel gradient alone lost:
+# Conv1D(256, 5) over (16, 8, 256) (2560) 0.99x-1.00x / 1.23x-1.24x /
+# 1.13x-1.20x / 0.92x-0.95x; Conv1D(256, 7) over (8, 32, 256) (1792) 1.01x
+# / 1.11x / 1.11x / 0.94x. A transposed one, Conv1DTranspose(128, 16,
+# strides=8) over (4, 32, 256) (its phases: 3970), tied: 0.97x / 1.07x /
+# 1.02x / 0.95x.
+IM2COL_1D_MIN_CHANNELS = 256
+IM2COL_1D_MIN_KERNEL_PER_ROW = 4096
 # "auto" no longer picks the "ncw" core (impl="ncw" forces it): at 64
 # channels under an MSE loss its forward + backward is 1.6x faster than
 # XLA's channels-first path at 3 taps, 1.2x at 5, 2.3x slower at 9; under a
@@ -282,6 +302,15 @@ def choose_impl(
             return "reference"
         pointwise = math.prod(kernel_size) == 1 and channels >= IM2COL_MIN_CHANNELS
         if not one_d or pointwise:
+            return "im2col"
+        rows = -(-(positions or 0) // strides[0])  # about the output's
+        kernel_elements = kernel_size[0] * channels * (filters or 0)
+        few_rows = 0 < rows * IM2COL_1D_MIN_KERNEL_PER_ROW <= kernel_elements
+        if (
+            not transposed
+            and min(channels, filters or 0) >= IM2COL_1D_MIN_CHANNELS
+            and few_rows
+        ):
             return "im2col"
         return "direct"
     terms = taps * in_per_group

@@ -127,6 +127,16 @@ EXAMPLE_MAX_BYTES = 64 << 20
 SMALL_MIN_KERNEL_PER_ROW = 1500
 SMALL_MIN_CHANNELS = 256
 SMALL_FORWARD_MIN_KERNEL_PER_ROW = 10_000
+# A 1-D kernel's gradient takes the GEMM only from this many elements per
+# position: below it XLA's 1-D kernel gradient (Eigen's, on both cores) tied
+# or won (2026-12-07, 2-core AMD EPYC, jax 0.10.2, the gradient of an MSE
+# with respect to the kernel alone, and benchmarks/sweep.py's train step,
+# XLA's time over the GEMM's): Conv1D(512, 3) over (8, 16, 512) (6144)
+# 0.99x-1.02x, strides=2 over (8, 32, 512) (6144) 0.96x-1.06x, "valid" over
+# (16, 8, 512) (8192) 0.86x-0.97x; Conv1D(1024, 3) over (4, 16, 1024)
+# (49152) 1.05x-2.30x. Its input gradient takes it from
+# SMALL_MIN_KERNEL_PER_ROW as in 2-D.
+SMALL_1D_KERNEL_GRAD_MIN_PER_ROW = 16_384
 
 # XLA:CPU's 2-D convolution (YNNPACK) runs on one thread when its output
 # is narrower than about FOLD_MIN_WIDTH columns and has at most
@@ -487,7 +497,10 @@ def kernel_grad(
     example_bytes = len(offsets) * c * positions * x.dtype.itemsize
     few_taps = len(offsets) <= FEW_TAPS_MAX_POSITIONS and f >= FEW_TAPS_MIN_FILTERS
     strided = max(strides) > 1
-    small = _small(x.shape, (*taps, c, f), window, SMALL_MIN_KERNEL_PER_ROW)
+    per_row = (
+        SMALL_MIN_KERNEL_PER_ROW if len(taps) > 1 else SMALL_1D_KERNEL_GRAD_MIN_PER_ROW
+    )
+    small = _small(x.shape, (*taps, c, f), window, per_row)
     if not small and (
         example_bytes > EXAMPLE_MAX_BYTES
         or c > GEMM_MAX_CHANNELS
