@@ -413,7 +413,7 @@ def test_the_dense_fft_rule():
 
 def test_the_split_fft_rule():
     """A short stride-1 1-D problem for the split core runs the FFT."""
-    taps, most = choose.FFT_SPLIT_MIN_TAPS, choose.FFT_SPLIT_MAX_OUTPUTS
+    taps, most = choose.FFT_SPLIT_MIN_TAPS, choose.FFT_SHORT_MAX_OUTPUTS
     split = functools.partial(choose.choose_impl, transposed=False, strides=1,
                               groups=8, channels=64, filters=64,
                               dtype=jnp.float32, backend="cpu")  # fmt: skip
@@ -427,11 +427,39 @@ def test_the_split_fft_rule():
     assert split(kernel_size=2 * taps, strides=2, positions=16) == "split"
 
 
-def test_a_short_grouped_convolution_runs_the_fft_forward():
-    """Sweep #27's shape: values and VJPs equal the reference path's, and the
-    forward program is an FFT."""
-    spec = cj.Conv1DTranspose(80, 50, groups=8, data_format="channels_first")
-    shape = (3, 8, 21)
+def test_the_shift_fft_rule():
+    """A short stride-1 1-D problem for the shift core, of enough taps and
+    filters per group, runs the FFT."""
+    taps, most = choose.FFT_SHIFT_MIN_TAPS, choose.FFT_SHORT_MAX_OUTPUTS
+    per_group = choose.FFT_SHIFT_MIN_FILTERS
+    shift = functools.partial(choose.choose_impl, transposed=False, strides=1,
+                              groups=16, channels=16, filters=16 * per_group,
+                              dtype=jnp.float32, backend="cpu")  # fmt: skip
+    outputs = most // (16 * per_group)
+    assert shift(kernel_size=taps, positions=outputs) == "fft"
+    assert shift(kernel_size=taps, positions=outputs, transposed=True) == "fft"
+    assert shift(kernel_size=taps, positions=outputs + 1) == "shift"
+    assert shift(kernel_size=taps - 1, positions=outputs) == "shift"
+    assert shift(kernel_size=taps) == "shift"  # positions unknown
+    fewer = 16 * (per_group - 1)
+    assert shift(kernel_size=taps, positions=1, filters=fewer) == "shift"
+
+
+@pytest.mark.parametrize(
+    "spec,shape",
+    [
+        (
+            cj.Conv1DTranspose(80, 50, groups=8, data_format="channels_first"),
+            (3, 8, 21),
+        ),
+        (cj.Conv1D(96, 32, groups=16, padding="same"), (2, 20, 16)),
+    ],
+    ids=["split-transposed-ncw", "shift"],
+)
+def test_a_short_grouped_convolution_runs_the_fft_forward(spec, shape):
+    """Sweep #27's shape (for the split core) and one for the shift core:
+    values and VJPs equal the reference path's, and the forward program is
+    an FFT."""
     params = random_params(spec, shape, 3)
     x = normal(4, shape)
     reference_spec = dataclasses.replace(spec, impl="reference")

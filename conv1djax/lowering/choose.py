@@ -101,6 +101,22 @@ SHIFT_MAX_TERMS = 64
 # faster forward but 0.73x the reference path in a train step; at 1026 (8
 # groups of 1 channel to 19, 7 x 4 taps, strides 3) 4.2x slower forward.
 SHIFT_MAX_WORK = 384
+# ... unless a short problem (FFT_SHORT_MAX_OUTPUTS, below) has at least
+# FFT_SHIFT_MIN_TAPS taps and FFT_SHIFT_MIN_FILTERS filters per group: then
+# the FFT. Forward / value and gradient of an MSE / the kernel's gradient
+# alone, shift (with the FFT's derivatives) over FFT (2026-12-07, 2-core AMD
+# EPYC, jax 0.10.2, "same" unless said; 32 / 40 taps): Conv1D(160,
+# groups=16) over (4, 300, 16) 1.11x / 1.14x / 2.59x and 1.26x / 1.08x /
+# 1.40x, over (16, 64, 16) 1.53x / 1.19x / 2.63x and 2.89x / 2.04x / 2.26x;
+# Conv1D(48, groups=8) over (8, 500, 8) 1.42x / 1.37x / 2.69x and 1.98x /
+# 1.25x / 2.99x; Conv1DTranspose(80, groups=8), "valid", over (8, 100, 8)
+# 1.36x / 1.28x / 1.89x and 3.30x / 1.97x / 1.97x, over (10, 75, 8)
+# forward 1.4x and 1.9x. With 4 filters per group the shift core's forward
+# won: Conv1D(64, groups=16) over (8, 400, 16) 0.69x / 0.89x / 2.36x and
+# 1.07x / 1.00x / 3.10x; DepthwiseConv1D(depth_multiplier=4) over (8, 200,
+# 32) 0.46x / 0.77x / 1.64x and 0.65x / 0.84x / 2.14x.
+FFT_SHIFT_MIN_TAPS = 32
+FFT_SHIFT_MIN_FILTERS = 6
 # Otherwise a block-diagonal dense kernel, for at most this many groups of
 # fewer than SPLIT_MIN_IN_PER_GROUP channels, while its multiply-adds per
 # output position, taps times channels times filters per group (times the
@@ -122,7 +138,7 @@ BLOCKDIAG_MAX_WORK = 2048
 SPLIT_MAX_GROUPS = 16
 SPLIT_MIN_PRODUCTS = 8
 # ... except that a stride-1 1-D problem of at least FFT_SPLIT_MIN_TAPS taps
-# and at most FFT_SPLIT_MAX_OUTPUTS outputs (examples times input steps times
+# and at most FFT_SHORT_MAX_OUTPUTS outputs (examples times input steps times
 # filters) runs the FFT: at so few outputs XLA's per-group convolutions
 # spend more on their set-up than the FFT does in all. Forward, split
 # against FFT (2026-12-07, 2-core AMD EPYC, jax 0.10.2, "same" unless said;
@@ -144,8 +160,18 @@ SPLIT_MIN_PRODUCTS = 8
 # 2.9 against 2.3 / 2.3, 9.7 / 11.4 against 6.5 / 7.0, 5.4 / 5.2 against
 # 4.4 / 3.5, 18.0 / 15.4 against 6.5 / 6.7, 5.6 / 7.8 against 4.3 / 6.2,
 # 3.9 / 5.6 against 3.2 / 4.1 (a second run of the forwards: 0.93x-4.9x).
-FFT_SPLIT_MIN_TAPS = 48
-FFT_SPLIT_MAX_OUTPUTS = 2**18
+# At 40 taps, forward / MSE / the kernel's gradient alone, split over FFT:
+# Conv1D(64, groups=8) over (4, 1024, 64) 1.28x / 1.32x / 1.32x, Conv1D(32,
+# groups=4) over (8, 512, 32) 1.28x / 1.24x / 1.29x, Conv1D(128, groups=16)
+# over (2, 1024, 128) 1.20x / 2.40x / 1.40x, Conv1D(64, groups=8) over
+# (16, 128, 64) 1.27x / 1.23x / 1.17x, Conv1DTranspose(64, groups=8) over
+# (8, 256, 32) 1.03x / 1.06x / 1.15x, Conv1DTranspose(80, groups=8),
+# "valid", over (8, 100, 8) 2.00x / 2.06x / 1.81x (sweep-style against the
+# reference path its forward read 0.85x on the split) and over (10, 75, 8)
+# forward 3.8x. At 32 taps the forward was mixed: 0.67x-1.11x (the
+# transposed one 0.67x, (16, 128, 64) 0.93x).
+FFT_SPLIT_MIN_TAPS = 40
+FFT_SHORT_MAX_OUTPUTS = 2**18
 # Measured against the split and rejected (2026-12-06, 2-core AMD EPYC, jax
 # 0.10.2, forward alone unless said, ms, split / shift first): at 4 groups
 # of 16 -> 16, 3x3, over (8, 32, 32, 64) the split's Eigen convolutions
@@ -316,12 +342,22 @@ def choose_impl(
     terms = taps * in_per_group
     phases = math.prod(strides) if transposed else 1
     work = terms * per_group_filters * phases
+    # A short stride-1 1-D problem (FFT_SHORT_MAX_OUTPUTS) of a long kernel
+    # runs the FFT rather than the shift or split cores below.
+    outputs = (positions or math.inf) * (filters or 1)
+    short = wide and one_d and strides == (1,) and outputs <= FFT_SHORT_MAX_OUTPUTS
     if (
         wide
         and groups >= SHIFT_MIN_GROUPS
         and terms <= SHIFT_MAX_TERMS
         and work <= SHIFT_MAX_WORK
     ):
+        if (
+            short
+            and taps >= FFT_SHIFT_MIN_TAPS
+            and per_group_filters >= FFT_SHIFT_MIN_FILTERS
+        ):
+            return "fft"
         return "shift"
     # Block-diagonal and split keep a forward convolution's strides.
     dense_taps = taps if transposed else math.prod(kernel_size)
@@ -337,16 +373,7 @@ def choose_impl(
         return "fft" if wide and one_d and long_kernel else "blockdiag"
     products = per_group_channels * per_group_filters
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
-        few_outputs = (positions or math.inf) * (filters or 1) <= FFT_SPLIT_MAX_OUTPUTS
-        if (
-            wide
-            and one_d
-            and strides == (1,)
-            and taps >= FFT_SPLIT_MIN_TAPS
-            and few_outputs
-        ):
-            return "fft"
-        return "split"
+        return "fft" if short and taps >= FFT_SPLIT_MIN_TAPS else "split"
     return "direct"
 
 
