@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from jax.typing import DTypeLike
 
+from conv1djax.lowering.im2col import SMALL_MIN_CHANNELS
+
 CORES = ("direct", "im2col", "blockdiag", "split", "shift", "fft", "ncw")
 IMPLS = ("auto", "reference", *CORES)
 # The cores written for one spatial axis only.
@@ -208,7 +210,8 @@ FFT_SHORT_MAX_OUTPUTS = 2**18
 # 1 channel to 86, bfloat16, 0.87x-0.90x the reference path's gradients).
 IM2COL_MIN_CHANNELS = 8
 # A dense, forward 1-D convolution of at least IM2COL_1D_MIN_CHANNELS
-# channels and filters whose kernel has at least IM2COL_1D_MIN_KERNEL_PER_ROW
+# channels and filters (the core's own SMALL_MIN_CHANNELS: fewer, and its
+# GEMMs would not run) whose kernel has at least IM2COL_1D_MIN_KERNEL_PER_ROW
 # elements per output position (positions estimated as the input's over the
 # stride) runs the "im2col" core too, whose input gradient is then a GEMM
 # and col2im (lowering.im2col.SMALL_MIN_KERNEL_PER_ROW): XLA's own
@@ -225,7 +228,7 @@ IM2COL_MIN_CHANNELS = 8
 # / 1.11x / 1.11x / 0.94x. A transposed one, Conv1DTranspose(128, 16,
 # strides=8) over (4, 32, 256) (its phases: 3970), tied: 0.97x / 1.07x /
 # 1.02x / 0.95x.
-IM2COL_1D_MIN_CHANNELS = 256
+IM2COL_1D_MIN_CHANNELS = SMALL_MIN_CHANNELS
 IM2COL_1D_MIN_KERNEL_PER_ROW = 4096
 # "auto" no longer picks the "ncw" core (impl="ncw" forces it): at 64
 # channels under an MSE loss its forward + backward is 1.6x faster than
