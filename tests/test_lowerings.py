@@ -23,6 +23,7 @@ import conv1djax as cj
 from conftest import assert_close, normal, random_params, specs_values_and_vjps
 from conv1djax.lowering import (
     choose,
+    eigen,
     fft,
     im2col,
     layout,
@@ -886,8 +887,8 @@ def test_the_decision_rule_in_2d_and_3d():
     assert depthwise(dtype=jnp.bfloat16) == "direct"
 
 
-def _im2col_matches_the_reference(spec, shape, dtype):
-    """The "im2col" core's values and VJPs against the reference path's, in
+def _core_matches_the_reference(spec, shape, dtype, impl="im2col"):
+    """The ``impl`` core's values and VJPs against the reference path's, in
     ``dtype`` (bfloat16 to 2e-2 of each array's scale, float32 to 2e-6,
     float64 to 1e-12)."""
     params = {
@@ -896,7 +897,7 @@ def _im2col_matches_the_reference(spec, shape, dtype):
     }
     x = normal(10, shape).astype(dtype)
     ct = normal(11, spec.compute_output_shape(shape)).astype(dtype)
-    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", "im2col"))
+    specs = tuple(dataclasses.replace(spec, impl=i) for i in ("reference", impl))
     (y_ref, (gx_ref, gp_ref)), (y, (gx, gp)) = specs_values_and_vjps(
         specs, params, x, ct
     )
@@ -927,7 +928,7 @@ def test_the_im2col_core_in_other_dtypes(spec, shape, dtype):
     accumulated in float32 for bfloat16) against the reference path in the
     same dtype."""
     with jax.enable_x64(dtype == jnp.float64):
-        _im2col_matches_the_reference(spec, shape, dtype)
+        _core_matches_the_reference(spec, shape, dtype)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float64])
@@ -967,7 +968,7 @@ def test_the_im2col_small_image_gemms(spec, shape, dtype, monkeypatch):
     monkeypatch.setattr(im2col, "SMALL_FORWARD_MIN_KERNEL_PER_ROW", 0)
     monkeypatch.setattr(im2col, "SMALL_1D_KERNEL_GRAD_MIN_PER_ROW", 0)
     with jax.enable_x64(dtype == jnp.float64):
-        params, x, ours = _im2col_matches_the_reference(spec, shape, dtype)
+        params, x, ours = _core_matches_the_reference(spec, shape, dtype)
         jaxpr = jax.make_jaxpr(
             jax.value_and_grad(lambda p, x_: jnp.sum(ours.apply(p, x_)), (0, 1))
         )(params, x)
@@ -1526,3 +1527,89 @@ def test_xla_conv_runs_an_unpadded_dense_2d_convolution_padded_by_a_row(
             ),
             x_r, k_r,
         ) == [pads]  # fmt: skip
+
+
+# ---- the "eigen" core: XLA:CPU's Eigen convolution, not YNNPACK's ------------------
+
+EIGEN_CASES = [
+    (cj.Conv2D(5, (3, 2), padding="same", dilation_rate=(1, 2)), (2, 7, 6, 3)),
+    (cj.Conv2D(4, 3), (2, 6, 5, 3)),
+    (cj.Conv2D(4, 3, strides=2, padding="same", data_format="channels_first"),
+     (2, 3, 9, 7)),
+    (cj.Conv2D(6, 5, padding="same"), (1, 20, 4, 3)),
+    (cj.Conv3D(3, (2, 3, 3), padding="same"), (2, 3, 5, 4, 2)),
+    (cj.Conv2DTranspose(3, 3, strides=2, padding="same"), (2, 4, 3, 5)),
+]  # fmt: skip
+EIGEN_IDS = ["dilated", "valid", "strided-ncw", "tall", "3d", "transposed"]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float64])
+@pytest.mark.parametrize("spec,shape", EIGEN_CASES, ids=EIGEN_IDS)
+def test_the_eigen_core_matches_the_reference(spec, shape, dtype):
+    """The "eigen" core's values and VJPs (its widened forward, input
+    gradient and kernel gradient) against the reference path in the same
+    dtype: "same" and "valid" padding, dilation, space-to-depth, a tall
+    image (its kernel gradient's window widened along the height), a 3-D
+    convolution's depth taps as channels, the polyphase rewrite."""
+    with jax.enable_x64(dtype == jnp.float64):
+        _core_matches_the_reference(spec, shape, dtype, impl="eigen")
+
+
+@pytest.mark.parametrize("spec,shape", EIGEN_CASES[:2] + EIGEN_CASES[3:5],
+                         ids=EIGEN_IDS[:2] + EIGEN_IDS[3:5])  # fmt: skip
+def test_check_grads_second_order_eigen(spec, shape):
+    """The "eigen" core's custom JVP against finite differences in float64,
+    forward and reverse mode, to second order."""
+    spec = dataclasses.replace(spec, impl="eigen")
+    with jax.enable_x64(True):
+        kernel = normal(1, spec.param_shapes(shape)["kernel"], np.float64)
+        x = normal(2, shape, np.float64)
+
+        def f(x_, kernel_):
+            return spec.apply({"kernel": kernel_, "bias": jnp.zeros(spec.filters)}, x_)
+
+        check_grads(f, (x, kernel), order=2, modes=("fwd", "rev"))
+
+
+def test_the_eigen_core_programs_hold_no_ynnpack_convolution():
+    """Compiled, the forward, input gradient and kernel gradient of a layer
+    that XLA:CPU gives YNNPACK on the reference path (32 channels) are three
+    plain convolutions, none reversed: Eigen's. This fails if XLA stops
+    declining the widened shapes, or swaps the kernel gradient's operands."""
+    x, kernel = normal(0, (2, 8, 8, 32)), normal(1, (3, 3, 32, 32))
+
+    def hlo(conv):
+        loss = lambda x_, k: jnp.sum(jnp.tanh(conv(x_, k)))  # noqa: E731
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        return grad.lower(x, kernel).compile().as_text()
+
+    ours = hlo(lambda x_, k: eigen.conv(x_, k, padding=((1, 1), (1, 1)),
+                                        dilation=(1, 1)))  # fmt: skip
+    plain = hlo(
+        lambda x_, k: lax.conv_general_dilated(
+            x_, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    )
+    convolutions = [line for line in ours.splitlines() if " convolution(" in line]
+    assert len(convolutions) == 3, convolutions
+    assert "ynn_fusion" not in ours and "reversal" not in ours
+    assert "ynn_fusion" in plain  # the shapes this core avoids do go to YNNPACK
+
+
+def test_the_eigen_core_applies():
+    """Padding past the dilated kernel's reach (the input gradient would
+    crop) and a 1x1 kernel (no window to widen) are refused, with a
+    ValueError from ``eigen.conv``; the kernel gradient's window is widened
+    along the width, or along the height where widening the width would make
+    XLA swap the operands."""
+    same = ((1, 1), (1, 1))
+    assert eigen.applies((2, 8, 8, 4), (3, 3, 4, 4), (same, (1, 1)))
+    assert not eigen.applies((2, 8, 8, 4), (3, 3, 4, 4), (((3, 1), (1, 1)), (1, 1)))
+    assert eigen.applies((2, 8, 8, 4), (3, 3, 4, 4), (((3, 1), (1, 1)), (2, 1)))
+    assert not eigen.applies((2, 8, 8, 4), (1, 1, 4, 4), (((0, 0), (0, 0)), (1, 1)))
+    with pytest.raises(ValueError, match="Eigen core cannot run"):
+        eigen.conv(jnp.ones((2, 8, 8, 4)), jnp.ones((1, 1, 4, 4)),
+                   padding=((0, 0), (0, 0)), dilation=(1, 1))  # fmt: skip
+    pads = ((2, 2), (2, 2))
+    assert eigen._window_axis((12, 4), pads, (12, 4)) == 1
+    assert eigen._window_axis((20, 4), pads, (20, 4)) == 0

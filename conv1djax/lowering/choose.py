@@ -18,7 +18,7 @@ from jax.typing import DTypeLike
 
 from conv1djax.lowering.im2col import SMALL_MIN_CHANNELS
 
-CORES = ("direct", "im2col", "blockdiag", "split", "shift", "fft", "ncw")
+CORES = ("direct", "im2col", "eigen", "blockdiag", "split", "shift", "fft", "ncw")
 IMPLS = ("auto", "reference", *CORES)
 # The cores written for one spatial axis only.
 ONE_D_CORES = ("fft", "ncw")
@@ -205,6 +205,42 @@ FFT_SHORT_MAX_OUTPUTS = 2**18
 # 160-210 ms). A 1-D one with more taps keeps "direct":
 # XLA:CPU's 1-D convolution and its kernel gradient run on every core
 # (kernel gradient 5.0 ms, the GEMMs 6.9 ms at (16, 1024, 64), k=3).
+# A dense, stride-1, float32 2-D convolution (a 3-D one's depth taps
+# stacked along the channels: its 2-D problem) of more than one tap runs the
+# "eigen" core (lowering.eigen: XLA:CPU's Eigen convolution, shaped so that
+# YNNPACK declines it) where its wider side, channels or filters, is within
+# EIGEN_CHANNELS and it has at least EIGEN_MIN_POSITIONS input positions
+# (examples times steps), or within EIGEN_CHANNELS_FEW_POSITIONS from
+# EIGEN_MIN_POSITIONS_FEW. YNNPACK takes only more than 16 channels or
+# filters; below, XLA's convolution is Eigen's already. "im2col" over
+# "eigen", forward / value and gradient of an MSE / of mean(tanh(y)) / the
+# kernel's gradient alone (input as data), 3x3 "same", C -> C unless said,
+# (N, S, S, C) (2026-12-07, 2-core AMD EPYC, jax 0.10.2, one run each; the
+# machine's spread is about 15%): 16384 positions and more: C = 32 (16, 32)
+# 1.46x / 0.94x / 1.29x / 1.29x, (32, 32) 1.46x / 1.15x / 1.29x / 1.20x; C
+# = 48 (16, 32) 1.70x / 1.35x / 1.41x / 1.66x, (32, 32) 1.83x / 1.82x /
+# 1.60x / 1.48x; C = 64 (16, 32) 0.99x / 1.17x / 1.19x / 1.20x, (32, 32)
+# 0.99x / 1.31x / 1.27x / 1.09x, (32, 56) 1.34x / 1.11x / 1.10x / 1.05x; C
+# = 96 (16, 32) 1.35x / 1.32x / 1.39x / 1.46x, (32, 32) 1.35x / 1.30x /
+# 1.28x / 1.27x; C = 128 (16, 32) 1.06x / 0.95x / 1.02x / 1.10x, (32, 32)
+# 1.00x / 1.06x / 1.11x / 1.12x; 96 -> 32 (16, 32) 1.28x / 1.41x / 1.38x /
+# 1.26x, (32, 32) 1.13x / 1.31x / 1.27x / 1.05x; 5x5, C = 64 (16, 32)
+# 1.07x / 1.13x / 1.23x / 1.30x, C = 32 1.00x / 1.15x / 1.13x / 1.18x; the
+# 3-D row's (64, 32, 32, 96) -> 32 1.46x / 1.20x / 1.20x / 1.12x. 8192
+# positions: C = 64 (8, 32) 0.98x-1.03x / 1.13x-1.16x / 1.18x-1.23x /
+# 1.19x-1.26x; C = 32 1.63x / 0.99x / 0.90x / 0.86x and C = 128 1.04x /
+# 0.94x / 0.96x / 1.15x (left out); 4096: C = 64 (16, 16) 1.51x / 1.16x /
+# 1.27x / 1.11x but (4, 32) 1.07x / 0.93x / 0.89x / 0.86x; 2048: (8, 16)
+# lost at C = 32, 48, 64 and 128 (0.76x-0.96x in the gradients). Fewer
+# positions and more channels lost too: (16, 16, 16, 128) 0.93x / 0.91x /
+# 0.95x, (16, 8, 8, 256) 0.87x-0.98x, (16, 4, 4, 512) 0.71x-0.87x, where
+# the small-image GEMMs run. A strided one (space-to-depth) was not
+# measured to pay: the ResNet-style train step with its strided layers on
+# this core too took 458 against 402 ms.
+EIGEN_CHANNELS = (17, 128)
+EIGEN_MIN_POSITIONS = 16384
+EIGEN_CHANNELS_FEW_POSITIONS = (48, 96)
+EIGEN_MIN_POSITIONS_FEW = 8192
 # A 1-D 1x1 kernel over fewer channels than this keeps "direct": a matrix
 # product of so few terms lost to XLA's convolution (sweep #75, 2026-12-06:
 # 1 channel to 86, bfloat16, 0.87x-0.90x the reference path's gradients).
@@ -330,6 +366,11 @@ def choose_impl(
             # the sum of the output's squares, k=3, 64 channels).
             return "reference"
         pointwise = math.prod(kernel_size) == 1 and channels >= IM2COL_MIN_CHANNELS
+        if not one_d and _eigen_pays(
+            transposed=transposed, kernel_size=kernel_size, strides=strides,
+            channels=channels, filters=filters, positions=positions, dtype=dtype,
+        ):  # fmt: skip
+            return "eigen"
         if not one_d or pointwise:
             return "im2col"
         rows = -(-(positions or 0) // strides[0])  # about the output's
@@ -378,6 +419,32 @@ def choose_impl(
     if groups <= SPLIT_MAX_GROUPS and products >= SPLIT_MIN_PRODUCTS:
         return "fft" if short and taps >= FFT_SPLIT_MIN_TAPS else "split"
     return "direct"
+
+
+def _eigen_pays(
+    *,
+    transposed: bool,
+    kernel_size: tuple[int, ...],
+    strides: tuple[int, ...],
+    channels: int,
+    filters: int | None,
+    positions: int | None,
+    dtype: DTypeLike,
+) -> bool:
+    """Whether a dense, channels-last 2-D or 3-D convolution runs the
+    "eigen" core (:data:`EIGEN_CHANNELS`, :data:`EIGEN_MIN_POSITIONS`)."""
+    if transposed or max(strides) > 1 or math.prod(kernel_size) == 1:
+        return False
+    if np.dtype(dtype) != np.dtype(np.float32) or not filters or not positions:
+        return False
+    # A 3-D one runs as a 2-D one of its depth taps stacked along the channels.
+    stacked = channels * (kernel_size[0] if len(kernel_size) == 3 else 1)
+    widest = max(stacked, filters)
+    lo, hi = EIGEN_CHANNELS
+    if positions >= EIGEN_MIN_POSITIONS and lo <= widest <= hi:
+        return True
+    lo, hi = EIGEN_CHANNELS_FEW_POSITIONS
+    return positions >= EIGEN_MIN_POSITIONS_FEW and lo <= widest <= hi
 
 
 def fft_derivatives(

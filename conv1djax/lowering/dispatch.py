@@ -58,6 +58,7 @@ from jax import lax
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.blockdiag as blockdiag
 import conv1djax.lowering.choose as choose
+import conv1djax.lowering.eigen as eigen
 import conv1djax.lowering.fft as fft
 import conv1djax.lowering.im2col as im2col
 import conv1djax.lowering.layout as layout
@@ -130,6 +131,9 @@ def core_conv(
         )
         padding, strides = ((0, 0),) * rank, (1,) * rank
     x, padding = layout.crop_negative(x, padding)
+    if core == "eigen":
+        return _eigen(x, kernel, groups=groups, strides=strides, padding=padding,
+                      dilation=dilation)  # fmt: skip
     if core == "im2col":
         if groups > 1:
             kernel = blockdiag.block_diagonal(kernel, groups)
@@ -183,6 +187,41 @@ def core_conv(
     return xla_conv.conv(
         x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups
     )
+
+
+def _eigen(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    groups: int,
+    strides: tuple[int, ...],
+    padding: layout.Pads,
+    dilation: tuple[int, ...],
+) -> jax.Array:
+    """The "eigen" core: a 2-D convolution (a 3-D one's depth taps stacked
+    along the channels) on Eigen's kernels where :func:`~conv1djax.lowering.eigen.applies`,
+    else the "im2col" core; a 1-D one is XLA's own (Eigen's already)."""
+    if groups > 1:
+        kernel = blockdiag.block_diagonal(kernel, groups)
+
+    def run_conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
+                   padding: layout.Pads, dilation: tuple[int, ...]) -> jax.Array:  # fmt: skip
+        geometry = (padding, dilation)
+        if max(strides) == 1 and eigen.applies(x.shape, kernel.shape, geometry):
+            return eigen.conv(x, kernel, padding=padding, dilation=dilation)
+        return im2col.conv(x, kernel, strides=strides, padding=padding,
+                           dilation=dilation)  # fmt: skip
+
+    rank = kernel.ndim - 2
+    if rank == 3 and max(kernel.shape[:-2]) > 1:
+        return depth_as_channels(x, kernel, strides=strides, padding=padding,
+                                 dilation=dilation, run_conv2d=run_conv2d)  # fmt: skip
+    if rank == 2 and max(kernel.shape[:-2]) > 1:
+        return run_conv2d(x, kernel, strides, padding, dilation)
+    if rank > 1:  # a 1x1 kernel: the "im2col" core's matrix products
+        return im2col.conv(x, kernel, strides=strides, padding=padding,
+                           dilation=dilation)  # fmt: skip
+    return xla_conv.conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
 
 
 def _lower(
