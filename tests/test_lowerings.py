@@ -1613,3 +1613,35 @@ def test_the_eigen_core_applies():
     pads = ((2, 2), (2, 2))
     assert eigen._window_axis((12, 4), pads, (12, 4)) == 1
     assert eigen._window_axis((20, 4), pads, (20, 4)) == 0
+
+
+def test_the_eigen_rule():
+    """``impl="auto"`` takes the "eigen" core for a dense, forward, stride-1
+    float32 2-D or 3-D convolution of at least EIGEN_MIN_CHANNELS channels
+    (a 3-D one's stacked depth taps counted) whose wider side is within
+    EIGEN_CHANNELS from EIGEN_MIN_POSITIONS positions, or within
+    EIGEN_CHANNELS_FEW_POSITIONS from EIGEN_MIN_POSITIONS_FEW."""
+    rule = functools.partial(
+        choose.choose_impl, transposed=False, kernel_size=(3, 3), strides=(1, 1),
+        groups=1, dtype=jnp.float32, backend="cpu",
+    )  # fmt: skip
+    many, few = choose.EIGEN_MIN_POSITIONS, choose.EIGEN_MIN_POSITIONS_FEW
+    assert rule(channels=32, filters=32, positions=many) == "eigen"
+    assert rule(channels=32, filters=32, positions=many - 1) == "im2col"
+    assert rule(channels=64, filters=64, positions=few) == "eigen"
+    assert rule(channels=64, filters=64, positions=few - 1) == "im2col"
+    assert rule(channels=32, filters=32, positions=few) == "im2col"
+    assert rule(channels=128, filters=128, positions=many) == "eigen"
+    assert rule(channels=128, filters=129, positions=many) == "im2col"
+    assert rule(channels=16, filters=64, positions=many) == "eigen"
+    assert rule(channels=15, filters=64, positions=many) == "im2col"
+    assert rule(channels=16, filters=16, positions=many) == "im2col"  # Eigen's already
+    for kwargs in (dict(strides=(2, 2)), dict(transposed=True), dict(kernel_size=(1, 1)),
+                   dict(dtype=jnp.bfloat16), dict(dtype=jnp.float64),
+                   dict(channels_first=True), dict(positions=None), dict(filters=None)):  # fmt: skip
+        settings = dict(channels=64, filters=64, positions=many) | kwargs
+        assert rule(**settings) != "eigen", kwargs
+    cube = functools.partial(rule, kernel_size=(3, 3, 3), strides=(1, 1, 1))
+    assert cube(channels=32, filters=32, positions=2 * 32**3) == "eigen"  # 96 stacked
+    assert cube(channels=48, filters=32, positions=2 * 32**3) == "im2col"  # 144
+    assert rule(channels=64, filters=64, positions=many, backend="gpu") == "reference"

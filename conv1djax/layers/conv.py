@@ -84,7 +84,7 @@ class Conv1D(_Conv):
       impl: how the convolution is lowered, not a Keras argument: "auto"
         (default: chosen at trace time from static shapes and the platform),
         "reference" (one ``lax.conv_general_dilated``, as Keras calls it), or
-        a core forced on CPU's rewrites: "direct", "im2col", "blockdiag",
+        a core forced on CPU's rewrites: "direct", "im2col", "eigen", "blockdiag",
         "split", "shift", "fft", "ncw". All give the same numbers up to float32 rounding.
       padding_mode: what the padding is filled with, PyTorch's argument, not
         Keras's: "zeros" (default, left out of ``get_config``), "reflect",

@@ -12,11 +12,12 @@ follows. The modules, in the order data flows through them:
 - :mod:`~conv1djax.lowering.rewrites`: space-to-depth, polyphase, and
   depth as batch or as channels.
 - the cores :mod:`~conv1djax.lowering.im2col`,
+  :mod:`~conv1djax.lowering.eigen`,
   :mod:`~conv1djax.lowering.blockdiag`,
   :mod:`~conv1djax.lowering.split`,
   :mod:`~conv1djax.lowering.shift`, :mod:`~conv1djax.lowering.fft`,
   :mod:`~conv1djax.lowering.ncw`, and :mod:`~conv1djax.lowering.adjoint`,
-  the custom-derivative helper of im2col, shift and ncw.
+  the custom-derivative helper of im2col, eigen, shift and ncw.
 """
 
 from conv1djax.lowering.choose import CORES as CORES

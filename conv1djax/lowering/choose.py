@@ -208,8 +208,8 @@ FFT_SHORT_MAX_OUTPUTS = 2**18
 # A dense, stride-1, float32 2-D convolution (a 3-D one's depth taps
 # stacked along the channels: its 2-D problem) of more than one tap runs the
 # "eigen" core (lowering.eigen: XLA:CPU's Eigen convolution, shaped so that
-# YNNPACK declines it) where its wider side, channels or filters, is within
-# EIGEN_CHANNELS and it has at least EIGEN_MIN_POSITIONS input positions
+# YNNPACK declines it) from EIGEN_MIN_CHANNELS channels, where its wider
+# side, channels or filters, is within EIGEN_CHANNELS and it has at least EIGEN_MIN_POSITIONS input positions
 # (examples times steps), or within EIGEN_CHANNELS_FEW_POSITIONS from
 # EIGEN_MIN_POSITIONS_FEW. YNNPACK takes only more than 16 channels or
 # filters; below, XLA's convolution is Eigen's already. "im2col" over
@@ -237,6 +237,12 @@ FFT_SHORT_MAX_OUTPUTS = 2**18
 # the small-image GEMMs run. A strided one (space-to-depth) was not
 # measured to pay: the ResNet-style train step with its strided layers on
 # this core too took 458 against 402 ms.
+# Fewer input channels than EIGEN_MIN_CHANNELS lost, Eigen's input gradient
+# worst: (8, 64, 64, C) to 64, C = 3 0.86x / 0.59x / 0.84x / 1.41x (sweep
+# #103, against the reference path: 0.77x-0.81x), C = 8 1.19x / 0.84x /
+# 1.17x / 1.59x; C = 16 1.25x / 1.28x / 1.39x / 1.46x, C = 32 1.60x / 1.58x
+# / 1.54x / 1.42x; 64 -> 16 1.26x / 1.29x / 1.27x / 1.15x.
+EIGEN_MIN_CHANNELS = 16
 EIGEN_CHANNELS = (17, 128)
 EIGEN_MIN_POSITIONS = 16384
 EIGEN_CHANNELS_FEW_POSITIONS = (48, 96)
@@ -440,6 +446,8 @@ def _eigen_pays(
     # A 3-D one runs as a 2-D one of its depth taps stacked along the channels.
     stacked = channels * (kernel_size[0] if len(kernel_size) == 3 else 1)
     widest = max(stacked, filters)
+    if stacked < EIGEN_MIN_CHANNELS:
+        return False
     lo, hi = EIGEN_CHANNELS
     if positions >= EIGEN_MIN_POSITIONS and lo <= widest <= hi:
         return True
