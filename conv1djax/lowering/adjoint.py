@@ -13,8 +13,9 @@ when the passes are).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import functools
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,42 @@ def tangent(
     if type(dkernel) is not SymbolicZero:
         dy = dy + jax.linear_transpose(kernel_grad, out)(dkernel)[0]
     return dy
+
+
+Static = TypeVar("Static", bound=Hashable)
+Conv = Callable[[jax.Array, jax.Array, Static], jax.Array]
+Backward = Callable[[jax.Array, jax.Array, jax.Array, Static], jax.Array]
+
+
+def custom_conv(
+    forward: Conv[Static], input_grad: Backward[Static], kernel_grad: Backward[Static]
+) -> Conv[Static]:
+    """The convolution ``forward(x, kernel, static)`` whose reverse mode
+    runs ``input_grad(gy, x, kernel, static)`` and ``kernel_grad(gy, x,
+    kernel, static)`` (cast to ``x``'s and ``kernel``'s dtypes): a custom JVP
+    whose tangent is :func:`tangent` of the two, ``static`` its hashable,
+    non-differentiable configuration (padding, dilation, ...)."""
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+    def conv(x: jax.Array, kernel: jax.Array, static: Static) -> jax.Array:
+        return forward(x, kernel, static)
+
+    @functools.partial(conv.defjvp, symbolic_zeros=True)
+    def conv_jvp(
+        static: Static, primals: tuple[jax.Array, jax.Array], tangents: tuple[Any, Any]
+    ) -> tuple[jax.Array, jax.Array]:
+        x, kernel = primals
+        y = conv(x, kernel, static)
+
+        def input_cotangent(gy: jax.Array) -> jax.Array:
+            return input_grad(gy, x, kernel, static).astype(x.dtype)
+
+        def kernel_cotangent(gy: jax.Array) -> jax.Array:
+            return kernel_grad(gy, x, kernel, static).astype(kernel.dtype)
+
+        return y, tangent(y, input_cotangent, kernel_cotangent, *tangents)
+
+    return conv
 
 
 def with_derivatives_of(

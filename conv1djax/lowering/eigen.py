@@ -34,9 +34,6 @@ and higher orders keep working.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -170,25 +167,11 @@ def kernel_grad(
     return jnp.transpose(grad, (1, 2, 0, 3))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _conv(x: jax.Array, kernel: jax.Array, geometry: Geometry) -> jax.Array:
-    return forward(x, kernel, geometry)
-
-
-@functools.partial(_conv.defjvp, symbolic_zeros=True)
-def _conv_jvp(
-    geometry: Geometry, primals: tuple[jax.Array, jax.Array], tangents: tuple[Any, Any]
-) -> tuple[jax.Array, jax.Array]:
-    x, kernel = primals
-    y = _conv(x, kernel, geometry)
-
-    def input_grad_(gy: jax.Array) -> jax.Array:
-        return input_grad(gy, kernel, x.shape, geometry).astype(x.dtype)
-
-    def kernel_grad_(gy: jax.Array) -> jax.Array:
-        return kernel_grad(x, gy, kernel.shape[:2], geometry).astype(kernel.dtype)
-
-    return y, adjoint.tangent(y, input_grad_, kernel_grad_, *tangents)
+_conv = adjoint.custom_conv(
+    forward,
+    lambda gy, x, kernel, geometry: input_grad(gy, kernel, x.shape, geometry),
+    lambda gy, x, kernel, geometry: kernel_grad(x, gy, kernel.shape[:2], geometry),
+)
 
 
 def conv(

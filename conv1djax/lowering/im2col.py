@@ -575,42 +575,33 @@ def kernel_grad(
     return jnp.transpose(reversed_taps, (*reversed(range(rank)), rank, rank + 1))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _conv(x: jax.Array, kernel: jax.Array, window: Window) -> jax.Array:
-    return _forward(x, kernel, window)
-
-
-@functools.partial(_conv.defjvp, symbolic_zeros=True)
-def _conv_jvp(
-    window: Window, primals: tuple[jax.Array, jax.Array], tangents: tuple[Any, Any]
-) -> tuple[jax.Array, jax.Array]:
-    x, kernel = primals
-    y = _conv(x, kernel, window)
+def _input_grad(
+    gy: jax.Array, x: jax.Array, kernel: jax.Array, window: Window
+) -> jax.Array:
+    """The input's cotangent. XLA's own: a convolution of gy with the flipped
+    kernel (a matrix product for a 1x1 kernel); of a strided convolution,
+    the transpose of its space-to-depth form (_strided_forward); GEMMs where
+    the kernel outweighs the positions (SMALL_MIN_KERNEL_PER_ROW). A strided
+    width is not folded here (STRIDED_FOLD_MIN_WIDTH)."""
+    pointwise = all(k == 1 for k in kernel.shape[:-2])
+    if not pointwise and _small(
+        x.shape, kernel.shape, window, SMALL_MIN_KERNEL_PER_ROW
+    ):
+        return _small_input_grad(gy, kernel, x.shape, window)
+    if _space_to_depth_pays(kernel, window):
+        forward = functools.partial(_strided_forward, kernel=kernel, window=window)
+    else:
+        forward = functools.partial(_forward, kernel=kernel, window=window,
+                                    fold_strided=False)  # fmt: skip
     x_struct = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return jax.linear_transpose(forward, x_struct)(gy)[0]
 
-    def input_grad(gy: jax.Array) -> jax.Array:
-        # XLA's own: a convolution of gy with the flipped kernel (a matrix
-        # product for a 1x1 kernel); of a strided convolution, the transpose
-        # of its space-to-depth form (_strided_forward); GEMMs where the
-        # kernel outweighs the positions (SMALL_MIN_KERNEL_PER_ROW).
-        # A strided width is not folded here (STRIDED_FOLD_MIN_WIDTH).
-        pointwise = all(k == 1 for k in kernel.shape[:-2])
-        if not pointwise and _small(
-            x.shape, kernel.shape, window, SMALL_MIN_KERNEL_PER_ROW
-        ):
-            return _small_input_grad(gy, kernel, x.shape, window)
-        if _space_to_depth_pays(kernel, window):
-            forward = functools.partial(_strided_forward, kernel=kernel, window=window)
-        else:
-            forward = functools.partial(_forward, kernel=kernel, window=window,
-                                        fold_strided=False)  # fmt: skip
-        return jax.linear_transpose(forward, x_struct)(gy)[0]
 
-    def kernel_grad_(gy: jax.Array) -> jax.Array:
-        grad = kernel_grad(x, gy, kernel.shape[:-2], window)
-        return grad.astype(kernel.dtype)
-
-    return y, adjoint.tangent(y, input_grad, kernel_grad_, *tangents)
+_conv = adjoint.custom_conv(
+    _forward,
+    _input_grad,
+    lambda gy, x, kernel, window: kernel_grad(x, gy, kernel.shape[:-2], window),
+)
 
 
 def conv(

@@ -20,9 +20,6 @@ float32 summation order.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -49,10 +46,11 @@ def _im2col(
     return jnp.concatenate(rows, axis=1)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _conv(
-    x: jax.Array, kernel: jax.Array, padding: tuple[int, int], dilation: int
-) -> jax.Array:
+Geometry = tuple[tuple[int, int], int]  # padding, dilation
+
+
+def _forward(x: jax.Array, kernel: jax.Array, geometry: Geometry) -> jax.Array:
+    padding, dilation = geometry
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -63,37 +61,36 @@ def _conv(
     )
 
 
-@functools.partial(_conv.defjvp, symbolic_zeros=True)
-def _conv_jvp(
-    padding: tuple[int, int],
-    dilation: int,
-    primals: tuple[jax.Array, jax.Array],
-    tangents: tuple[Any, Any],
-) -> tuple[jax.Array, jax.Array]:
-    x, kernel = primals
-    y = _conv(x, kernel, padding, dilation)
+def _input_grad(
+    gy: jax.Array, x: jax.Array, kernel: jax.Array, geometry: Geometry
+) -> jax.Array:
+    padding, dilation = geometry
     k, c, f = kernel.shape
     n, _, length = x.shape
-    steps = y.shape[2]
+    steps = gy.shape[2]
     total = length + padding[0] + padding[1]
+    w = jnp.broadcast_to(kernel.reshape(k * c, f), (n, k * c, f))
+    blocks = jnp.einsum("njf,nft->njt", w, gy).reshape(n, k, c, steps)
+    dx: jax.Array | None = None
+    for i in range(k):
+        lo = i * dilation
+        term = _pad_steps(blocks[:, i], lo, total - steps - lo)
+        dx = term if dx is None else dx + term
+    assert dx is not None  # k >= 1 taps
+    return _pad_steps(dx, -padding[0], -padding[1])
 
-    def input_grad(gy: jax.Array) -> jax.Array:
-        w = jnp.broadcast_to(kernel.reshape(k * c, f), (n, k * c, f))
-        blocks = jnp.einsum("njf,nft->njt", w, gy).reshape(n, k, c, steps)
-        dx: jax.Array | None = None
-        for i in range(k):
-            lo = i * dilation
-            term = _pad_steps(blocks[:, i], lo, total - steps - lo)
-            dx = term if dx is None else dx + term
-        assert dx is not None  # k >= 1 taps
-        return _pad_steps(dx, -padding[0], -padding[1])
 
-    def kernel_grad(gy: jax.Array) -> jax.Array:
-        patches = _im2col(x, k, padding, dilation, steps)
-        per_example = jnp.einsum("nft,njt->njf", gy, patches)
-        return per_example.sum(0).reshape(k, c, f)
+def _kernel_grad(
+    gy: jax.Array, x: jax.Array, kernel: jax.Array, geometry: Geometry
+) -> jax.Array:
+    padding, dilation = geometry
+    k, c, f = kernel.shape
+    patches = _im2col(x, k, padding, dilation, gy.shape[2])
+    per_example = jnp.einsum("nft,njt->njf", gy, patches)
+    return per_example.sum(0).reshape(k, c, f)
 
-    return y, adjoint.tangent(y, input_grad, kernel_grad, *tangents)
+
+_conv = adjoint.custom_conv(_forward, _input_grad, _kernel_grad)
 
 
 def conv(
@@ -110,4 +107,4 @@ def conv(
     Returns:
       ``(N, F, W + left + right - (k - 1) * dilation)``.
     """
-    return _conv(x, kernel, (padding[0], padding[1]), dilation)
+    return _conv(x, kernel, ((padding[0], padding[1]), dilation))
