@@ -48,6 +48,7 @@ rounding, values and gradients (``tests/test_lowerings.py``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -131,25 +132,19 @@ def core_conv(
         )
         padding, strides = ((0, 0),) * rank, (1,) * rank
     x, padding = layout.crop_negative(x, padding)
-    if core == "eigen":
-        return _eigen(x, kernel, groups=groups, strides=strides, padding=padding,
-                      dilation=dilation)  # fmt: skip
-    if core == "im2col":
+    if core in ("im2col", "eigen"):
         if groups > 1:
             kernel = blockdiag.block_diagonal(kernel, groups)
+        dense = functools.partial(_dense, on_eigen=core == "eigen")
         if rank == 3 and max(kernel.shape[:-2]) > 1:
-            # One 2-D im2col convolution of the depth taps stacked along the
+            # One 2-D convolution of the depth taps stacked along the
             # channels: a 3-D example's own im2col (taps * positions * C) is
             # too large to keep in cache.
             return depth_as_channels(
                 x, kernel, strides=strides, padding=padding, dilation=dilation,
-                run_conv2d=lambda x, k, s, p, d: im2col.conv(
-                    x, k, strides=s, padding=p, dilation=d
-                ),
+                run_conv2d=dense,
             )  # fmt: skip
-        return im2col.conv(
-            x, kernel, strides=strides, padding=padding, dilation=dilation
-        )
+        return dense(x, kernel, strides, padding, dilation)
     if core == "shift":
         return shift.conv(x, kernel, padding=padding, dilation=dilation, groups=groups)
     if core == "fft":
@@ -189,39 +184,26 @@ def core_conv(
     )
 
 
-def _eigen(
+def _dense(
     x: jax.Array,
     kernel: jax.Array,
-    *,
-    groups: int,
     strides: tuple[int, ...],
     padding: layout.Pads,
     dilation: tuple[int, ...],
+    *,
+    on_eigen: bool,
 ) -> jax.Array:
-    """The "eigen" core: a 2-D convolution (a 3-D one's depth taps stacked
-    along the channels) on Eigen's kernels where :func:`~conv1djax.lowering.eigen.applies`,
-    else the "im2col" core; a 1-D one is XLA's own (Eigen's already)."""
-    if groups > 1:
-        kernel = blockdiag.block_diagonal(kernel, groups)
-
-    def run_conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...],
-                   padding: layout.Pads, dilation: tuple[int, ...]) -> jax.Array:  # fmt: skip
-        geometry = (padding, dilation)
-        if max(strides) == 1 and eigen.applies(x.shape, kernel.shape, geometry):
-            return eigen.conv(x, kernel, padding=padding, dilation=dilation)
-        return im2col.conv(x, kernel, strides=strides, padding=padding,
-                           dilation=dilation)  # fmt: skip
-
-    rank = kernel.ndim - 2
-    if rank == 3 and max(kernel.shape[:-2]) > 1:
-        return depth_as_channels(x, kernel, strides=strides, padding=padding,
-                                 dilation=dilation, run_conv2d=run_conv2d)  # fmt: skip
-    if rank == 2 and max(kernel.shape[:-2]) > 1:
-        return run_conv2d(x, kernel, strides, padding, dilation)
-    if rank > 1:  # a 1x1 kernel: the "im2col" core's matrix products
-        return im2col.conv(x, kernel, strides=strides, padding=padding,
-                           dilation=dilation)  # fmt: skip
-    return xla_conv.conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
+    """A dense channels-last convolution: the "im2col" core's, or with
+    ``on_eigen`` the "eigen" core's where it applies (stride 1, 2-D, more
+    than one tap: :func:`~conv1djax.lowering.eigen.applies`)."""
+    geometry = (padding, dilation)
+    if (
+        on_eigen
+        and max(strides) == 1
+        and eigen.applies(x.shape, kernel.shape, geometry)
+    ):
+        return eigen.conv(x, kernel, padding=padding, dilation=dilation)
+    return im2col.conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
 
 
 def _lower(
