@@ -8,7 +8,8 @@ which runs the rest. On the machine measured, Eigen's ran the 3x3
 convolutions of a ResNet stage, ``(32, 56, 56, 64)`` to 64 channels, at
 180 GFLOP/s forward and input gradient against YNNPACK's 101, and the
 kernel gradient at 98 against 73; from 128 channels the two tie (2026-12-07,
-2-core AMD EPYC, jax 0.10.2; measurements at :data:`conv1djax.lowering.choose.EIGEN_MAX_CHANNELS`).
+2-core AMD EPYC, jax 0.10.2; measurements at
+:data:`conv1djax.lowering.choose.EIGEN_CHANNELS`).
 
 YNNPACK's support check declines a convolution whose output, or window,
 is larger than its input along a spatial axis. This core shapes each of the
