@@ -21,11 +21,12 @@ three products of a layer that way, with no compiler flag:
   kernel, likewise;
 - the kernel gradient is XLA's convolution whose batch is the channels and
   whose window is the output gradient, widened by zero columns to one past
-  the padded input. Both operands are materialised, behind an optimisation
-  barrier, in the layout Eigen reads: otherwise XLA's simplifier folds the
-  zeros back into the window's padding, or swaps the operands (which it
-  does when the window's area exceeds the input's) into a reversed
-  convolution that neither kernel takes.
+  the padded input, along the axis where XLA will not swap the operands
+  (it swaps where the window's area exceeds the input's, into a reversed
+  convolution that neither kernel takes). Derived by autodiff from the
+  widened forward instead, XLA folded the zeros back into the window's
+  padding and swapped it. Both operands are materialised in the layout
+  Eigen reads, behind optimisation barriers (measured as free).
 
 The extra columns add ``1 / width`` or so to the forward and input
 gradient's products; they are zeros and change no value. The rule is a
@@ -41,6 +42,7 @@ from jax import lax
 
 import conv1djax.lowering.adjoint as adjoint
 import conv1djax.lowering.layout as layout
+import conv1djax.lowering.reference as reference
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
@@ -84,17 +86,13 @@ def applies(
     padding, dilation = geometry
     if len(kernel_shape) != 4:
         return False
-    reach = [(k - 1) * d for k, d in zip(kernel_shape[:2], dilation, strict=True)]
-    for (lo, hi), r in zip(padding, reach, strict=True):
-        if not (0 <= lo <= r and 0 <= hi <= r):
-            return False
-    size = (x_shape[1], x_shape[2])
-    window = tuple(
-        n + lo + hi - r for n, (lo, hi), r in zip(size, padding, reach, strict=True)
-    )
-    if min(window) < 1:
+    taps = kernel_shape[:2]
+    grad_padding = layout.input_grad_padding(taps, padding, dilation)
+    if min(min(pads) for pads in padding + grad_padding) < 0:
         return False
-    return _window_axis(size, padding, (window[0], window[1])) is not None
+    size = (x_shape[1], x_shape[2])
+    h, w = layout.output_steps(size, taps, padding, dilation)
+    return min(h, w) >= 1 and _window_axis(size, padding, (h, w)) is not None
 
 
 def forward(x: jax.Array, kernel: jax.Array, geometry: Geometry) -> jax.Array:
@@ -102,8 +100,8 @@ def forward(x: jax.Array, kernel: jax.Array, geometry: Geometry) -> jax.Array:
     at stride 1: XLA's convolution, its output widened past the input and
     cut back."""
     padding, dilation = geometry
-    (lo, hi), reach = padding[1], (kernel.shape[1] - 1) * dilation[1]
-    width = x.shape[2] + lo + hi - reach
+    lo, hi = padding[1]
+    width = layout.output_steps(x.shape[1:3], kernel.shape[:2], padding, dilation)[1]
     extra = _past(x.shape[2], width)
     y = lax.conv_general_dilated(
         x, kernel, (1, 1), (padding[0], (lo, hi + extra)),
@@ -118,11 +116,8 @@ def input_grad(
     """The input's cotangent: ``gy`` convolved with the flipped kernel,
     widened past ``gy`` and cut back to ``x_shape``."""
     padding, dilation = geometry
-    flipped = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
-    pads = [
-        ((k - 1) * d - lo, (k - 1) * d - hi)
-        for k, d, (lo, hi) in zip(kernel.shape[:2], dilation, padding, strict=True)
-    ]
+    flipped = reference.transpose_kernel(kernel, 1)
+    pads = list(layout.input_grad_padding(kernel.shape[:2], padding, dilation))
     width = x_shape[2]
     extra = _past(gy.shape[2], width)
     pads[1] = (pads[1][0], pads[1][1] + extra)

@@ -348,13 +348,10 @@ def _output_shape(
 ) -> tuple[int, ...]:
     """``(N, *out)``, the output's shape without its filters."""
     strides, padding, dilation = window
-    out = (
-        (size + lo + hi - (k - 1) * d - 1) // s + 1
-        for size, k, (lo, hi), d, s in zip(
-            shape[1:-1], taps, padding, dilation, strides, strict=True
-        )
+    return (
+        shape[0],
+        *layout.output_steps(shape[1:-1], taps, padding, dilation, strides),
     )
-    return (shape[0], *out)
 
 
 def _small(

@@ -8,6 +8,8 @@ Inside :mod:`conv1djax.lowering` an input is ``(N, *spatial, C)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -38,6 +40,45 @@ def pad_spatial(x: jax.Array, pads: Pads) -> jax.Array:
     zero = jnp.zeros((), x.dtype)
     config = ((0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0))
     return lax.pad(x, zero, config)
+
+
+def output_steps(
+    spatial: Sequence[int],
+    taps: Sequence[int],
+    padding: Pads,
+    dilation: Sequence[int],
+    strides: Sequence[int] | None = None,
+) -> tuple[int, ...]:
+    """A convolution's output steps per spatial axis, of an input of
+    ``spatial`` steps: ``(size + left + right - (taps - 1) * dilation - 1) //
+    stride + 1`` (stride 1 where ``strides`` is None).
+
+    >>> output_steps((8, 7), (3, 3), ((1, 1), (0, 0)), (1, 2), (2, 1))
+    (4, 3)
+    """
+    strides = (1,) * len(taps) if strides is None else strides
+    return tuple(
+        (size + lo + hi - (k - 1) * d - 1) // s + 1
+        for size, k, (lo, hi), d, s in zip(
+            spatial, taps, padding, dilation, strides, strict=True
+        )
+    )
+
+
+def input_grad_padding(
+    taps: Sequence[int], padding: Pads, dilation: Sequence[int]
+) -> Pads:
+    """The padding of a stride-1 convolution's input gradient, the output
+    gradient convolved with the flipped kernel: ``(taps - 1) * dilation``
+    less the forward's padding on each side (negative: cropped).
+
+    >>> input_grad_padding((3, 5), ((1, 1), (0, 4)), (1, 1))
+    ((1, 1), (4, 0))
+    """
+    return tuple(
+        ((k - 1) * d - lo, (k - 1) * d - hi)
+        for k, d, (lo, hi) in zip(taps, dilation, padding, strict=True)
+    )
 
 
 # PyTorch's padding modes as ``jnp.pad``'s.

@@ -177,20 +177,6 @@ def _windows(
         yield position, _shifted(x, offsets, out)
 
 
-def _out_shape(
-    x_shape: Sequence[int],
-    taps: Sequence[int],
-    dilation: Sequence[int],
-    padding: layout.Pads,
-) -> tuple[int, ...]:
-    return tuple(
-        n + lo + hi - (k - 1) * d
-        for n, k, d, (lo, hi) in zip(
-            x_shape[1:-1], taps, dilation, padding, strict=True
-        )
-    )
-
-
 def _shift_and_add(
     x: jax.Array,
     kernel: jax.Array,
@@ -220,7 +206,7 @@ def _shift_and_add(
     """
     n = x.shape[0]
     *taps, c_per_group, f = kernel.shape
-    out = _out_shape(x.shape, taps, dilation, padding)
+    out = layout.output_steps(x.shape[1:-1], taps, padding, dilation)
     several_uses = c_per_group > 1 or f > groups
     many_taps = math.prod(taps) > IN_FUSION_MAX_TAPS
     padded = any(lo or hi for lo, hi in padding)
@@ -453,10 +439,7 @@ def _conv_jvp(
     x, kernel = primals
     y = _conv(x, kernel, padding, dilation, groups, True)
     taps = kernel.shape[:-2]
-    grad_padding = tuple(
-        ((k - 1) * d - lo, (k - 1) * d - hi)
-        for k, d, (lo, hi) in zip(taps, dilation, padding, strict=True)
-    )
+    grad_padding = layout.input_grad_padding(taps, padding, dilation)
 
     def input_grad(gy: jax.Array) -> jax.Array:
         flipped = reference.transpose_kernel(kernel, groups)
