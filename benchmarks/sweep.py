@@ -287,7 +287,8 @@ def common(start: int) -> list[Config]:
 def _chosen(config) -> str:
     """The core ``impl="auto"`` picks for the configuration's convolution
     (the depthwise step's, for a separable layer), "+fft'" where it takes the
-    "fft" core's derivatives."""
+    "fft" core's derivatives, "+xla dx" where it takes XLA's input gradient
+    (``choose.xla_input_grad``)."""
     spec, shape = config.spec, config.shape
     rank = len(shape) - 2
     first = spec.data_format == "channels_first"
@@ -315,7 +316,14 @@ def _chosen(config) -> str:
         core, kernel_size=kernel_size, strides=spec.strides, groups=groups,
         channels=channels, dtype=config.dtype, filters=filters,
     )  # fmt: skip
-    return f"{core}+fft'" if derivatives else core
+    if derivatives:
+        return f"{core}+fft'"
+    xla_dx = choose.xla_input_grad(
+        core, transposed=spec.transposed, kernel_size=kernel_size,
+        strides=spec.strides, dilation=spec.dilation_rate, groups=groups,
+        dtype=config.dtype,
+    )  # fmt: skip
+    return f"{core}+xla dx" if xla_dx else core
 
 
 def programs(config, impl):

@@ -11,6 +11,7 @@ then the depthwise and separable layers.
 
 import dataclasses
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,9 @@ from jax.test_util import check_grads
 import conv1djax as cj
 from conftest import assert_close, normal, random_params, specs_values_and_vjps
 from conv1djax.lowering import (
+    adjoint,
     choose,
+    dispatch,
     eigen,
     fft,
     im2col,
@@ -371,6 +374,109 @@ def test_fft_derivatives_rule():
     assert choose.fft_derivatives("blockdiag", kernel_size=48, **depthwise)
     multiplier = {**depthwise, "filters": 64 * choose.FFT_DERIVATIVES_MIN_PRODUCTS}
     assert choose.fft_derivatives("shift", kernel_size=48, **multiplier)
+
+
+# Strided 1-D transposed convolutions that impl="auto" runs with XLA's input
+# gradient (choose.xla_input_grad): the polyphase forward and kernel
+# gradient, the reference path's input gradient.
+_NCW_TRANSPOSE = cj.Conv1DTranspose(
+    4, 7, strides=4, padding="same", output_padding=1, data_format="channels_first"
+)
+XLA_INPUT_GRAD = [
+    (cj.Conv1DTranspose(6, 4, strides=2, padding="same"), (2, 9, 5)),
+    (cj.Conv1DTranspose(3, 5, strides=3), (3, 7, 4)),
+    (_NCW_TRANSPOSE, (2, 3, 6)),
+    (cj.Conv1DTranspose(5, 16, strides=8, padding="same", use_bias=False), (1, 5, 7)),
+]
+XLA_INPUT_GRAD_IDS = ["same", "valid-odd", "ncw-output-padding", "s8-no-bias"]
+
+
+def _xla_input_grad_chosen(spec, shape):
+    channels = shape[1] if spec.data_format == "channels_first" else shape[-1]
+    core = choose.choose_impl(
+        transposed=True, kernel_size=spec.kernel_size, strides=spec.strides,
+        groups=spec.groups, channels=channels, filters=spec.filters,
+        dtype=jnp.float32, backend="cpu",
+        channels_first=spec.data_format == "channels_first",
+    )  # fmt: skip
+    return choose.xla_input_grad(
+        core, transposed=True, kernel_size=spec.kernel_size, strides=spec.strides,
+        dilation=spec.dilation_rate, groups=spec.groups, dtype=jnp.float32,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("spec, shape", XLA_INPUT_GRAD, ids=XLA_INPUT_GRAD_IDS)
+def test_xla_input_grad_matches_the_reference(spec, shape):
+    """Values and VJPs against the reference path; the input's VJP runs the
+    reference path's own strided convolution."""
+    assert _xla_input_grad_chosen(spec, shape)
+    params = random_params(spec, shape, 30)
+    x = normal(4, shape)
+    ct = normal(5, jax.eval_shape(spec.apply, params, x).shape)
+    reference_spec = dataclasses.replace(spec, impl="reference")
+    (y, g), (y_ref, g_ref) = specs_values_and_vjps(
+        (spec, reference_spec), params, x, ct
+    )
+    assert_close(y, y_ref)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
+        assert_close(a, b)
+
+    def windows(s):
+        def input_vjp(p, v, c):
+            return jax.vjp(lambda u: s.apply(p, u), v)[1](c)
+
+        text = jax.jit(input_vjp).lower(params, x, ct).compile().as_text()
+        return re.findall(r" convolution\(.*?(window=\{[^}]*\})", text)
+
+    ours = windows(spec)
+    assert ours == windows(reference_spec), ours
+    assert len(ours) == 1 and f"stride={spec.strides[0]}" in ours[0], ours
+
+
+@pytest.mark.parametrize("spec, shape", XLA_INPUT_GRAD[:2], ids=XLA_INPUT_GRAD_IDS[:2])
+def test_xla_input_grad_check_grads_second_order(spec, shape):
+    """Forward and reverse mode to second order against finite differences,
+    float64 (where the rule does not run: forced, as a float32 one would)."""
+    with jax.enable_x64(True):
+        params = jax.tree.map(
+            lambda a: a.astype(jnp.float64), random_params(spec, shape, 31)
+        )
+        x = normal(6, shape, np.float64)
+
+        def apply(p, v):
+            core = lambda a, k: dispatch.conv_transpose(  # noqa: E731
+                a, k, strides=spec.strides, padding=spec.paddings(shape[1:-1]),
+                dilation_rate=spec.dilation_rate, groups=1, channels_first=False,
+                impl="direct",
+            )  # fmt: skip
+            plain = lambda a, k: dispatch.conv_transpose(  # noqa: E731
+                a, k, strides=spec.strides, padding=spec.paddings(shape[1:-1]),
+                dilation_rate=spec.dilation_rate, groups=1, channels_first=False,
+                impl="reference",
+            )  # fmt: skip
+            return adjoint.with_input_grad_of(core, plain)(v, p["kernel"])
+
+        check_grads(jax.jit(apply), (params, x), order=2, modes=("fwd", "rev"))
+
+
+def test_the_xla_input_grad_rule():
+    facts = dict(transposed=True, kernel_size=4, strides=2, dilation=1, groups=1,
+                 dtype=jnp.float32)  # fmt: skip
+    assert choose.xla_input_grad("direct", **facts)
+    assert choose.xla_input_grad("im2col", **facts)
+    for core in ("reference", "fft"):
+        assert not choose.xla_input_grad(core, **facts)
+    assert not choose.xla_input_grad("direct", **{**facts, "transposed": False})
+    assert not choose.xla_input_grad("direct", **{**facts, "strides": 1})
+    # a kernel no longer than the stride: the polyphase kernel is pointwise
+    assert not choose.xla_input_grad("direct", **{**facts, "kernel_size": 2})
+    assert choose.xla_input_grad("direct", **{**facts, "kernel_size": 3})
+    assert not choose.xla_input_grad("direct", **{**facts, "dilation": 2})
+    assert not choose.xla_input_grad("split", **{**facts, "groups": 2})
+    for dtype in (jnp.bfloat16, jnp.float64):
+        assert not choose.xla_input_grad("direct", **{**facts, "dtype": dtype})
+    two_d = {**facts, "kernel_size": (4, 4), "strides": (2, 2), "dilation": (1, 1)}
+    assert not choose.xla_input_grad("im2col", **two_d)
 
 
 def test_the_block_diagonal_fft_rule():

@@ -123,3 +123,43 @@ def with_derivatives_of(
 
     conv.defjvp(conv_jvp, symbolic_zeros=True)
     return conv
+
+
+def with_input_grad_of(
+    forward: Callable[[jax.Array, jax.Array], jax.Array],
+    input_source: Callable[[jax.Array, jax.Array], jax.Array],
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``forward``'s values and kernel gradient, ``input_source``'s input
+    gradient.
+
+    Both compute the same bilinear map ``conv(x, kernel)`` by different
+    formulations. The result runs ``forward``; reverse mode runs autodiff's
+    transpose of ``input_source`` in ``x`` (of lax's transposed
+    convolution: a strided convolution) and ``forward``'s own reverse mode
+    in the kernel (:func:`custom_conv`, so forward mode, ``vmap`` and
+    higher orders keep working).
+
+    >>> import jax, jax.numpy as jnp
+    >>> mul = with_input_grad_of(jnp.multiply, lambda a, b: 2 * a * b)
+    >>> a, b = jnp.array(3.0), jnp.array(4.0)
+    >>> [float(g) for g in jax.grad(mul, argnums=(0, 1))(a, b)]
+    [8.0, 3.0]
+    """
+
+    def input_grad(
+        gy: jax.Array, x: jax.Array, kernel: jax.Array, _: None
+    ) -> jax.Array:
+        x_struct = jax.ShapeDtypeStruct(x.shape, x.dtype)
+        return jax.linear_transpose(lambda v: input_source(v, kernel), x_struct)(gy)[0]
+
+    def kernel_grad(
+        gy: jax.Array, x: jax.Array, kernel: jax.Array, _: None
+    ) -> jax.Array:
+        return jax.vjp(lambda k: forward(x, k), kernel)[1](gy)[0]
+
+    conv = custom_conv(lambda x, kernel, _: forward(x, kernel), input_grad, kernel_grad)
+
+    def run(x: jax.Array, kernel: jax.Array) -> jax.Array:
+        return conv(x, kernel, None)
+
+    return run

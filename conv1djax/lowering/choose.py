@@ -521,3 +521,80 @@ def choose_step_impl(*, work: int, dtype: DTypeLike, backend: str) -> str:
     ):
         return "shift"
     return "auto"
+
+
+# A strided 1-D transposed convolution (dilation 1, one group, float32)
+# whose kernel is longer than its stride runs under "auto" with XLA's input
+# gradient (xla_input_grad): the reference path's, lax's transpose of its
+# stride-dilated convolution, a strided convolution of the output gradient
+# with the kernel, where the polyphase form's own is the transpose of its
+# interleave and of a stride-1 convolution of strides times the filters.
+# Value and gradient of an MSE /
+# of mean(tanh(y)), the polyphase core's own ms over these (2026-12-07,
+# 2-core AMD EPYC, jax 0.10.2, 9 rounds interleaved, "same" unless said;
+# identical programs read 0.96x-0.99x): Conv1DTranspose(64, 4, strides=2)
+# over (16, 512, 64) 1.14x / 1.12x and 1.10x / 1.18x; the HiFi-GAN-style
+# generator's upsamplings (benchmarks/torch_bench.py), (128, 16, strides=8)
+# over (4, 32, 256) 1.14x / 1.12x, (64, 16, strides=8) over (4, 256, 128)
+# 1.13x / 1.20x, (32, 4, strides=2) over (4, 2048, 64) 1.07x / 1.20x, (16,
+# 4, strides=2) over (4, 4096, 32) 1.06x / 1.06x; 8 filters over (8, 2048,
+# 32) 1.17x / 1.24x; 4 channels, (64, 4, strides=2) over (8, 2048, 4) 2.83x
+# / 3.57x; (64, 5, strides=4) over (8, 512, 64) 1.41x / 1.30x; (32, 5,
+# strides=3) "valid" over (8, 300, 48) 1.09x / 1.14x; (256, 4, strides=2)
+# over (8, 256, 256) 1.03x / 1.07x; (32, 16, strides=8) over (8, 128, 32)
+# 1.17x / 1.38x. The input gradient alone was faster in 2-D too (the
+# suite's Conv2DTranspose(32, 4, strides=2) over (8, 32, 32, 32) 4.33
+# against 3.21 ms), but there the polyphase kernel gradient needs the
+# de-interleaved output gradient anyway, and whole programs lost: that
+# layer 0.95x-1.16x / 0.81x-0.87x, over (8, 32, 32, 64) 1.01x / 0.84x,
+# Conv2DTranspose(16, 4, strides=2) over (8, 32, 32, 32) 0.75x / 0.71x,
+# (32, 4, strides=2) over (16, 64, 64, 32) 0.92x / 0.88x, channels-first
+# 0.90x / 0.93x; it won at (64, 3, strides=2) over (8, 32, 32, 64) 1.22x-
+# 1.37x / 1.11x-1.20x and (128, 4, strides=2) over (8, 16, 16, 256) 1.05x /
+# 1.03x. Few filters won in 1-D: Conv1DTranspose(4, 4, strides=2) over (8,
+# 2048, 32) 1.31x / 1.22x, 3 filters 1.43x / 1.30x, (1, 16, strides=8) over
+# (4, 1024, 32) 1.34x / 1.28x. Grouped, XLA's input gradient is its slow
+# grouped convolution (8 groups, the suite's 1-D grouped shape transposed,
+# the input gradient alone 2.23 against 1.42 ms).
+def xla_input_grad(
+    core: str,
+    *,
+    transposed: bool,
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    dilation: int | Sequence[int],
+    groups: int,
+    dtype: DTypeLike,
+) -> bool:
+    """Whether ``impl="auto"``'s ``core`` runs a transposed convolution
+    with XLA's input gradient, the reference path's
+    (:func:`conv1djax.lowering.adjoint.with_input_grad_of`): a strided
+    float32 1-D one of one group, dilation 1, whose kernel is longer than
+    its stride. The measurements are in the comment above this function.
+
+    Args:
+      core: what :func:`choose_impl` returned.
+      transposed, kernel_size, strides, groups, dtype: as for
+        :func:`choose_impl`.
+      dilation: the kernel's dilation per spatial axis.
+
+    >>> import jax.numpy as jnp
+    >>> facts = dict(transposed=True, dilation=1, groups=1, dtype=jnp.float32)
+    >>> xla_input_grad("direct", kernel_size=4, strides=2, **facts)
+    True
+    >>> xla_input_grad("direct", kernel_size=2, strides=2, **facts)
+    False
+    >>> xla_input_grad("im2col", kernel_size=(4, 4), strides=(2, 2), **facts)
+    False
+    """
+    kernel_size, strides = _per_axis(kernel_size), _per_axis(strides)
+    return (
+        transposed
+        and core not in ("reference", "fft")
+        and len(kernel_size) == 1
+        and max(strides) > 1
+        and max(_per_axis(dilation)) == 1
+        and groups == 1
+        and any(k > s for k, s in zip(kernel_size, strides, strict=True))
+        and np.dtype(dtype) == np.dtype(np.float32)
+    )

@@ -37,7 +37,10 @@ The cores:
   (:mod:`~conv1djax.lowering.fft`), for long kernels. Under ``"auto"``, a
   1-D kernel of middling length that another core runs forward takes the
   FFT's derivatives (:func:`~conv1djax.lowering.adjoint.with_derivatives_of`,
-  :func:`~conv1djax.lowering.choose.fft_derivatives`).
+  :func:`~conv1djax.lowering.choose.fft_derivatives`). A strided
+  1-D transposed convolution takes XLA's input gradient, a strided
+  convolution (:func:`~conv1djax.lowering.adjoint.with_input_grad_of`,
+  :func:`~conv1djax.lowering.choose.xla_input_grad`).
 - ``"ncw"`` (1-D): XLA's channels-first convolution forward, with a backward
   of batched matmuls (:mod:`~conv1djax.lowering.ncw`).
 
@@ -222,8 +225,10 @@ def _lower(
     """What both entry points share: resolve ``impl``, run the reference
     path, or run ``run_core(x, kernel, core)`` on the channels-last input
     (under ``"auto"``, with the FFT core's derivatives where
-    :func:`~conv1djax.lowering.choose.fft_derivatives` says)."""
-    fft_derivatives = False
+    :func:`~conv1djax.lowering.choose.fft_derivatives` says, and a
+    transposed one with XLA's input gradient where
+    :func:`~conv1djax.lowering.choose.xla_input_grad` says)."""
+    fft_derivatives = xla_input_grad = False
     if impl == "auto":
         channels = x.shape[1] if channels_first else x.shape[-1]
         filters = kernel.shape[-2] * groups if transposed else kernel.shape[-1]
@@ -244,24 +249,32 @@ def _lower(
             impl, kernel_size=kernel.shape[:-2], strides=strides, groups=groups,
             channels=channels, dtype=kernel.dtype, filters=filters,
         )  # fmt: skip
-    if impl == "reference":
+        xla_input_grad = not fft_derivatives and choose.xla_input_grad(
+            impl, transposed=transposed, kernel_size=kernel.shape[:-2],
+            strides=strides, dilation=dilation_rate, groups=groups,
+            dtype=kernel.dtype,
+        )  # fmt: skip
+
+    def plain(x: jax.Array, kernel: jax.Array, channels_first: bool) -> jax.Array:
         run = reference.conv_transpose if transposed else reference.conv
-        return run(
-            x,
-            kernel,
-            strides=strides,
-            padding=padding,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            channels_first=channels_first,
-        )
+        return run(x, kernel, strides=strides, padding=padding,
+                   dilation_rate=dilation_rate, groups=groups,
+                   channels_first=channels_first)  # fmt: skip
+
+    if impl == "reference":
+        return plain(x, kernel, channels_first)
     if channels_first:
         x = layout.to_channels_last(x)
+    core = impl
     if fft_derivatives:
-        core = impl
         y = adjoint.with_derivatives_of(
             lambda x, kernel: run_core(x, kernel, core),
             lambda x, kernel: run_core(x, kernel, "fft"),
+        )(x, kernel)
+    elif xla_input_grad:
+        y = adjoint.with_input_grad_of(
+            lambda x, kernel: run_core(x, kernel, core),
+            lambda x, kernel: plain(x, kernel, False),
         )(x, kernel)
     else:
         y = run_core(x, kernel, impl)
