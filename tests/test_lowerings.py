@@ -289,6 +289,22 @@ def test_fft_error_stays_at_float32_rounding():
     assert errors["fft"] < 2 * errors["reference"] + 1e-7 * scale, errors
 
 
+def assert_matches_reference(spec, shape, seed):
+    """Values and VJPs of ``spec`` (params, input) against the reference
+    path's at random params, input and cotangent; returns them."""
+    params = random_params(spec, shape, seed)
+    x = normal(seed + 1, shape)
+    ct = normal(seed + 2, jax.eval_shape(spec.apply, params, x).shape)
+    reference_spec = dataclasses.replace(spec, impl="reference")
+    (y, g), (y_ref, g_ref) = specs_values_and_vjps(
+        (spec, reference_spec), params, x, ct
+    )
+    assert_close(y, y_ref)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
+        assert_close(a, b)
+    return params, x, ct
+
+
 # Convolutions that impl="auto" runs forward with one core and differentiates
 # with the "fft" core's derivatives (choose.fft_derivatives).
 FFT_DERIVATIVES = [
@@ -322,16 +338,7 @@ def test_fft_derivatives_match_the_reference(spec, shape):
     FFT, its gradient's has."""
     core, chosen = _fft_derivatives_chosen(spec, shape)
     assert chosen and core not in ("fft", "reference"), core
-    params = random_params(spec, shape, 10)
-    x = normal(1, shape)
-    ct = normal(2, jax.eval_shape(spec.apply, params, x).shape)
-    reference_spec = dataclasses.replace(spec, impl="reference")
-    (y, g), (y_ref, g_ref) = specs_values_and_vjps(
-        (spec, reference_spec), params, x, ct
-    )
-    assert_close(y, y_ref)
-    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
-        assert_close(a, b)
+    params, x, _ = assert_matches_reference(spec, shape, 10)
     forward = str(jax.make_jaxpr(spec.apply)(params, x))
     grad = str(
         jax.make_jaxpr(jax.grad(lambda p: jnp.sum(spec.apply(p, x) ** 2)))(params)
@@ -410,16 +417,8 @@ def test_xla_input_grad_matches_the_reference(spec, shape):
     """Values and VJPs against the reference path; the input's VJP runs the
     reference path's own strided convolution."""
     assert _xla_input_grad_chosen(spec, shape)
-    params = random_params(spec, shape, 30)
-    x = normal(4, shape)
-    ct = normal(5, jax.eval_shape(spec.apply, params, x).shape)
+    params, x, ct = assert_matches_reference(spec, shape, 30)
     reference_spec = dataclasses.replace(spec, impl="reference")
-    (y, g), (y_ref, g_ref) = specs_values_and_vjps(
-        (spec, reference_spec), params, x, ct
-    )
-    assert_close(y, y_ref)
-    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
-        assert_close(a, b)
 
     def windows(s):
         def input_vjp(p, v, c):
@@ -567,17 +566,7 @@ def test_a_short_grouped_convolution_runs_the_fft_forward(spec, shape):
     """Sweep #27's shape (for the split core) and one for the shift core:
     values and VJPs equal the reference path's, and the forward program is
     an FFT."""
-    params = random_params(spec, shape, 3)
-    x = normal(4, shape)
-    reference_spec = dataclasses.replace(spec, impl="reference")
-    y, vjp = jax.vjp(spec.apply, params, x)
-    y_ref, vjp_ref = jax.vjp(reference_spec.apply, params, x)
-    assert_close(y, y_ref)
-    ct = normal(5, y.shape)
-    for a, b in zip(
-        jax.tree.leaves(vjp(ct)), jax.tree.leaves(vjp_ref(ct)), strict=True
-    ):
-        assert_close(a, b)
+    params, x, _ = assert_matches_reference(spec, shape, 3)
     hlo = jax.jit(spec.apply).lower(params, x).as_text()
     assert "stablehlo.fft" in hlo and "convolution" not in hlo
 
