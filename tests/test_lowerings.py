@@ -318,8 +318,9 @@ FFT_DERIVATIVES_IDS = ["blockdiag", "shift-transposed-ncw", "strided", "depthwis
                        "direct"]  # fmt: skip
 
 
-def _fft_derivatives_chosen(spec, shape):
-    """Whether impl="auto" runs ``spec`` with the FFT core's derivatives."""
+def _auto_core(spec, shape):
+    """``(core, facts)``: the core impl="auto" picks for ``spec`` on a
+    float32 CPU input of ``shape``, and the facts it was picked from."""
     channels = shape[1] if spec.data_format == "channels_first" else shape[-1]
     depthwise = "Depthwise" in type(spec).__name__
     groups = channels if depthwise else spec.groups
@@ -329,6 +330,12 @@ def _fft_derivatives_chosen(spec, shape):
     core = choose.choose_impl(transposed=spec.transposed, backend="cpu",
                               channels_first=spec.data_format == "channels_first",
                               **facts)  # fmt: skip
+    return core, facts
+
+
+def _fft_derivatives_chosen(spec, shape):
+    """Whether impl="auto" runs ``spec`` with the FFT core's derivatives."""
+    core, facts = _auto_core(spec, shape)
     return core, choose.fft_derivatives(core, **facts)
 
 
@@ -399,13 +406,7 @@ XLA_INPUT_GRAD_IDS = ["same", "valid-odd", "ncw-output-padding", "s8-no-bias"]
 
 
 def _xla_input_grad_chosen(spec, shape):
-    channels = shape[1] if spec.data_format == "channels_first" else shape[-1]
-    core = choose.choose_impl(
-        transposed=True, kernel_size=spec.kernel_size, strides=spec.strides,
-        groups=spec.groups, channels=channels, filters=spec.filters,
-        dtype=jnp.float32, backend="cpu",
-        channels_first=spec.data_format == "channels_first",
-    )  # fmt: skip
+    core, _ = _auto_core(spec, shape)
     return choose.xla_input_grad(
         core, transposed=True, kernel_size=spec.kernel_size, strides=spec.strides,
         dilation=spec.dilation_rate, groups=spec.groups, dtype=jnp.float32,
@@ -442,18 +443,18 @@ def test_xla_input_grad_check_grads_second_order(spec, shape):
         )
         x = normal(6, shape, np.float64)
 
+        conv = functools.partial(
+            dispatch.conv_transpose, strides=spec.strides,
+            padding=spec.paddings(shape[1:-1]), dilation_rate=spec.dilation_rate,
+            groups=1, channels_first=False,
+        )  # fmt: skip
+        mixed = adjoint.with_input_grad_of(
+            functools.partial(conv, impl="direct"),
+            functools.partial(conv, impl="reference"),
+        )
+
         def apply(p, v):
-            core = lambda a, k: dispatch.conv_transpose(  # noqa: E731
-                a, k, strides=spec.strides, padding=spec.paddings(shape[1:-1]),
-                dilation_rate=spec.dilation_rate, groups=1, channels_first=False,
-                impl="direct",
-            )  # fmt: skip
-            plain = lambda a, k: dispatch.conv_transpose(  # noqa: E731
-                a, k, strides=spec.strides, padding=spec.paddings(shape[1:-1]),
-                dilation_rate=spec.dilation_rate, groups=1, channels_first=False,
-                impl="reference",
-            )  # fmt: skip
-            return adjoint.with_input_grad_of(core, plain)(v, p["kernel"])
+            return mixed(v, p["kernel"])
 
         check_grads(jax.jit(apply), (params, x), order=2, modes=("fwd", "rev"))
 
