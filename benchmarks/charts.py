@@ -134,7 +134,7 @@ def _grouped_bars(
     legend label, marker style)`` drawn on each bar."""
     plt = _pyplot()
     passes = [p for p in PASS_COLORS if any(p in g["bars"] for g in groups)]
-    height = 0.8 / len(passes)
+    height = 0.8 / max(len(passes), 1)  # train steps alone: no passes
     rows = len(groups)
     fig_h = 1.5 + 0.62 * rows * max(1.0, len(passes) / 3) + 0.35
     fig, ax = plt.subplots(figsize=(WIDTH_IN, fig_h))

@@ -599,58 +599,119 @@ def _model_weights(cases: Mapping[str, Case]) -> dict[str, dict[str, np.ndarray]
     return params
 
 
-def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
+@dataclasses.dataclass(frozen=True)
+class TrainData:
+    """A model's layers, their ``Case`` (input shape) by name, the initial
+    weights, the input and the MSE target (numpy, channels-last)."""
+
+    model: Model
+    layers: dict[str, Any]
+    cases: dict[str, Case]
+    weights: dict[str, dict[str, np.ndarray]]
+    x: np.ndarray
+    target: np.ndarray
+
+
+def train_data(model: Model) -> TrainData:
     layers = model.layers()
     shapes = ShapeOps(layers)
     x_spec = jax.ShapeDtypeStruct(model.input_shape, jnp.float32)
     out_shape = jax.eval_shape(lambda x: model.forward(shapes, x), x_spec).shape
     cases = shapes.cases
-    weights = _model_weights(cases)
-    x = bench._normal(110, model.input_shape)
-    target = bench._normal(111, out_shape)
+    return TrainData(
+        model,
+        layers,
+        cases,
+        _model_weights(cases),
+        bench._normal(110, model.input_shape),
+        bench._normal(111, out_shape),
+    )
 
-    # conv1djax: one jitted step, value_and_grad + optax's Adam
-    optimizer = optax.adam(1e-3)
 
-    def jax_step(impl: str) -> tuple[Callable, tuple, Callable, Callable]:
-        specs = {
-            n: dataclasses.replace(layer, impl=impl) for n, layer in layers.items()
-        }
+OPTIMIZER = optax.adam(1e-3)
 
-        def forward(params: Any, x: jax.Array) -> jax.Array:
-            return model.forward(JaxOps(specs, params), x)
 
-        def loss_fn(params: Any, x: jax.Array, t: jax.Array) -> jax.Array:
-            return bench._mse(forward(params, x), t)
+def jax_train_step(
+    data: TrainData, impl: str
+) -> tuple[Callable, tuple, Callable, Callable]:
+    """conv1djax: ``(step, args, forward, loss_fn)``, one step a
+    ``value_and_grad`` of the MSE and optax's Adam, to be jitted."""
+    model = data.model
+    specs = {
+        n: dataclasses.replace(layer, impl=impl) for n, layer in data.layers.items()
+    }
 
-        def step(params: Any, opt_state: Any, x: jax.Array, t: jax.Array) -> tuple:
-            loss, grads = jax.value_and_grad(loss_fn)(params, x, t)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, loss
+    def forward(params: Any, x: jax.Array) -> jax.Array:
+        return model.forward(JaxOps(specs, params), x)
 
-        params = jax.tree.map(jnp.asarray, weights)
-        args = (params, optimizer.init(params), jnp.asarray(x), jnp.asarray(target))
-        return step, args, forward, loss_fn
+    def loss_fn(params: Any, x: jax.Array, t: jax.Array) -> jax.Array:
+        return bench._mse(forward(params, x), t)
 
-    step, args, forward, loss_fn = jax_step(impl)
+    def step(params: Any, opt_state: Any, x: jax.Array, t: jax.Array) -> tuple:
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, t)
+        updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    params = jax.tree.map(jnp.asarray, data.weights)
+    args = (
+        params,
+        OPTIMIZER.init(params),
+        jnp.asarray(data.x),
+        jnp.asarray(data.target),
+    )
+    return step, args, forward, loss_fn
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchTrain:
+    """PyTorch's twin: the modules, the optimizer, the channels-first input
+    and target, and ``step()``: eager, ``loss.backward()`` + Adam."""
+
+    modules: torch.nn.ModuleDict
+    optimizer: torch.optim.Optimizer
+    ops: TorchOps
+    x: torch.Tensor
+    target: torch.Tensor
+    model: Model
+
+    def loss(self) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.mean((self.model.forward(self.ops, self.x) - self.target) ** 2)
+        loss.backward()
+        return loss
+
+    def step(self) -> torch.Tensor:
+        loss = self.loss()
+        self.optimizer.step()
+        return loss
+
+
+def torch_train(data: TrainData) -> TorchTrain:
+    modules = torch.nn.ModuleDict(
+        {n: TorchConv(case, data.weights[n]) for n, case in data.cases.items()}
+    )
+    return TorchTrain(
+        modules,
+        torch.optim.Adam(modules.parameters(), lr=1e-3),
+        TorchOps(modules),
+        to_torch(data.x),
+        to_torch(data.target),
+        data.model,
+    )
+
+
+def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
+    data = train_data(model)
+    cases = data.cases
+    step, args, forward, loss_fn = jax_train_step(data, impl)
     run, compile_s, peak = compile_jax(step, args)
-    ref_step, ref_args, _, _ = jax_step("reference")
+    ref_step, ref_args, _, _ = jax_train_step(data, "reference")
     _, ref_compile_s, ref_peak = compile_jax(ref_step, ref_args)
 
     # PyTorch: eager, loss.backward() + torch.optim.Adam
-    modules = torch.nn.ModuleDict(
-        {n: TorchConv(case, weights[n]) for n, case in cases.items()}
-    )
-    torch_x, torch_t = to_torch(x), to_torch(target)
-    torch_opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
-    ops = TorchOps(modules)
-
-    def torch_step() -> torch.Tensor:
-        torch_opt.zero_grad(set_to_none=True)
-        loss = torch.mean((model.forward(ops, torch_x) - torch_t) ** 2)
-        loss.backward()
-        torch_opt.step()
-        return loss
+    theirs = torch_train(data)
+    modules, ops, torch_x = theirs.modules, theirs.ops, theirs.x
+    torch_step = theirs.step
 
     # checks, on the initial weights: outputs, gradients, one step's loss
     with torch.no_grad():
@@ -685,9 +746,9 @@ def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
     return {
         "name": model.name,
         "input_shape": list(model.input_shape),
-        "output_shape": list(out_shape),
+        "output_shape": list(data.target.shape),
         "convolutions": {n: c.describe() for n, c in cases.items()},
-        "params": sum(w.size for p in weights.values() for w in p.values()),
+        "params": sum(w.size for p in data.weights.values() for w in p.values()),
         "flops": sum(c.flops() for c in cases.values()),
         "max_rel_diff": check,
         **timing,
