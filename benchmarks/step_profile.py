@@ -4,14 +4,15 @@
 target against PyTorch cannot be met, for the measured bound and what
 limits it, from a profile. This splits each step three ways:
 
-1. **Parts**, timed in alternating blocks (``torch_bench.alternating``):
+1. **Parts**, timed in alternating blocks (``torch_bench.Alternating``):
    the whole step; the loss's value and gradient alone; the optimizer
    alone (conv1djax: optax's Adam, jitted apart, given the gradients;
    PyTorch: ``optimizer.step()`` on the gradients of one backward).
 2. **Convolutions**: each distinct convolution of the model (its layer and
    input shape), alone, forward + backward of an MSE as in
    ``torch_bench.py`` (checked equal to PyTorch's first), times how many
-   times the model runs it.
+   times the model runs it. The rounds of these and of the parts are
+   spread over one another (``torch_bench.spread``).
 3. **Profiles** of the steps: XLA's trace of conv1djax's compiled step
    (``jax.profiler``, one event per executed HLO instruction; a loop
    counted whole), each instruction put in a kind by what it computes:
@@ -278,7 +279,11 @@ def _distinct(cases: dict[str, bench.Case]) -> list[tuple[bench.Case, int]]:
     return [(group[0], len(group)) for group in seen.values()]
 
 
-def bench_convolutions(data: torch_bench.TrainData, rounds: int, most: int) -> list:
+def convolution_timers(
+    data: torch_bench.TrainData, most: int
+) -> list[tuple[dict, torch_bench.Alternating]]:
+    """Each distinct convolution, compiled and checked: ``(row so far, its
+    timer)``."""
     rows = []
     for case, count in _distinct(data.cases):
         inputs = bench.make_data(case)
@@ -289,27 +294,14 @@ def bench_convolutions(data: torch_bench.TrainData, rounds: int, most: int) -> l
             case, "fwdbwd", run(), theirs["fwdbwd"](), module, x
         )
         torch_bench._check(f"{case.name} fwd+bwd MSE", diff)
-        timing = torch_bench.alternating(
-            {"ours": run, "torch": theirs["fwdbwd"]}, rounds, most
-        )
-        rows.append(
-            {
-                "name": case.name,
-                "case": case.describe(),
-                "count": count,
-                "ms": timing["ms"],
-                "ratio": timing["ratio"]["torch"],
-            }
-        )
-        print(
-            f"    {case.name:14s} x{count}  ours {timing['ms']['ours']:7.2f} ms  "
-            f"torch {timing['ms']['torch']:7.2f} ms",
-            flush=True,
-        )
+        row = {"name": case.name, "case": case.describe(), "count": count}
+        timer = torch_bench.Alternating({"ours": run, "torch": theirs["fwdbwd"]}, most)
+        rows.append((row, timer))
     return rows
 
 
-def bench_parts(data: torch_bench.TrainData, rounds: int, most: int) -> dict:
+def parts_timer(data: torch_bench.TrainData, most: int) -> torch_bench.Alternating:
+    """The whole step, the loss's value and gradient, the optimizer alone."""
     step, args, _, loss_fn = torch_bench.jax_train_step(data, "auto")
     params, opt_state, x, t = args
     run_step, _, _ = compile_jax(step, args)
@@ -331,23 +323,30 @@ def bench_parts(data: torch_bench.TrainData, rounds: int, most: int) -> dict:
         "ours optimizer": run_adam,
         "torch optimizer": theirs.optimizer.step,
     }
-    timing = torch_bench.alternating(runs, rounds, most)
-    return {"ms": timing["ms"], "ratio": timing["ratio"]["torch"]}
+    return torch_bench.Alternating(runs, most)
 
 
 def bench_model(model: torch_bench.Model, rounds: int, most: int, steps: int) -> dict:
+    """The parts and the convolutions, their rounds spread over one another
+    (``torch_bench.spread``), then the two profiles."""
     print(f"  {model.name}", flush=True)
     data = torch_bench.train_data(model)
-    parts = bench_parts(data, rounds, most)
-    convolutions = bench_convolutions(data, rounds, most)
+    parts = parts_timer(data, most)
+    convolutions = convolution_timers(data, most)
+    torch_bench.spread([parts, *(timer for _, timer in convolutions)], rounds)
+    timing = parts.result()
+    rows = []
+    for row, timer in convolutions:
+        result = timer.result()
+        rows.append({**row, "ms": result["ms"], "ratio": result["ratio"]["torch"]})
     step, args, _, _ = torch_bench.jax_train_step(data, "auto")
     kernel_sizes = {w["kernel"].size for w in data.weights.values()}
     theirs = torch_bench.torch_train(data)
     return {
         "name": model.name,
         "input_shape": list(model.input_shape),
-        "parts": parts,
-        "convolutions": convolutions,
+        "parts": {"ms": timing["ms"], "ratio": timing["ratio"]["torch"]},
+        "convolutions": rows,
         "profile": {
             "ours": jax_profile(step, args, kernel_sizes, steps),
             "torch": torch_profile(theirs.step, steps),

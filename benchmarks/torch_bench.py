@@ -46,7 +46,12 @@ ours ``B`` times, sleeps 50 ms, runs torch ``B`` times, sleeps 50 ms (which
 goes first alternates from round to round), each call timed with
 ``time.perf_counter()`` around ``jax.block_until_ready`` (PyTorch is
 synchronous). ``B`` is what makes a block last about 0.25 s, 3 to ``--block``
-calls. The ratio is the median over rounds of (median torch time / median
+calls. Every entry's passes and both train steps are compiled and checked
+first; then the rounds run across all of them, one round of each in turn
+(``spread``), so that each one's rounds spread over the whole run: this
+shared machine's load comes in bursts of seconds that slow a round 1.5x-3x,
+and a burst then reaches one round of a few entries rather than every round
+of one. The ratio is the median over rounds of (median torch time / median
 ours time in that round): above 1x, conv1djax is faster. GFLOP/s count a
 forward's useful multiply-adds (2 FLOPs each), next to the rate of
 ``jnp.dot`` of two float32 2048 x 2048 matrices timed the same way at the
@@ -77,7 +82,7 @@ import math  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -298,48 +303,75 @@ def _block_size(runs: Mapping[str, Callable[[], Any]], most: int) -> int:
     return max(3, min(most, round(BLOCK_S / max(slowest, 1e-6))))
 
 
-def alternating(
-    runs: Mapping[str, Callable[[], Any]], rounds: int, most: int, warmup: int = 2
-) -> dict:
-    """Times the callables in blocks that alternate, ``B`` calls of each per
-    round with a ``PAUSE_S`` sleep after each block, the first peer of a round
-    rotating from round to round.
+class Alternating:
+    """Peers timed in blocks that alternate, one round at a time: a round
+    runs each peer ``B`` times with a ``PAUSE_S`` sleep after each block,
+    the first peer rotating from round to round.
 
-    Returns:
-      ``{"ms": median ms per call, "ratio": the median over rounds of each
-      peer's median over ours's median in that round (with an "ours" peer),
-      "block": B, "samples": every call's ms, by round}``.
-    """
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    block = _block_size(runs, most)
-    names = list(runs)
-    samples: dict[str, list[list[float]]] = {n: [] for n in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    ``B`` is fixed when prepared (two warm-up calls each, then
+    ``_block_size``); :meth:`result` summarises the rounds run so far."""
+
+    def __init__(self, runs: Mapping[str, Callable[[], Any]], most: int) -> None:
+        for run in runs.values():
+            for _ in range(2):
+                run()
+        self.runs = dict(runs)
+        self.block = _block_size(runs, most)
+        self.samples: dict[str, list[list[float]]] = {n: [] for n in runs}
+
+    def round(self) -> None:
+        names = list(self.runs)
+        turn = len(self.samples[names[0]]) % len(names)
+        for name in names[turn:] + names[:turn]:
             calls = []
-            for _ in range(block):
+            for _ in range(self.block):
                 start = time.perf_counter()
-                runs[name]()
+                self.runs[name]()
                 calls.append((time.perf_counter() - start) * 1e3)
-            samples[name].append(calls)
+            self.samples[name].append(calls)
             time.sleep(PAUSE_S)
-    result: dict[str, Any] = {
-        "ms": {n: statistics.median(sum(v, [])) for n, v in samples.items()},
-        "block": block,
-        "samples": samples,
-    }
-    if "ours" in samples:
-        ours = [statistics.median(calls) for calls in samples["ours"]]
-        result["ratio"] = {
-            n: statistics.median(
-                statistics.median(calls) / o for calls, o in zip(v, ours, strict=True)
-            )
-            for n, v in samples.items()
-            if n != "ours"
+
+    def result(self) -> dict:
+        """``{"ms": median ms per call, "ratio": the median over rounds of
+        each peer's median over ours's median in that round (with an "ours"
+        peer), "block": B, "samples": every call's ms, by round}``."""
+        samples = self.samples
+        result: dict[str, Any] = {
+            "ms": {n: statistics.median(sum(v, [])) for n, v in samples.items()},
+            "block": self.block,
+            "samples": samples,
         }
-    return result
+        if "ours" in samples:
+            ours = [statistics.median(calls) for calls in samples["ours"]]
+            result["ratio"] = {
+                n: statistics.median(
+                    statistics.median(calls) / o
+                    for calls, o in zip(v, ours, strict=True)
+                )
+                for n, v in samples.items()
+                if n != "ours"
+            }
+        return result
+
+
+def alternating(runs: Mapping[str, Callable[[], Any]], rounds: int, most: int) -> dict:
+    """``rounds`` rounds of :class:`Alternating` in a row; its result."""
+    timer = Alternating(runs, most)
+    for _ in range(rounds):
+        timer.round()
+    return timer.result()
+
+
+def spread(timers: Sequence[Alternating], rounds: int) -> None:
+    """``rounds`` rounds of every timer, a round of each in turn (the first
+    rotating), so that each one's rounds spread over the whole run: this
+    machine's load comes in bursts of seconds that slow some rounds 1.5x-3x,
+    and a burst then reaches one round of a few timers, not all the rounds
+    of one."""
+    for r in range(rounds):
+        turn = r % max(len(timers), 1)
+        for timer in [*timers[turn:], *timers[:turn]]:
+            timer.round()
 
 
 def bench_gemm(rounds: int, most: int, n: int = GEMM_N) -> dict:
@@ -398,30 +430,41 @@ def _compare(
     return max_rel_diff(ours, grads)
 
 
-def bench_case(case: Case, rounds: int, most: int, impl: str) -> dict:
+def prepare_case(
+    case: Case, most: int, impl: str
+) -> tuple[dict, dict[str, Alternating]]:
+    """Compiles and checks a suite entry's passes: ``(result so far, {pass:
+    its timer})``."""
     data = make_data(case)
     ours = bench._ours(case, data, impl)
     plain = bench._ours(case, data, "reference")
     module, theirs, x = _torch_passes(case, data)
     result: dict[str, Any] = {"case": case.describe(), "flops": case.flops()}
+    timers = {}
     for mode, label in PASSES.items():
         run, compile_s, peak = compile_jax(*ours[mode])
         _, ref_compile_s, ref_peak = compile_jax(*plain[mode])
         diff = _compare(case, mode, run(), theirs[mode](), module, x)
         _check(f"{case.name} {label}", diff)
-        timing = alternating({"ours": run, "torch": theirs[mode]}, rounds, most)
+        timers[mode] = Alternating({"ours": run, "torch": theirs[mode]}, most)
         result[mode] = {
-            **timing,
             "max_rel_diff": diff,
             "compile_s": {"ours": compile_s, "reference": ref_compile_s},
             "peak_bytes": {"ours": peak, "reference": ref_peak},
         }
-        ms = timing["ms"]
+    return result, timers
+
+
+def finish_case(result: dict, timers: dict[str, Alternating]) -> dict:
+    for mode, label in PASSES.items():
+        timing = timers[mode].result()
+        result[mode].update(timing)
+        ms, compile_s = timing["ms"], result[mode]["compile_s"]
         print(
-            f"  {case.name:24s} {label:13s} ours {ms['ours']:9.2f} ms  torch "
-            f"{ms['torch']:9.2f} ms  {timing['ratio']['torch']:5.2f}x  "
-            f"(B={timing['block']}; compile {compile_s:.2f} s, reference "
-            f"{ref_compile_s:.2f} s)",
+            f"  {result['case']['name']:24s} {label:13s} ours {ms['ours']:9.2f} ms  "
+            f"torch {ms['torch']:9.2f} ms  {timing['ratio']['torch']:5.2f}x  "
+            f"(B={timing['block']}; compile {compile_s['ours']:.2f} s, reference "
+            f"{compile_s['reference']:.2f} s)",
             flush=True,
         )
     return result
@@ -700,7 +743,8 @@ def torch_train(data: TrainData) -> TorchTrain:
     )
 
 
-def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
+def prepare_model(model: Model, most: int, impl: str) -> tuple[dict, Alternating]:
+    """Compiles and checks a train step: ``(result so far, its timer)``."""
     data = train_data(model)
     cases = data.cases
     step, args, forward, loss_fn = jax_train_step(data, impl)
@@ -734,16 +778,7 @@ def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
             GRAD_TOLERANCE if what == "grads" else TOLERANCE,
         )
 
-    timing = alternating({"ours": run, "torch": torch_step}, rounds, most)
-    ms = timing["ms"]
-    print(
-        f"  {model.name:30s} train step  ours {ms['ours']:9.2f} ms  torch "
-        f"{ms['torch']:9.2f} ms  {timing['ratio']['torch']:5.2f}x  "
-        f"(B={timing['block']}; compile {compile_s:.2f} s, reference "
-        f"{ref_compile_s:.2f} s)",
-        flush=True,
-    )
-    return {
+    result = {
         "name": model.name,
         "input_shape": list(model.input_shape),
         "output_shape": list(data.target.shape),
@@ -751,10 +786,24 @@ def bench_model(model: Model, rounds: int, most: int, impl: str) -> dict:
         "params": sum(w.size for p in data.weights.values() for w in p.values()),
         "flops": sum(c.flops() for c in cases.values()),
         "max_rel_diff": check,
-        **timing,
         "compile_s": {"ours": compile_s, "reference": ref_compile_s},
         "peak_bytes": {"ours": peak, "reference": ref_peak},
     }
+    return result, Alternating({"ours": run, "torch": torch_step}, most)
+
+
+def finish_model(result: dict, timer: Alternating) -> dict:
+    timing = timer.result()
+    result.update(timing)
+    ms, compile_s = timing["ms"], result["compile_s"]
+    print(
+        f"  {result['name']:30s} train step  ours {ms['ours']:9.2f} ms  torch "
+        f"{ms['torch']:9.2f} ms  {timing['ratio']['torch']:5.2f}x  "
+        f"(B={timing['block']}; compile {compile_s['ours']:.2f} s, reference "
+        f"{compile_s['reference']:.2f} s)",
+        flush=True,
+    )
+    return result
 
 
 # ---- report --------------------------------------------------------------------
@@ -772,7 +821,9 @@ def markdown(results: dict) -> str:
         f"threads), backend {m['backend']}; {m['date']}; jax "
         f"{m['versions']['jax']}, torch {m['versions']['torch']}; "
         f"conv1djax impl={results['impl']!r}; {results['rounds']} rounds of "
-        f"alternating blocks{' (--quick: batch scaled down)' if results['quick'] else ''}.",
+        f"alternating blocks, "
+        f"{'spread over the run' if results.get('spread') else 'each entry in a row'}"
+        f"{' (--quick: batch scaled down)' if results['quick'] else ''}.",
         "",
         f"GEMM: `jnp.dot` of two float32 {gemm[0]['n']}x{gemm[0]['n']} matrices, "
         + ", ".join(f"{g['gflops']:.1f}" for g in gemm)
@@ -856,6 +907,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="suite entries or models to run")
     parser.add_argument("--no-train", action="store_true", help="skip the models")
     parser.add_argument(
+        "--no-spread",
+        action="store_true",
+        help="time each entry's rounds in a row (the method before spread)",
+    )
+    parser.add_argument(
         "--impl", default="auto", help="conv1djax's impl for ours (default auto)"
     )
     args = parser.parse_args()
@@ -875,22 +931,33 @@ def main() -> None:
         "impl": args.impl,
         "quick": args.quick,
         "rounds": rounds,
+        "spread": not args.no_spread,
         "block_max": most,
         "gemm": [bench_gemm(rounds, most, 512 if args.quick else GEMM_N)],
         "cases": [],
         "models": [],
     }
     start = time.perf_counter()
+    cases, models = [], []
     for case in SUITE:
         if wanted(case.name):
             if args.quick:
                 case = dataclasses.replace(case, input_shape=(1, *case.input_shape[1:]))
-            results["cases"].append(bench_case(case, rounds, most, args.impl))
+            cases.append(prepare_case(case, most, args.impl))
     for model in MODELS:
         if wanted(model.name) and not args.no_train:
             if args.quick:
                 model = model.batch(2)
-            results["models"].append(bench_model(model, rounds, most, args.impl))
+            models.append(prepare_model(model, most, args.impl))
+    timers = [t for _, ts in cases for t in ts.values()] + [t for _, t in models]
+    if args.no_spread:  # the method before spread: each timer's rounds in a row
+        for timer in timers:
+            spread([timer], rounds)
+    else:
+        print(f"  timing: {rounds} rounds of {len(timers)} timers, spread", flush=True)
+        spread(timers, rounds)
+    results["cases"] = [finish_case(r, ts) for r, ts in cases]
+    results["models"] = [finish_model(r, t) for r, t in models]
     results["gemm"].append(bench_gemm(rounds, most, results["gemm"][0]["n"]))
     results["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
