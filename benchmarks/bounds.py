@@ -42,7 +42,6 @@ import os
 
 os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
-import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
@@ -312,22 +311,11 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: batch 1, a 512 GEMM, 2 rounds of 2 calls")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=None, help="default 7")
-    parser.add_argument("--block", type=int, default=None,
-                        help="most calls per block (default 10)")  # fmt: skip
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "results")  # fmt: skip
-    parser.add_argument("--only", nargs="*", help="suite entries to run")
-    args = parser.parse_args()
+    parser = torch_bench.timing_parser(
+        __doc__, "batch 1, a 512 GEMM, 2 rounds of 2 calls", 7, "suite entries"
+    )
     known = [case.name for case in torch_bench.SUITE]
-    unknown = sorted(set(args.only or ()) - set(known))
-    if unknown:
-        parser.error(f"unknown --only names {unknown}; known: {known}")
-    rounds = args.rounds or (2 if args.quick else 7)
-    most = args.block or (2 if args.quick else 10)
+    args, rounds, most = torch_bench.parse_timing_args(parser, known, 7)
     gemm_n = 512 if args.quick else torch_bench.GEMM_N
     results: dict[str, Any] = {
         "machine": bench.machine(),

@@ -44,7 +44,6 @@ import os
 
 os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
-import argparse  # noqa: E402
 import collections  # noqa: E402
 import dataclasses  # noqa: E402
 import gzip  # noqa: E402
@@ -443,24 +442,13 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: batch 2, 2 rounds of 2 calls, 2 steps")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=None, help="default 7")
-    parser.add_argument("--block", type=int, default=None,
-                        help="most calls per block (default 10)")  # fmt: skip
+    parser = torch_bench.timing_parser(
+        __doc__, "batch 2, 2 rounds of 2 calls, 2 steps", 7, "models"
+    )
     parser.add_argument("--steps", type=int, default=None,
                         help="steps per profile (default 5)")  # fmt: skip
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "results")  # fmt: skip
-    parser.add_argument("--only", nargs="*", help="models to run")
-    args = parser.parse_args()
     known = [model.name for model in torch_bench.MODELS]
-    unknown = sorted(set(args.only or ()) - set(known))
-    if unknown:
-        parser.error(f"unknown --only names {unknown}; known: {known}")
-    rounds = args.rounds or (2 if args.quick else 7)
-    most = args.block or (2 if args.quick else 10)
+    args, rounds, most = torch_bench.parse_timing_args(parser, known, 7)
     steps = args.steps or (2 if args.quick else 5)
     results: dict[str, Any] = {
         "machine": bench.machine(),

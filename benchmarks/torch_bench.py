@@ -890,21 +890,45 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke test: batch 1 (models 2), a 512 GEMM, 2 rounds of 2 calls",
-    )
-    parser.add_argument("--rounds", type=int, default=None, help="default 9")
+def timing_parser(
+    doc: str, quick: str, rounds: int, only: str
+) -> argparse.ArgumentParser:
+    """The options the timing scripts share: ``--quick`` (what it does:
+    ``quick``), ``--rounds`` (default ``rounds``), ``--block``, ``--out``,
+    ``--only`` (of ``only``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")
+    parser.add_argument("--rounds", type=int, default=None, help=f"default {rounds}")
     parser.add_argument(
         "--block", type=int, default=None, help="most calls per block (default 10)"
     )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results"
     )
-    parser.add_argument("--only", nargs="*", help="suite entries or models to run")
+    parser.add_argument("--only", nargs="*", help=f"{only} to run")
+    return parser
+
+
+def parse_timing_args(
+    parser: argparse.ArgumentParser, known: list[str], rounds: int
+) -> tuple[argparse.Namespace, int, int]:
+    """``(args, rounds, most calls per block)``; ``--only`` checked against
+    ``known``; ``--quick``: 2 rounds of 2 calls."""
+    args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - set(known))
+    if unknown:
+        parser.error(f"unknown --only names {unknown}; known: {known}")
+    quick_or = 2 if args.quick else None
+    return args, args.rounds or quick_or or rounds, args.block or quick_or or 10
+
+
+def main() -> None:
+    parser = timing_parser(
+        __doc__,
+        "batch 1 (models 2), a 512 GEMM, 2 rounds of 2 calls",
+        9,
+        "suite entries or models",
+    )
     parser.add_argument("--no-train", action="store_true", help="skip the models")
     parser.add_argument(
         "--no-spread",
@@ -914,13 +938,8 @@ def main() -> None:
     parser.add_argument(
         "--impl", default="auto", help="conv1djax's impl for ours (default auto)"
     )
-    args = parser.parse_args()
     known = [case.name for case in SUITE] + [model.name for model in MODELS]
-    unknown = sorted(set(args.only or ()) - set(known))
-    if unknown:
-        parser.error(f"unknown --only names {unknown}; known: {known}")
-    rounds = args.rounds or (2 if args.quick else 9)
-    most = args.block or (2 if args.quick else 10)
+    args, rounds, most = parse_timing_args(parser, known, 9)
 
     def wanted(name: str) -> bool:
         return not args.only or name in args.only
