@@ -43,7 +43,6 @@ import os
 os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -334,11 +333,7 @@ def main() -> None:
         results["cases"].append(bench_case(case, rounds, most))
     results["gemm"].append(torch_bench.bench_gemm(rounds, most, gemm_n))
     results["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bounds.json").write_text(json.dumps(results, indent=1))
-    (args.out / "bounds.md").write_text(markdown(results))
-    print(markdown(results))
-    print(f"{results['seconds']:.0f} s; wrote {args.out}/bounds.*")
+    torch_bench.write_results(args.out, "bounds", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -466,11 +466,7 @@ def main() -> None:
             model = model.batch(2)
         results["models"].append(bench_model(model, rounds, most, steps))
     results["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "steps.json").write_text(json.dumps(results, indent=1))
-    (args.out / "steps.md").write_text(markdown(results))
-    print(markdown(results))
-    print(f"{results['seconds']:.0f} s; wrote {args.out}/steps.*")
+    torch_bench.write_results(args.out, "steps", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -922,6 +922,16 @@ def parse_timing_args(
     return args, args.rounds or quick_or or rounds, args.block or quick_or or 10
 
 
+def write_results(out: Path, stem: str, results: dict, text: str) -> None:
+    """``<stem>.json`` (``results``) and ``<stem>.md`` (``text``) in ``out``;
+    the text and the run's ``seconds`` printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    print(f"{results['seconds']:.0f} s; wrote {out}/{stem}.*")
+
+
 def main() -> None:
     parser = timing_parser(
         __doc__,
@@ -979,12 +989,8 @@ def main() -> None:
     results["models"] = [finish_model(r, t) for r, t in models]
     results["gemm"].append(bench_gemm(rounds, most, results["gemm"][0]["n"]))
     results["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "torch.json").write_text(json.dumps(results, indent=1))
-    (args.out / "torch.md").write_text(markdown(results))
+    write_results(args.out, "torch", results, markdown(results))
     charts.torch_charts(results, args.out)
-    print(markdown(results))
-    print(f"suite and models: {results['seconds']:.0f} s; wrote {args.out}/torch.*")
 
 
 if __name__ == "__main__":
