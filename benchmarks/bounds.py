@@ -24,8 +24,10 @@ includes the input gradient of its inner steps, in both frameworks.
 
 Each product's peers (every form and PyTorch) are compiled, checked equal
 (``max_rel_diff`` against ``impl="reference"`` and PyTorch's), then timed
-in alternating blocks as in ``torch_bench.py`` (``torch_bench.alternating``:
-``B`` calls per peer per round, a 50 ms pause after each block, medians).
+in alternating blocks as in ``torch_bench.py`` (``torch_bench.Alternating``:
+``B`` calls per peer per round, a 50 ms pause after each block, medians),
+every entry's products prepared first and their rounds spread over the
+whole run (``torch_bench.spread``).
 GFLOP/s count the forward's useful FLOPs for every product (each has the
 same multiply-adds), next to the rate of ``jnp.dot`` of two 2048 x 2048
 float32 matrices timed the same way.
@@ -184,7 +186,11 @@ def _one_call_ms(run: Callable) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def bench_case(case: Case, rounds: int, most: int) -> dict:
+def prepare_case(
+    case: Case, most: int
+) -> tuple[dict, dict[str, torch_bench.Alternating]]:
+    """Compiles every form of an entry and checks each product against
+    PyTorch's: ``(result so far, {product: its timer})``."""
     data = make_data(case)
     y = jax.eval_shape(case.spec("reference").apply, data["params"], data["x"])
     gy = bench._normal(12, y.shape)
@@ -196,6 +202,7 @@ def bench_case(case: Case, rounds: int, most: int) -> dict:
         "forms": {form: f["aliases"] for form, f in found.items()},
         "products": {},
     }
+    timers = {}
     for product, label in PRODUCTS.items():
         diffs = {
             form: torch_bench.max_rel_diff(f["runs"][product](), their_results[product])
@@ -208,32 +215,41 @@ def bench_case(case: Case, rounds: int, most: int) -> dict:
         probe = {form: _one_call_ms(f["runs"][product]) for form, f in found.items()}
         fastest = min(probe.values())
         timed = [f for f in found if f == "auto" or probe[f] <= PRUNE * fastest]
-        # torch_bench.alternating names conv1djax's peer "ours"; here it is
+        # torch_bench.Alternating names conv1djax's peer "ours"; here it is
         # the "auto" form.
         runs = {
             ("ours" if f == "auto" else f): found[f]["runs"][product] for f in timed
         }
         runs["torch"] = theirs[product]
-        timing = torch_bench.alternating(runs, rounds, most)
+        timers[product] = torch_bench.Alternating(runs, most)
+        result["products"][product] = {
+            "one_call_ms": {f: probe[f] for f in found if f not in timed},
+            "compile_s": {f: found[f]["compile_s"][product] for f in found},
+            "kernels": {f: found[f]["kernels"][product] for f in found},
+            "max_rel_diff_vs_torch": diffs,
+        }
+    return result, timers
+
+
+def finish_case(result: dict, timers: dict[str, torch_bench.Alternating]) -> dict:
+    for product, label in PRODUCTS.items():
+        timing = timers[product].result()
         for key in ("ms", "ratio"):
             timing[key] = {
                 ("auto" if k == "ours" else k): v for k, v in timing[key].items()
             }
         ms = timing["ms"]
         best = min((f for f in ms if f != "torch"), key=ms.__getitem__)
-        result["products"][product] = {
-            "ms": ms,
-            "one_call_ms": {f: probe[f] for f in found if f not in timed},
-            "ratio": timing["ratio"],
-            "best": best,
-            "compile_s": {f: found[f]["compile_s"][product] for f in found},
-            "kernels": {f: found[f]["kernels"][product] for f in found},
-            "max_rel_diff_vs_torch": diffs,
-            "block": timing["block"],
-            "samples": timing["samples"],
-        }
+        result["products"][product].update(
+            ms=ms,
+            ratio=timing["ratio"],
+            best=best,
+            block=timing["block"],
+            samples=timing["samples"],
+        )
         cells = "  ".join(f"{f} {t:7.2f}" for f, t in ms.items())
-        print(f"  {case.name:24s} {label:16s} {cells}  (best: {best})", flush=True)
+        name = result["case"]["name"]
+        print(f"  {name:24s} {label:16s} {cells}  (best: {best})", flush=True)
     return result
 
 
@@ -243,7 +259,8 @@ def markdown(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores (torch "
         f"{results['torch_threads']} threads); {m['date']}; jax "
         f"{m['versions']['jax']}, torch {m['versions']['torch']}; "
-        f"{results['rounds']} rounds of alternating blocks.",
+        f"{results['rounds']} rounds of alternating blocks"
+        f"{', spread over the run' if results.get('spread') else ''}.",
         "",
         f"GEMM: `jnp.dot` of two float32 {gemm[0]['n']}x{gemm[0]['n']} matrices, "
         + ", ".join(f"{g['gflops']:.1f}" for g in gemm)
@@ -320,17 +337,22 @@ def main() -> None:
         "machine": bench.machine(),
         "torch_threads": torch.get_num_threads(),
         "rounds": rounds,
+        "spread": True,
         "quick": args.quick,
         "gemm": [torch_bench.bench_gemm(rounds, most, gemm_n)],
         "cases": [],
     }
     start = time.perf_counter()
+    prepared = []
     for case in torch_bench.SUITE:
         if args.only and case.name not in args.only:
             continue
         if args.quick:
             case = dataclasses.replace(case, input_shape=(1, *case.input_shape[1:]))
-        results["cases"].append(bench_case(case, rounds, most))
+        prepared.append(prepare_case(case, most))
+    # Each product's rounds spread over the whole run (torch_bench.spread).
+    torch_bench.spread([t for _, ts in prepared for t in ts.values()], rounds)
+    results["cases"] = [finish_case(r, ts) for r, ts in prepared]
     results["gemm"].append(torch_bench.bench_gemm(rounds, most, gemm_n))
     results["seconds"] = time.perf_counter() - start
     torch_bench.write_results(args.out, "bounds", results, markdown(results))
