@@ -563,6 +563,12 @@ def compile_jax(fn, args):
     return run, seconds, peak
 
 
+# Instructions of a compiled program's entry computation that are no work of
+# their own (XLA:CPU launches nothing for them): bounds.py counts the others
+# as kernels, step_profile.py leaves them out of XLA's trace.
+NOT_KERNELS = ("parameter", "constant", "bitcast", "tuple", "get-tuple-element")
+
+
 def interleaved(runs: dict[str, Callable], rounds: int, warmup: int = 2):
     """Times each callable once per round, in a fresh random order each round
     (so that no peer always follows the same one).

@@ -123,10 +123,6 @@ def _program_text(compiled: Any) -> str:
     return re.sub(r", metadata=\{[^}]*\}", "", compiled.as_text())
 
 
-# Entry-computation instructions that are no work of their own.
-_NOT_KERNELS = ("parameter", "constant", "bitcast", "tuple", "get-tuple-element")
-
-
 def _kernels(text: str) -> int:
     """The instructions of a compiled program's entry computation that run
     (fusions, convolutions, library calls, loops, copies): what XLA:CPU
@@ -134,7 +130,7 @@ def _kernels(text: str) -> int:
     entry = text[text.index("\nENTRY ") :]
     entry = entry[: entry.index("\n}")]
     ops = re.findall(r"^\s*(?:ROOT )?%\S+ = \S+ ([\w-]+)\(", entry, re.MULTILINE)
-    return sum(op not in _NOT_KERNELS for op in ops)
+    return sum(op not in bench.NOT_KERNELS for op in ops)
 
 
 def _compile(fn: Callable, args: tuple) -> tuple[Callable, Any, float]:

@@ -82,7 +82,6 @@ TORCH_KINDS = (
     "elementwise and other",
     "optimizer",
 )
-_NO_THUNK = ("parameter", "constant", "bitcast", "tuple", "get-tuple-element")
 _LAYOUT = (
     "transpose", "copy", "pad", "concatenate", "slice", "reverse", "gather",
     "scatter", "dynamic-slice", "dynamic-update-slice", "reshape", "broadcast",
@@ -191,12 +190,10 @@ def jax_kind(ins: Instruction, computations: dict, kernel_sizes: set[int]) -> st
     return "elementwise and reductions" if forward or backward else "optimizer"
 
 
-def jax_profile(
-    step: Callable, args: tuple, kernel_sizes: set[int], steps: int
-) -> dict:
-    """Summed ms per step of the executed instructions, by kind and by
-    instruction (the ten longest), and the trace's wall ms per step."""
-    compiled = jax.jit(step).lower(*args).compile()
+def jax_profile(compiled: Any, args: tuple, kernel_sizes: set[int], steps: int) -> dict:
+    """Summed ms per step of the executed instructions of the ``compiled``
+    step, by kind and by instruction (the ten longest), and the median wall
+    ms of a step under the trace."""
     computations, entry = parse_hlo(compiled.as_text())
     top = computations[entry]
     for _ in range(2):
@@ -212,7 +209,7 @@ def jax_profile(
     by_thread: dict[Any, float] = collections.defaultdict(float)
     for event in events:
         ins = top.get(event.get("name", ""))
-        if event.get("ph") != "X" or ins is None or ins.opcode in _NO_THUNK:
+        if event.get("ph") != "X" or ins is None or ins.opcode in bench.NOT_KERNELS:
             continue
         ms = event["dur"] / 1e3 / steps
         by_kind[jax_kind(ins, computations, kernel_sizes)] += ms
@@ -280,30 +277,31 @@ def _distinct(cases: dict[str, bench.Case]) -> list[tuple[bench.Case, int]]:
 
 def convolution_timers(
     data: torch_bench.TrainData, most: int
-) -> list[tuple[dict, torch_bench.Alternating]]:
-    """Each distinct convolution, compiled and checked: ``(row so far, its
-    timer)``."""
+) -> list[tuple[dict, int, torch_bench.Alternating]]:
+    """Each distinct convolution's forward + backward of an MSE, compiled and
+    checked (``torch_bench.prepare_case``): ``(its result so far, its count,
+    its timer)``."""
     rows = []
     for case, count in _distinct(data.cases):
-        inputs = bench.make_data(case)
-        fn, args = bench._ours(case, inputs)["fwdbwd"]
-        run, _, _ = compile_jax(fn, args)
-        module, theirs, x = torch_bench._torch_passes(case, inputs)
-        diff = torch_bench._compare(
-            case, "fwdbwd", run(), theirs["fwdbwd"](), module, x
-        )
-        torch_bench._check(f"{case.name} fwd+bwd MSE", diff)
-        row = {"name": case.name, "case": case.describe(), "count": count}
-        timer = torch_bench.Alternating({"ours": run, "torch": theirs["fwdbwd"]}, most)
-        rows.append((row, timer))
+        result, timers = torch_bench.prepare_case(case, most, "auto", ("fwdbwd",))
+        rows.append((result, count, timers["fwdbwd"]))
     return rows
 
 
-def parts_timer(data: torch_bench.TrainData, most: int) -> torch_bench.Alternating:
-    """The whole step, the loss's value and gradient, the optimizer alone."""
-    step, args, _, loss_fn = torch_bench.jax_train_step(data, "auto")
+def parts_timer(
+    data: torch_bench.TrainData,
+    compiled_step: Any,
+    args: tuple,
+    loss_fn: Callable,
+    most: int,
+) -> torch_bench.Alternating:
+    """The whole step (``compiled_step`` of ``args``), the loss's value and
+    gradient, the optimizer alone."""
     params, opt_state, x, t = args
-    run_step, _, _ = compile_jax(step, args)
+
+    def run_step() -> Any:
+        return jax.block_until_ready(compiled_step(*args))
+
     run_grad, _, _ = compile_jax(jax.value_and_grad(loss_fn), (params, x, t))
     grads = run_grad()[1]
 
@@ -330,15 +328,24 @@ def bench_model(model: torch_bench.Model, rounds: int, most: int, steps: int) ->
     (``torch_bench.spread``), then the two profiles."""
     print(f"  {model.name}", flush=True)
     data = torch_bench.train_data(model)
-    parts = parts_timer(data, most)
+    step, args, _, loss_fn = torch_bench.jax_train_step(data, "auto")
+    compiled_step = jax.jit(step).lower(*args).compile()
+    parts = parts_timer(data, compiled_step, args, loss_fn, most)
     convolutions = convolution_timers(data, most)
-    torch_bench.spread([parts, *(timer for _, timer in convolutions)], rounds)
+    torch_bench.spread([parts, *(timer for *_, timer in convolutions)], rounds)
     timing = parts.result()
     rows = []
-    for row, timer in convolutions:
-        result = timer.result()
-        rows.append({**row, "ms": result["ms"], "ratio": result["ratio"]["torch"]})
-    step, args, _, _ = torch_bench.jax_train_step(data, "auto")
+    for result, count, timer in convolutions:
+        measured = timer.result()
+        rows.append(
+            {
+                "name": result["case"]["name"],
+                "case": result["case"],
+                "count": count,
+                "ms": measured["ms"],
+                "ratio": measured["ratio"]["torch"],
+            }
+        )
     kernel_sizes = {w["kernel"].size for w in data.weights.values()}
     theirs = torch_bench.torch_train(data)
     return {
@@ -347,7 +354,7 @@ def bench_model(model: torch_bench.Model, rounds: int, most: int, steps: int) ->
         "parts": {"ms": timing["ms"], "ratio": timing["ratio"]["torch"]},
         "convolutions": rows,
         "profile": {
-            "ours": jax_profile(step, args, kernel_sizes, steps),
+            "ours": jax_profile(compiled_step, args, kernel_sizes, steps),
             "torch": torch_profile(theirs.step, steps),
         },
     }

@@ -431,17 +431,18 @@ def _compare(
 
 
 def prepare_case(
-    case: Case, most: int, impl: str
+    case: Case, most: int, impl: str, passes: Sequence[str] = tuple(PASSES)
 ) -> tuple[dict, dict[str, Alternating]]:
-    """Compiles and checks a suite entry's passes: ``(result so far, {pass:
-    its timer})``."""
+    """Compiles and checks a suite entry's ``passes`` (of :data:`PASSES`):
+    ``(result so far, {pass: its timer})``."""
     data = make_data(case)
     ours = bench._ours(case, data, impl)
     plain = bench._ours(case, data, "reference")
     module, theirs, x = _torch_passes(case, data)
     result: dict[str, Any] = {"case": case.describe(), "flops": case.flops()}
     timers = {}
-    for mode, label in PASSES.items():
+    for mode in passes:
+        label = PASSES[mode]
         run, compile_s, peak = compile_jax(*ours[mode])
         _, ref_compile_s, ref_peak = compile_jax(*plain[mode])
         diff = _compare(case, mode, run(), theirs[mode](), module, x)
@@ -456,8 +457,9 @@ def prepare_case(
 
 
 def finish_case(result: dict, timers: dict[str, Alternating]) -> dict:
-    for mode, label in PASSES.items():
-        timing = timers[mode].result()
+    for mode, timer in timers.items():
+        label = PASSES[mode]
+        timing = timer.result()
         result[mode].update(timing)
         ms, compile_s = timing["ms"], result[mode]["compile_s"]
         print(
